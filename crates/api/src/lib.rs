@@ -1,0 +1,13 @@
+//! The Kubernetes object model skiff serves: the resource table (kinds, plurals, scopes,
+//! verbs, short names), label and field selectors, validation, server-side printing
+//! columns, version conversion and `metav1.Status` errors. Pure data and functions: no I/O.
+
+pub mod convert;
+pub mod printers;
+pub mod resources;
+pub mod selector;
+pub mod status;
+pub mod validation;
+
+pub use resources::ResourceInfo;
+pub use status::{ApiError, GroupResource};
