@@ -1,0 +1,283 @@
+//! skiff's Kubernetes API server: the HTTPS surface (discovery, REST verbs, watch, patch,
+//! tables, authentication) over a `store::Backend`. Components such as controllers reach it
+//! through the same router in-process (`ApiServer::service_for`), never by calling into it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use api::ApiError;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{StatusCode, header};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+pub mod auth;
+pub mod clock;
+mod codec;
+pub mod discovery;
+pub mod negotiate;
+pub mod patch;
+pub mod pki;
+pub mod registry;
+pub mod request;
+pub mod rest;
+mod serve;
+pub mod table;
+pub mod watch;
+
+pub use auth::Identity;
+pub use pki::Pki;
+pub use registry::{Registry, Resources};
+pub use serve::serve_tls;
+
+/// The Kubernetes version skiff serves.
+pub const KUBERNETES_VERSION: &str = "v1.33.5";
+
+/// Namespaces every cluster has from its first start.
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// API server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How often history older than one interval is compacted (kube-apiserver: 5 minutes).
+    pub compaction_interval: Duration,
+    /// The `host:port` clients reach the server at, advertised by `/api`.
+    pub advertise_address: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            compaction_interval: Duration::from_secs(300),
+            advertise_address: "127.0.0.1:6443".into(),
+        }
+    }
+}
+
+/// State shared by every request.
+pub struct ServerState {
+    /// The object registry.
+    pub registry: Arc<Registry>,
+    /// Address advertised in `/api` (`host:port`).
+    pub advertise_address: String,
+    /// Cancelled when the server stops; ends watches.
+    pub shutdown: CancellationToken,
+    ready: AtomicBool,
+    admin_token: Option<String>,
+}
+
+/// A configured API server.
+#[derive(Clone)]
+pub struct ApiServer {
+    state: Arc<ServerState>,
+    config: Config,
+}
+
+impl ApiServer {
+    /// An API server over `store`. `admin_token` is accepted as a bearer token for the admin.
+    pub fn new(
+        store: Arc<dyn store::Backend>,
+        config: Config,
+        admin_token: Option<String>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let resources = Arc::new(Resources::builtin());
+        let state = Arc::new(ServerState {
+            registry: Arc::new(Registry::new(store, resources)),
+            advertise_address: config.advertise_address.clone(),
+            shutdown,
+            ready: AtomicBool::new(false),
+            admin_token,
+        });
+        ApiServer { state, config }
+    }
+
+    /// The registry (for bootstrap and tests).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.state.registry
+    }
+
+    /// First-start setup (system namespaces), then marks the server ready and starts the
+    /// periodic compactor.
+    pub async fn bootstrap(&self) -> Result<(), ApiError> {
+        for ns in SYSTEM_NAMESPACES {
+            self.state.registry.ensure_namespace(ns).await?;
+        }
+        self.state.ready.store(true, Ordering::SeqCst);
+        tokio::spawn(compactor(
+            self.state.registry.store().clone(),
+            self.config.compaction_interval,
+            self.state.shutdown.clone(),
+        ));
+        Ok(())
+    }
+
+    /// The HTTP router (requests must carry an `Identity` extension to be authenticated).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/version", get(version))
+            .route("/healthz", get(health))
+            .route("/livez", get(health))
+            .route("/readyz", get(ready))
+            .route("/healthz/{*check}", get(health))
+            .route("/livez/{*check}", get(health))
+            .route("/readyz/{*check}", get(ready))
+            .fallback(dispatch)
+            .with_state(self.state.clone())
+    }
+
+    /// The router as a service whose every request is made as `identity`: the in-process
+    /// transport controllers' clients ride on.
+    pub fn service_for(
+        &self,
+        identity: Identity,
+    ) -> impl tower::Service<
+        http::Request<axum::body::Body>,
+        Response = Response,
+        Error = std::convert::Infallible,
+        Future = impl Send + 'static,
+    > + Clone
+    + Send
+    + 'static {
+        let router = self.router();
+        tower::ServiceExt::map_request(router, move |mut req: http::Request<axum::body::Body>| {
+            req.extensions_mut().insert(identity.clone());
+            req
+        })
+    }
+}
+
+async fn compactor(store: Arc<dyn store::Backend>, every: Duration, shutdown: CancellationToken) {
+    // Like kube-apiserver: each tick compacts up to the revision seen one tick earlier, so
+    // history is kept for at least one interval.
+    let mut previous: Option<i64> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Some(rev) = previous
+            && rev > 0
+            && let Err(e) = store.compact(rev).await
+        {
+            tracing::warn!(error = %e, revision = rev, "compaction failed");
+        }
+        previous = store.current_revision().await.ok();
+    }
+}
+
+async fn version() -> Response {
+    let minor = KUBERNETES_VERSION.split('.').nth(1).unwrap_or("33");
+    negotiate::json_response(
+        StatusCode::OK,
+        &json!({
+            "major": "1",
+            "minor": minor,
+            "emulationMajor": "1",
+            "emulationMinor": minor,
+            "minCompatibilityMajor": "1",
+            "minCompatibilityMinor": (minor.parse::<u32>().unwrap_or(33) - 1).to_string(),
+            "gitVersion": format!("{KUBERNETES_VERSION}-skiff.{}", env!("CARGO_PKG_VERSION")),
+            "gitCommit": "",
+            "gitTreeState": "clean",
+            "buildDate": "",
+            "goVersion": "",
+            "compiler": "rustc",
+            "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else if std::env::consts::ARCH == "aarch64" { "arm64" } else { std::env::consts::ARCH }),
+        }),
+    )
+}
+
+fn text(code: StatusCode, body: String) -> Response {
+    let mut r = (code, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        "x-content-type-options",
+        http::HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+async fn health(req: Request) -> Response {
+    let verbose = req.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p == "verbose" || p.starts_with("verbose="))
+    });
+    if verbose {
+        text(
+            StatusCode::OK,
+            "[+]ping ok\n[+]log ok\n[+]etcd ok\nhealthz check passed\n".into(),
+        )
+    } else {
+        text(StatusCode::OK, "ok".into())
+    }
+}
+
+async fn ready(State(state): State<Arc<ServerState>>, req: Request) -> Response {
+    let ready = state.ready.load(Ordering::SeqCst) && !state.shutdown.is_cancelled();
+    let verbose = req.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p == "verbose" || p.starts_with("verbose="))
+    });
+    let mark = if ready { "[+]" } else { "[-]" };
+    let store_line = format!(
+        "{mark}etcd-readiness {}\n",
+        if ready {
+            "ok"
+        } else {
+            "failed: reason withheld"
+        }
+    );
+    match (ready, verbose) {
+        (true, false) => text(StatusCode::OK, "ok".into()),
+        (true, true) => text(
+            StatusCode::OK,
+            format!("[+]ping ok\n{store_line}readyz check passed\n"),
+        ),
+        (false, _) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("[+]ping ok\n{store_line}readyz check failed\n"),
+        ),
+    }
+}
+
+async fn dispatch(State(state): State<Arc<ServerState>>, mut req: Request) -> Response {
+    // Bearer tokens authenticate requests that did not present a client certificate.
+    if req.extensions().get::<Identity>().is_none()
+        && let Some(auth) = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        && let Some(token) = auth.strip_prefix("Bearer ")
+    {
+        match &state.admin_token {
+            Some(t) if t == token.trim() => {
+                req.extensions_mut()
+                    .insert(Identity::user(pki::ADMIN_USER, &[pki::ADMIN_GROUP]));
+            }
+            _ => return negotiate::error_response(&ApiError::Unauthorized),
+        }
+    }
+    let path = req.uri().path();
+    if path == "/api" || path.starts_with("/api/") || path == "/apis" || path.starts_with("/apis/")
+    {
+        return rest::handle(state, req).await;
+    }
+    let who = req
+        .extensions()
+        .get::<Identity>()
+        .cloned()
+        .unwrap_or_else(Identity::anonymous);
+    if let Err(e) = auth::authorize_path(&who, "get", path) {
+        return negotiate::error_response(&e);
+    }
+    negotiate::error_response(&ApiError::NoSuchPath)
+}

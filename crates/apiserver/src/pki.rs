@@ -1,0 +1,326 @@
+//! The cluster's credentials: a CA, the API server's serving certificate and the admin
+//! client certificate, generated at first start and kept in `<data dir>/pki`, plus the
+//! kubeconfig that hands them to kubectl and other clients.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+
+/// Everything that can go wrong setting up credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// Reading or writing a file in the data directory.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Generating or parsing a certificate.
+    #[error("certificate: {0}")]
+    Cert(#[from] rcgen::Error),
+    /// Building the TLS configuration.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// A PEM file in the data directory is unreadable.
+    #[error("{0} is not a valid PEM file")]
+    BadPem(PathBuf),
+}
+
+/// The admin identity kubeconfig carries, as EKS cluster creators get.
+pub const ADMIN_USER: &str = "kubernetes-admin";
+/// The admin's group: full access.
+pub const ADMIN_GROUP: &str = "system:masters";
+
+/// Loaded credentials.
+pub struct Pki {
+    dir: PathBuf,
+    /// CA certificate (PEM).
+    pub ca_pem: String,
+    /// Serving certificate chain (PEM).
+    pub server_cert_pem: String,
+    /// Serving key (PEM).
+    pub server_key_pem: String,
+    /// Admin client certificate (PEM).
+    pub admin_cert_pem: String,
+    /// Admin client key (PEM).
+    pub admin_key_pem: String,
+    /// Admin bearer token (accepted like the client certificate).
+    pub admin_token: String,
+}
+
+fn read(path: &Path) -> Result<Option<String>, PkiError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(PkiError::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Writes a file atomically (temp file + rename) with owner-only permissions.
+pub fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let io = |action, source| PkiError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| io("creating", e))?;
+    f.write_all(contents.as_bytes())
+        .map_err(|e| io("writing", e))?;
+    f.sync_all().map_err(|e| io("syncing", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("renaming", e))
+}
+
+fn serving_names() -> Vec<String> {
+    [
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+impl Pki {
+    /// Loads the credentials from `<data_dir>/pki`, creating any that are missing.
+    /// `extra_ip` is added to the serving certificate when it is not loopback.
+    pub fn load_or_create(
+        data_dir: &Path,
+        extra_ip: Option<std::net::IpAddr>,
+    ) -> Result<Pki, PkiError> {
+        let dir = data_dir.join("pki");
+        std::fs::create_dir_all(&dir).map_err(|source| PkiError::Io {
+            action: "creating",
+            path: dir.clone(),
+            source,
+        })?;
+        let p = |n: &str| dir.join(n);
+        let (ca_pem, ca_key_pem) = match (read(&p("ca.crt"))?, read(&p("ca.key"))?) {
+            (Some(c), Some(k)) => (c, k),
+            _ => {
+                let key = KeyPair::generate()?;
+                let mut params = CertificateParams::new(Vec::<String>::new())?;
+                params
+                    .distinguished_name
+                    .push(DnType::CommonName, "skiff-ca");
+                params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                params.key_usages = vec![
+                    KeyUsagePurpose::KeyCertSign,
+                    KeyUsagePurpose::CrlSign,
+                    KeyUsagePurpose::DigitalSignature,
+                ];
+                let cert = params.self_signed(&key)?;
+                write_private(&p("ca.key"), &key.serialize_pem())?;
+                write_private(&p("ca.crt"), &cert.pem())?;
+                // A new CA invalidates anything signed by an old one.
+                for stale in ["server.crt", "server.key", "admin.crt", "admin.key"] {
+                    let _ = std::fs::remove_file(p(stale));
+                }
+                (cert.pem(), key.serialize_pem())
+            }
+        };
+        let ca_key = KeyPair::from_pem(&ca_key_pem)?;
+        let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
+        let mut names = serving_names();
+        if let Some(ip) = extra_ip.filter(|ip| !ip.is_loopback() && !ip.is_unspecified()) {
+            names.push(ip.to_string());
+        }
+        let names_file = p("server.names");
+        let wanted_names = names.join(",");
+        let (server_cert_pem, server_key_pem) = match (
+            read(&p("server.crt"))?,
+            read(&p("server.key"))?,
+            read(&names_file)?,
+        ) {
+            (Some(c), Some(k), Some(n)) if n == wanted_names => (c, k),
+            _ => {
+                let key = KeyPair::generate()?;
+                let mut params = CertificateParams::new(Vec::<String>::new())?;
+                params.subject_alt_names = names
+                    .iter()
+                    .map(|n| match n.parse::<std::net::IpAddr>() {
+                        Ok(ip) => Ok(SanType::IpAddress(ip)),
+                        Err(_) => n.clone().try_into().map(SanType::DnsName),
+                    })
+                    .collect::<Result<_, _>>()?;
+                params
+                    .distinguished_name
+                    .push(DnType::CommonName, "kube-apiserver");
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+                params.key_usages = vec![
+                    KeyUsagePurpose::DigitalSignature,
+                    KeyUsagePurpose::KeyEncipherment,
+                ];
+                let cert = params.signed_by(&key, &issuer)?;
+                write_private(&p("server.key"), &key.serialize_pem())?;
+                write_private(&p("server.crt"), &cert.pem())?;
+                write_private(&names_file, &wanted_names)?;
+                (cert.pem(), key.serialize_pem())
+            }
+        };
+        let (admin_cert_pem, admin_key_pem) = match (read(&p("admin.crt"))?, read(&p("admin.key"))?)
+        {
+            (Some(c), Some(k)) => (c, k),
+            _ => {
+                let key = KeyPair::generate()?;
+                let mut params = CertificateParams::new(Vec::<String>::new())?;
+                params
+                    .distinguished_name
+                    .push(DnType::CommonName, ADMIN_USER);
+                params
+                    .distinguished_name
+                    .push(DnType::OrganizationName, ADMIN_GROUP);
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+                params.key_usages = vec![
+                    KeyUsagePurpose::DigitalSignature,
+                    KeyUsagePurpose::KeyEncipherment,
+                ];
+                let cert = params.signed_by(&key, &issuer)?;
+                write_private(&p("admin.key"), &key.serialize_pem())?;
+                write_private(&p("admin.crt"), &cert.pem())?;
+                (cert.pem(), key.serialize_pem())
+            }
+        };
+        let admin_token = match read(&p("admin.token"))? {
+            Some(t) if !t.trim().is_empty() => t.trim().to_string(),
+            _ => {
+                let t = format!("skiff-{}", uuid::Uuid::new_v4().simple());
+                write_private(&p("admin.token"), &t)?;
+                t
+            }
+        };
+        Ok(Pki {
+            dir,
+            ca_pem,
+            server_cert_pem,
+            server_key_pem,
+            admin_cert_pem,
+            admin_key_pem,
+            admin_token,
+        })
+    }
+
+    /// The directory the credentials live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The rustls server configuration: HTTP/2 and HTTP/1.1 by ALPN, client certificates
+    /// optional (verified against the CA when presented), as kube-apiserver does.
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in pem_certs(&self.ca_pem, &self.dir.join("ca.crt"))? {
+            roots.add(cert)?;
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| PkiError::Tls(rustls::Error::General(e.to_string())))?;
+        let certs = pem_certs(&self.server_cert_pem, &self.dir.join("server.crt"))?;
+        let key = rustls_pemfile::private_key(&mut self.server_key_pem.as_bytes())
+            .ok()
+            .flatten()
+            .ok_or_else(|| PkiError::BadPem(self.dir.join("server.key")))?;
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)?;
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(cfg))
+    }
+
+    /// A kubeconfig for the admin, context `skiff`, pointing at `server_url`.
+    pub fn kubeconfig(&self, server_url: &str) -> String {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: skiff\n  cluster:\n    server: {server_url}\n    certificate-authority-data: {ca}\nusers:\n- name: skiff-admin\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: skiff\n  context:\n    cluster: skiff\n    user: skiff-admin\n    namespace: default\ncurrent-context: skiff\npreferences: {{}}\n",
+            ca = b64(&self.ca_pem),
+            cert = b64(&self.admin_cert_pem),
+            key = b64(&self.admin_key_pem),
+        )
+    }
+}
+
+fn pem_certs(
+    pem: &str,
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, PkiError> {
+    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut pem.as_bytes()).collect();
+    match certs {
+        Ok(c) if !c.is_empty() => Ok(c),
+        _ => Err(PkiError::BadPem(path.to_path_buf())),
+    }
+}
+
+/// The user and groups named by a client certificate (CN → user, O → groups).
+pub fn identity_from_cert(der: &[u8]) -> Option<(String, Vec<String>)> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let user = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    let groups = subject
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(str::to_string))
+        .collect();
+    Some((user, groups))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_created_once_and_reloaded_unchanged() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = Pki::load_or_create(dir.path(), None).expect("first start creates credentials");
+        let b = Pki::load_or_create(dir.path(), None).expect("restart loads credentials");
+        assert_eq!(a.ca_pem, b.ca_pem);
+        assert_eq!(a.admin_cert_pem, b.admin_cert_pem);
+        assert_eq!(a.admin_token, b.admin_token);
+        a.server_config().expect("valid TLS config");
+        let der = rustls_pemfile::certs(&mut a.admin_cert_pem.as_bytes())
+            .next()
+            .and_then(Result::ok)
+            .expect("admin cert");
+        assert_eq!(
+            identity_from_cert(&der),
+            Some((ADMIN_USER.to_string(), vec![ADMIN_GROUP.to_string()]))
+        );
+        assert!(
+            a.kubeconfig("https://127.0.0.1:6443")
+                .contains("current-context: skiff")
+        );
+    }
+}

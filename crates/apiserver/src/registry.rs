@@ -1,0 +1,1339 @@
+//! The generic object registry: create, get, list, update, delete for every resource over the
+//! store, with the metadata rules kube-apiserver applies (uid, creationTimestamp, generation,
+//! generateName, optimistic concurrency, status split, finalizers, graceful deletion,
+//! namespace lifecycle, dry run).
+
+use std::sync::Arc;
+
+use api::{ApiError, GroupResource, ResourceInfo, selector, validation};
+use base64::Engine;
+use serde_json::{Value, json};
+use store::{Backend, ListOptions};
+
+use crate::codec::{self, meta_mut, meta_str};
+
+/// Finalizer the server adds on `propagationPolicy=Orphan`.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+/// Finalizer the server adds on `propagationPolicy=Foreground`.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+/// The namespace spec finalizer the namespace controller removes once contents are gone.
+pub const NAMESPACE_FINALIZER: &str = "kubernetes";
+/// Largest page a list serves at once, whatever `limit` asks.
+const MAX_PAGE: usize = 10_000;
+/// How many times a write retries after losing a race with another writer.
+const MAX_RETRIES: usize = 16;
+
+/// The table of served resources.
+#[derive(Debug)]
+pub struct Resources {
+    list: Vec<ResourceInfo>,
+}
+
+impl Resources {
+    /// The built-in resources.
+    pub fn builtin() -> Self {
+        Resources {
+            list: api::resources::builtin(),
+        }
+    }
+
+    /// Every served resource in discovery order.
+    pub fn all(&self) -> &[ResourceInfo] {
+        &self.list
+    }
+
+    /// The resource served at group/version/plural.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceInfo> {
+        self.list
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
+    }
+
+    /// Whether a group/version is served at all.
+    pub fn has_group_version(&self, group: &str, version: &str) -> bool {
+        self.list
+            .iter()
+            .any(|r| r.group == group && r.version == version)
+    }
+
+    /// The namespaces resource.
+    pub fn namespaces(&self) -> Option<&ResourceInfo> {
+        self.find("", "v1", "namespaces")
+    }
+}
+
+/// Options common to writes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: validate and answer, but store nothing.
+    pub dry_run: bool,
+}
+
+/// What a delete asked for (query parameters and/or a DeleteOptions body).
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    pub propagation_policy: Option<String>,
+    pub grace_period_seconds: Option<i64>,
+    pub precondition_uid: Option<String>,
+    pub precondition_resource_version: Option<String>,
+    pub dry_run: bool,
+}
+
+/// How a delete ended.
+#[derive(Debug)]
+pub enum Deleted {
+    /// Removed from storage; the last state of the object.
+    Gone(Value),
+    /// Marked for deletion (deletionTimestamp set); finalizers or a grace period remain.
+    Pending(Value),
+}
+
+/// Parameters of a list (and of a watch's initial state).
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub label_selector: Option<String>,
+    pub field_selector: Option<String>,
+    pub resource_version: Option<String>,
+    pub resource_version_match: Option<String>,
+    pub limit: Option<i64>,
+    pub continue_token: Option<String>,
+}
+
+/// A page of a list.
+#[derive(Debug)]
+pub struct ListPage {
+    pub items: Vec<Value>,
+    pub resource_version: i64,
+    pub continue_token: Option<String>,
+    pub remaining: Option<u64>,
+}
+
+/// Parsed selectors of a list or watch.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    label: Option<selector::LabelSelector>,
+    field: Option<selector::FieldSelector>,
+    group: &'static str,
+    plural: &'static str,
+}
+
+impl Filter {
+    /// Parses `labelSelector` / `fieldSelector`; 400 when either is malformed or unsupported.
+    pub fn new(
+        info: &ResourceInfo,
+        label: Option<&str>,
+        field: Option<&str>,
+    ) -> Result<Filter, ApiError> {
+        let label = label
+            .map(selector::LabelSelector::parse)
+            .transpose()
+            .map_err(ApiError::BadRequest)?;
+        let field = field
+            .map(selector::FieldSelector::parse)
+            .transpose()
+            .map_err(ApiError::BadRequest)?;
+        if let Some(f) = &field {
+            selector::check_supported(info.group, info.plural, f).map_err(ApiError::BadRequest)?;
+        }
+        Ok(Filter {
+            label,
+            field,
+            group: info.group,
+            plural: info.plural,
+        })
+    }
+
+    /// True when nothing is filtered.
+    pub fn is_empty(&self) -> bool {
+        self.label.is_none() && self.field.is_none()
+    }
+
+    /// Whether an object passes both selectors.
+    pub fn matches(&self, obj: &Value) -> bool {
+        if let Some(l) = &self.label
+            && !l.matches(&codec::labels(obj))
+        {
+            return false;
+        }
+        if let Some(f) = &self.field
+            && !f.matches(|field| selector::field_value(self.group, self.plural, obj, field))
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// The object registry over one store.
+pub struct Registry {
+    store: Arc<dyn Backend>,
+    resources: Arc<Resources>,
+}
+
+fn now_rfc3339() -> String {
+    crate::clock::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn gr(info: &ResourceInfo) -> GroupResource {
+    GroupResource::new(info.group, info.plural)
+}
+
+fn qualified_kind(info: &ResourceInfo) -> String {
+    info.kind.to_string()
+}
+
+fn store_err(e: store::Error) -> ApiError {
+    match e {
+        store::Error::Compacted {
+            requested,
+            compacted,
+        } => ApiError::Expired(format!(
+            "too old resource version: {requested} ({compacted})"
+        )),
+        store::Error::FutureRevision { requested, current } => ApiError::Timeout(format!(
+            "Too large resource version: {requested}, current: {current}"
+        )),
+        store::Error::Closed => {
+            ApiError::Unavailable("the storage backend is shutting down".into())
+        }
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// Resources whose objects carry `metadata.generation` (those with a desired-state spec).
+fn tracks_generation(info: &ResourceInfo) -> bool {
+    matches!(
+        (info.group, info.plural),
+        ("apps", _)
+            | ("batch", _)
+            | ("", "pods")
+            | ("", "replicationcontrollers")
+            | ("autoscaling", _)
+            | ("policy", "poddisruptionbudgets")
+            | ("networking.k8s.io", "ingresses" | "networkpolicies")
+            | ("apiextensions.k8s.io", _)
+    )
+}
+
+/// Resources whose PUT may create a missing object (upstream `AllowCreateOnUpdate`).
+fn allows_create_on_update(info: &ResourceInfo) -> bool {
+    matches!(
+        (info.group, info.plural),
+        ("", "endpoints" | "events")
+            | ("coordination.k8s.io", "leases")
+            | ("events.k8s.io", "events")
+            | ("rbac.authorization.k8s.io", _)
+            | ("discovery.k8s.io", "endpointslices")
+    )
+}
+
+/// Everything but metadata and status: what a generation change tracks.
+fn desired_state(obj: &Value) -> Value {
+    match obj.as_object() {
+        Some(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        None => Value::Null,
+    }
+}
+
+/// Random suffix for generateName, from the same alphabet upstream uses.
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    uuid::Uuid::new_v4().as_bytes()[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    v: String,
+    rv: i64,
+    start: String,
+}
+
+fn encode_continue(rv: i64, start: &str) -> String {
+    let token = ContinueToken {
+        v: "meta.k8s.io/v1".into(),
+        rv,
+        start: start.to_string(),
+    };
+    base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&token).unwrap_or_default())
+}
+
+fn decode_continue(token: &str) -> Result<ContinueToken, ApiError> {
+    let bad = || {
+        ApiError::BadRequest("continue key is not valid: the continue token is malformed".into())
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .map_err(|_| bad())?;
+    let t: ContinueToken = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if t.v != "meta.k8s.io/v1" || t.rv <= 0 || t.start.contains("..") {
+        return Err(bad());
+    }
+    Ok(t)
+}
+
+fn parse_rv(rv: &str) -> Result<i64, ApiError> {
+    rv.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "invalid resource version {rv:?}: must be a non-negative integer"
+        ))
+    })
+}
+
+impl Registry {
+    /// A registry over `store` serving `resources`.
+    pub fn new(store: Arc<dyn Backend>, resources: Arc<Resources>) -> Self {
+        Registry { store, resources }
+    }
+
+    /// The served resources.
+    pub fn resources(&self) -> &Arc<Resources> {
+        &self.resources
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn Backend> {
+        &self.store
+    }
+
+    fn key(info: &ResourceInfo, ns: Option<&str>, name: &str) -> String {
+        info.key(ns, name)
+    }
+
+    /// Reads one object (`resourceVersion` semantics of GET: unset/0 = latest; N = not older than N).
+    pub async fn get(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        rv: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        if let Some(rv) = rv {
+            let want = parse_rv(rv)?;
+            let current = self.store.current_revision().await.map_err(store_err)?;
+            if want > current {
+                return Err(store_err(store::Error::FutureRevision {
+                    requested: want,
+                    current,
+                }));
+            }
+        }
+        let kv = self
+            .store
+            .get(&Self::key(info, ns, name), 0)
+            .await
+            .map_err(store_err)?;
+        match kv {
+            Some(kv) => codec::decode(info, &kv),
+            None => Err(ApiError::NotFound {
+                resource: gr(info),
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// Lists objects of `info` (in `ns`, or all namespaces) with selectors and paging.
+    pub async fn list(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        params: &ListParams,
+    ) -> Result<ListPage, ApiError> {
+        let filter = Filter::new(
+            info,
+            params.label_selector.as_deref(),
+            params.field_selector.as_deref(),
+        )?;
+        let prefix = match ns {
+            Some(ns) if info.namespaced => info.namespace_prefix(ns),
+            _ => info.key_prefix(),
+        };
+        let (mut revision, mut after) = (0i64, None::<String>);
+        if let Some(token) = &params.continue_token {
+            if params
+                .resource_version
+                .as_deref()
+                .is_some_and(|rv| !rv.is_empty() && rv != "0")
+            {
+                return Err(ApiError::BadRequest(
+                    "specifying resource version is not allowed when using continue".into(),
+                ));
+            }
+            let t = decode_continue(token)?;
+            revision = t.rv;
+            after = Some(format!("{prefix}{}", t.start));
+        } else if let Some(rv) = params.resource_version.as_deref() {
+            let want = parse_rv(rv)?;
+            match params.resource_version_match.as_deref() {
+                Some("Exact") => {
+                    if want == 0 {
+                        return Err(ApiError::BadRequest(
+                            "resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"0\""
+                                .into(),
+                        ));
+                    }
+                    revision = want;
+                }
+                None | Some("NotOlderThan") => {
+                    let current = self.store.current_revision().await.map_err(store_err)?;
+                    if want > current {
+                        return Err(store_err(store::Error::FutureRevision {
+                            requested: want,
+                            current,
+                        }));
+                    }
+                }
+                Some(other) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
+                    )));
+                }
+            }
+        } else if params.resource_version_match.is_some() {
+            return Err(ApiError::BadRequest(
+                "resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
+            ));
+        }
+        let limit = params
+            .limit
+            .map(|l| (l as usize).min(MAX_PAGE))
+            .unwrap_or(0);
+        let mut items = Vec::new();
+        let mut served_revision;
+        let mut last_key: Option<String>;
+        let mut more;
+        let mut remaining = None;
+        loop {
+            let page = self
+                .store
+                .list(&prefix, ListOptions { revision, limit: if limit == 0 { 0 } else { limit.max(1) }, after: after.clone() })
+                .await
+                .map_err(|e| match (e, &params.continue_token) {
+                    (store::Error::Compacted { .. }, Some(_)) => ApiError::Expired(
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into(),
+                    ),
+                    (e, _) => store_err(e),
+                })?;
+            served_revision = page.revision;
+            revision = page.revision;
+            more = page.more;
+            last_key = page.items.last().map(|kv| kv.key.clone());
+            for kv in &page.items {
+                let obj = codec::decode(info, kv)?;
+                if filter.matches(&obj) {
+                    items.push(obj);
+                    if limit > 0 && items.len() >= limit {
+                        // Stop here: anything after this key belongs to the next page.
+                        let cut_at = kv.key.clone();
+                        more = more || page.items.last().map(|l| l.key != cut_at).unwrap_or(false);
+                        last_key = Some(cut_at);
+                        break;
+                    }
+                }
+            }
+            if filter.is_empty() && more {
+                remaining = Some(page.remaining);
+            }
+            if limit == 0 || items.len() >= limit || !more {
+                break;
+            }
+            after = last_key.clone();
+        }
+        let continue_token = match (more, &last_key) {
+            (true, Some(k)) => Some(encode_continue(
+                served_revision,
+                k.strip_prefix(&prefix).unwrap_or(k),
+            )),
+            _ => None,
+        };
+        Ok(ListPage {
+            items,
+            resource_version: served_revision,
+            continue_token,
+            remaining: if more { remaining } else { None },
+        })
+    }
+
+    /// The namespace an object is created or changed in must exist and not be terminating.
+    async fn check_namespace_open(
+        &self,
+        info: &ResourceInfo,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        let Some(ns_info) = self.resources.namespaces() else {
+            return Ok(());
+        };
+        let kv = self
+            .store
+            .get(&ns_info.key(None, ns), 0)
+            .await
+            .map_err(store_err)?;
+        let Some(kv) = kv else {
+            return Err(ApiError::NotFound {
+                resource: GroupResource::new("", "namespaces"),
+                name: ns.to_string(),
+            });
+        };
+        let obj = codec::decode(ns_info, &kv)?;
+        if meta_str(&obj, "deletionTimestamp").is_some() || obj["status"]["phase"] == "Terminating"
+        {
+            return Err(ApiError::Forbidden {
+                resource: gr(info),
+                name: name.to_string(),
+                detail: format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks apiVersion/kind of a request body against the endpoint, filling them when absent.
+    fn check_type(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+        let Some(map) = obj.as_object_mut() else {
+            return Err(ApiError::BadRequest(format!(
+                "the body of the request is not a {} object: expected a JSON object",
+                info.kind
+            )));
+        };
+        let api_version = info.api_version();
+        match map.get("apiVersion").and_then(Value::as_str) {
+            None | Some("") => {
+                map.insert("apiVersion".into(), json!(api_version));
+            }
+            Some(v) if v == api_version => {}
+            Some(v) => {
+                return Err(ApiError::BadRequest(format!(
+                    "the API version in the data ({v}) does not match the expected API version ({api_version})"
+                )));
+            }
+        }
+        match map.get("kind").and_then(Value::as_str) {
+            None | Some("") => {
+                map.insert("kind".into(), json!(info.kind));
+            }
+            Some(k) if k == info.kind => {}
+            Some(k) => {
+                return Err(ApiError::BadRequest(format!(
+                    "the kind in the data ({k}) does not match the expected kind ({})",
+                    info.kind
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes through the typed model: wrong field types are a 400 as upstream's decoder gives.
+    fn normalize(info: &ResourceInfo, obj: Value) -> Result<Value, ApiError> {
+        (info.normalize)(obj).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
+                kind = info.kind,
+                version = info.version
+            ))
+        })
+    }
+
+    fn invalid(info: &ResourceInfo, name: &str, causes: Vec<validation::FieldError>) -> ApiError {
+        ApiError::Invalid {
+            group: info.group.to_string(),
+            kind: qualified_kind(info),
+            name: name.to_string(),
+            causes,
+        }
+    }
+
+    /// Creates an object (POST).
+    pub async fn create(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        Self::check_type(info, &mut obj)?;
+        let meta = meta_mut(&mut obj)
+            .ok_or_else(|| ApiError::BadRequest("metadata must be an object".into()))?;
+        if info.namespaced {
+            let url_ns = ns.unwrap_or_default();
+            match meta.get("namespace").and_then(Value::as_str) {
+                Some(body_ns) if !body_ns.is_empty() && body_ns != url_ns => {
+                    return Err(ApiError::BadRequest(
+                        "the namespace of the provided object does not match the namespace sent on the request".into(),
+                    ));
+                }
+                _ => {
+                    meta.insert("namespace".into(), json!(url_ns));
+                }
+            }
+        } else {
+            meta.remove("namespace");
+        }
+        for field in [
+            "uid",
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+            "generation",
+        ] {
+            meta.remove(field);
+        }
+        let generated = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+            && meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .is_some_and(|g| !g.is_empty());
+        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+        if tracks_generation(info) {
+            meta.insert("generation".into(), json!(1));
+        }
+        prepare_for_create(info, &mut obj);
+        let mut obj = Self::normalize(info, obj)?;
+        let attempts = if generated { 8 } else { 1 };
+        for attempt in 0..attempts {
+            if generated && let Some(meta) = meta_mut(&mut obj) {
+                let base = meta
+                    .get("generateName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                meta.insert("name".into(), json!(format!("{base}{}", random_suffix())));
+            }
+            let name = meta_str(&obj, "name").unwrap_or_default().to_string();
+            let errs = validation::validate_create(info.group, info.plural, &obj);
+            if !errs.is_empty() {
+                return Err(Self::invalid(info, &name, errs));
+            }
+            if info.namespaced {
+                self.check_namespace_open(info, ns.unwrap_or_default(), &name)
+                    .await?;
+            }
+            let key = Self::key(info, ns, &name);
+            if opts.dry_run {
+                if self.store.get(&key, 0).await.map_err(store_err)?.is_some() {
+                    return Err(ApiError::AlreadyExists {
+                        resource: gr(info),
+                        name,
+                    });
+                }
+                return Ok(obj);
+            }
+            match self.store.create(&key, codec::encode(info, &obj)?).await {
+                Ok(kv) => {
+                    codec::set_resource_version(&mut obj, kv.mod_revision);
+                    return Ok(obj);
+                }
+                Err(store::Error::KeyExists(_)) if generated && attempt + 1 < attempts => continue,
+                Err(store::Error::KeyExists(_)) => {
+                    return Err(ApiError::AlreadyExists {
+                        resource: gr(info),
+                        name,
+                    });
+                }
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        Err(ApiError::Internal(
+            "could not generate a unique name".into(),
+        ))
+    }
+
+    /// Replaces an object (PUT), on the main resource or a subresource (`status`, `finalize`).
+    /// Returns the stored object and whether it was created.
+    pub async fn update(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        mut body: Value,
+        opts: &WriteOptions,
+    ) -> Result<(Value, bool), ApiError> {
+        Self::check_type(info, &mut body)?;
+        {
+            let meta = meta_mut(&mut body)
+                .ok_or_else(|| ApiError::BadRequest("metadata must be an object".into()))?;
+            match meta.get("name").and_then(Value::as_str) {
+                Some(n) if n == name => {}
+                None | Some("") => {
+                    meta.insert("name".into(), json!(name));
+                }
+                Some(n) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "the name of the object ({n}) does not match the name on the URL ({name})"
+                    )));
+                }
+            }
+            if info.namespaced {
+                match meta.get("namespace").and_then(Value::as_str) {
+                    Some(b) if !b.is_empty() && Some(b) != ns => {
+                        return Err(ApiError::BadRequest(
+                            "the namespace of the provided object does not match the namespace sent on the request".into(),
+                        ));
+                    }
+                    _ => {
+                        meta.insert("namespace".into(), json!(ns.unwrap_or_default()));
+                    }
+                }
+            }
+        }
+        let precondition = match meta_str(&body, "resourceVersion") {
+            Some(rv) if !rv.is_empty() => Some(parse_rv(rv).map_err(|_| {
+                Self::invalid(
+                    info,
+                    name,
+                    vec![validation::FieldError {
+                        kind: validation::FieldErrorKind::Invalid,
+                        field: "metadata.resourceVersion".into(),
+                        value: Some(json!(rv)),
+                        detail: "must be specified for an update".into(),
+                    }],
+                )
+            })?),
+            _ => None,
+        };
+        let key = Self::key(info, ns, name);
+        for _ in 0..MAX_RETRIES {
+            let current = self.store.get(&key, 0).await.map_err(store_err)?;
+            let Some(current) = current else {
+                if subresource.is_none() && allows_create_on_update(info) {
+                    let created = self.create(info, ns, body.clone(), opts).await?;
+                    return Ok((created, true));
+                }
+                return Err(ApiError::NotFound {
+                    resource: gr(info),
+                    name: name.to_string(),
+                });
+            };
+            if let Some(want) = precondition
+                && want != current.mod_revision
+            {
+                return Err(ApiError::stale(gr(info), name));
+            }
+            let old = codec::decode(info, &current)?;
+            let new = self.prepare_update(info, subresource, &old, body.clone())?;
+            match self
+                .write_update(info, &key, &old, new, current.mod_revision, opts)
+                .await
+            {
+                Err(WriteError::Conflict) if precondition.is_none() => continue,
+                Err(WriteError::Conflict) => return Err(ApiError::stale(gr(info), name)),
+                Err(WriteError::Api(e)) => return Err(e),
+                Ok(obj) => return Ok((obj, false)),
+            }
+        }
+        Err(ApiError::Conflict {
+            resource: gr(info),
+            name: name.to_string(),
+            detail: "too many concurrent writers; please retry".into(),
+        })
+    }
+
+    /// Reads the current object, lets `mutate` change it, and writes it back with the usual
+    /// update rules; retries when another writer got in between. Used by patch and internal
+    /// callers. `mutate` gets the served form and returns the new body.
+    pub async fn read_modify_write<F>(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+        mut mutate: F,
+    ) -> Result<Value, ApiError>
+    where
+        F: FnMut(&Value) -> Result<Value, ApiError>,
+    {
+        let key = Self::key(info, ns, name);
+        for _ in 0..MAX_RETRIES {
+            let Some(current) = self.store.get(&key, 0).await.map_err(store_err)? else {
+                return Err(ApiError::NotFound {
+                    resource: gr(info),
+                    name: name.to_string(),
+                });
+            };
+            let old = codec::decode(info, &current)?;
+            let mut body = mutate(&old)?;
+            Self::check_type(info, &mut body)?;
+            if meta_str(&body, "name").is_some_and(|n| n != name) {
+                return Err(ApiError::BadRequest(format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    meta_str(&body, "name").unwrap_or_default()
+                )));
+            }
+            let explicit = meta_str(&body, "resourceVersion")
+                .filter(|rv| !rv.is_empty())
+                .map(parse_rv)
+                .transpose()?;
+            if let Some(want) = explicit
+                && want != current.mod_revision
+            {
+                return Err(ApiError::stale(gr(info), name));
+            }
+            let new = self.prepare_update(info, subresource, &old, body)?;
+            match self
+                .write_update(info, &key, &old, new, current.mod_revision, opts)
+                .await
+            {
+                Err(WriteError::Conflict) => continue,
+                Err(WriteError::Api(e)) => return Err(e),
+                Ok(obj) => return Ok(obj),
+            }
+        }
+        Err(ApiError::Conflict {
+            resource: gr(info),
+            name: name.to_string(),
+            detail: "too many concurrent writers; please retry".into(),
+        })
+    }
+
+    /// Applies the update rules to a new body given the old object.
+    fn prepare_update(
+        &self,
+        info: &ResourceInfo,
+        subresource: Option<&str>,
+        old: &Value,
+        mut new: Value,
+    ) -> Result<Value, ApiError> {
+        let name = meta_str(old, "name").unwrap_or_default().to_string();
+        match subresource {
+            None => {
+                if info.has_subresource("status") {
+                    match old.get("status") {
+                        Some(s) => new["status"] = s.clone(),
+                        None => {
+                            if let Some(m) = new.as_object_mut() {
+                                m.remove("status");
+                            }
+                        }
+                    }
+                }
+            }
+            Some("status") => {
+                let status = new.get("status").cloned();
+                let mut merged = old.clone();
+                let new_meta = new.get("metadata").cloned().unwrap_or_else(|| json!({}));
+                if let (Some(m), Some(nm)) = (
+                    merged.get_mut("metadata").and_then(Value::as_object_mut),
+                    new_meta.as_object(),
+                ) {
+                    // Status writes may not touch labels, annotations, finalizers or owners.
+                    for (k, v) in nm {
+                        if !matches!(
+                            k.as_str(),
+                            "labels"
+                                | "annotations"
+                                | "finalizers"
+                                | "ownerReferences"
+                                | "deletionTimestamp"
+                                | "generation"
+                                | "uid"
+                                | "creationTimestamp"
+                                | "name"
+                                | "namespace"
+                        ) {
+                            m.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                match status {
+                    Some(s) => merged["status"] = s,
+                    None => {
+                        if let Some(m) = merged.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+                new = merged;
+            }
+            Some("finalize") if info.plural == "namespaces" => {
+                let finalizers = new
+                    .pointer("/spec/finalizers")
+                    .cloned()
+                    .unwrap_or_else(|| json!([]));
+                let mut merged = old.clone();
+                merged["spec"]["finalizers"] = finalizers;
+                new = merged;
+            }
+            Some(other) => {
+                return Err(ApiError::NotFound {
+                    resource: GroupResource::new(info.group, &format!("{}/{other}", info.plural)),
+                    name,
+                });
+            }
+        }
+        let new_meta = meta_mut(&mut new)
+            .ok_or_else(|| ApiError::BadRequest("the body must be an object".into()))?;
+        if let Some(uid) = new_meta
+            .get("uid")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+            && Some(uid) != meta_str(old, "uid")
+        {
+            return Err(ApiError::Conflict {
+                resource: gr(info),
+                name: name.clone(),
+                detail: format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta_str(old, "uid").unwrap_or_default()
+                ),
+            });
+        }
+        // Fields only the server sets.
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
+            match old.get("metadata").and_then(|m| m.get(field)) {
+                Some(v) => {
+                    new_meta.insert(field.into(), v.clone());
+                }
+                None => {
+                    new_meta.remove(field);
+                }
+            }
+        }
+        new_meta.remove("selfLink");
+        if info.plural == "namespaces" && subresource.is_none() {
+            // The namespace's finalizers change only through /finalize.
+            if let Some(f) = old.pointer("/spec/finalizers") {
+                new["spec"]["finalizers"] = f.clone();
+            }
+        }
+        let mut new = Self::normalize(info, new)?;
+        if tracks_generation(info) && desired_state(&new) != desired_state(old) {
+            let generation = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
+            if let Some(m) = meta_mut(&mut new) {
+                m.insert("generation".into(), json!(generation));
+            }
+        }
+        let errs = validation::validate_update(info.group, info.plural, &new, old);
+        if !errs.is_empty() {
+            return Err(Self::invalid(info, &name, errs));
+        }
+        Ok(new)
+    }
+
+    /// Writes an updated object with compare-and-swap on `expected`. An object that is being
+    /// deleted and has no finalizers left is removed instead. A no-op write is skipped.
+    async fn write_update(
+        &self,
+        info: &ResourceInfo,
+        key: &str,
+        old: &Value,
+        mut new: Value,
+        expected: i64,
+        opts: &WriteOptions,
+    ) -> Result<Value, WriteError> {
+        let old_bytes = codec::encode(info, old).map_err(WriteError::Api)?;
+        let new_bytes = codec::encode(info, &new).map_err(WriteError::Api)?;
+        if old_bytes == new_bytes {
+            return Ok(old.clone());
+        }
+        let finalize_now = meta_str(&new, "deletionTimestamp").is_some()
+            && codec::finalizers(&new).is_empty()
+            && !(info.plural == "namespaces" && namespace_has_spec_finalizers(&new))
+            && !graceful_pending(info, &new);
+        if opts.dry_run {
+            codec::set_resource_version(&mut new, expected);
+            return Ok(new);
+        }
+        if finalize_now {
+            return match self.store.delete(key, Some(expected)).await {
+                Ok(ev) => {
+                    codec::set_resource_version(&mut new, ev.kv.mod_revision);
+                    Ok(new)
+                }
+                Err(store::Error::Conflict { .. }) | Err(store::Error::NotFound(_)) => {
+                    Err(WriteError::Conflict)
+                }
+                Err(e) => Err(WriteError::Api(store_err(e))),
+            };
+        }
+        match self.store.update(key, new_bytes, expected).await {
+            Ok(kv) => {
+                codec::set_resource_version(&mut new, kv.mod_revision);
+                Ok(new)
+            }
+            Err(store::Error::Conflict { .. }) | Err(store::Error::NotFound(_)) => {
+                Err(WriteError::Conflict)
+            }
+            Err(e) => Err(WriteError::Api(store_err(e))),
+        }
+    }
+
+    /// Deletes an object (DELETE), honouring preconditions, propagation policy, finalizers,
+    /// graceful deletion of pods and the namespace lifecycle.
+    pub async fn delete(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Deleted, ApiError> {
+        let key = Self::key(info, ns, name);
+        let policy = match opts.propagation_policy.as_deref() {
+            None | Some("") => None,
+            Some(p @ ("Orphan" | "Foreground" | "Background")) => Some(p.to_string()),
+            Some(other) => {
+                return Err(Self::invalid(
+                    info,
+                    name,
+                    vec![validation::FieldError {
+                        kind: validation::FieldErrorKind::NotSupported,
+                        field: "propagationPolicy".into(),
+                        value: Some(json!(other)),
+                        detail:
+                            "supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+                                .into(),
+                    }],
+                ));
+            }
+        };
+        if let Some(g) = opts.grace_period_seconds
+            && g < 0
+        {
+            return Err(Self::invalid(
+                info,
+                name,
+                vec![validation::FieldError {
+                    kind: validation::FieldErrorKind::Invalid,
+                    field: "gracePeriodSeconds".into(),
+                    value: Some(json!(g)),
+                    detail: "must be greater than or equal to 0".into(),
+                }],
+            ));
+        }
+        for _ in 0..MAX_RETRIES {
+            let Some(current) = self.store.get(&key, 0).await.map_err(store_err)? else {
+                return Err(ApiError::NotFound {
+                    resource: gr(info),
+                    name: name.to_string(),
+                });
+            };
+            let old = codec::decode(info, &current)?;
+            if let Some(uid) = &opts.precondition_uid
+                && Some(uid.as_str()) != meta_str(&old, "uid")
+            {
+                return Err(ApiError::Conflict {
+                    resource: gr(info),
+                    name: name.to_string(),
+                    detail: format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta_str(&old, "uid").unwrap_or_default()
+                    ),
+                });
+            }
+            if let Some(rv) = &opts.precondition_resource_version
+                && *rv != current.mod_revision.to_string()
+            {
+                return Err(ApiError::Conflict {
+                    resource: gr(info),
+                    name: name.to_string(),
+                    detail: format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        current.mod_revision
+                    ),
+                });
+            }
+            let mut new = old.clone();
+            let already_deleting = meta_str(&old, "deletionTimestamp").is_some();
+            let mut finalizers = codec::finalizers(&old);
+            match policy.as_deref() {
+                Some("Orphan") if !finalizers.iter().any(|f| f == ORPHAN_FINALIZER) => {
+                    finalizers.retain(|f| f != FOREGROUND_FINALIZER);
+                    finalizers.push(ORPHAN_FINALIZER.into());
+                }
+                Some("Foreground") if !finalizers.iter().any(|f| f == FOREGROUND_FINALIZER) => {
+                    finalizers.retain(|f| f != ORPHAN_FINALIZER);
+                    finalizers.push(FOREGROUND_FINALIZER.into());
+                }
+                Some("Background") => {
+                    finalizers.retain(|f| f != ORPHAN_FINALIZER && f != FOREGROUND_FINALIZER)
+                }
+                _ => {}
+            }
+            let grace = pod_grace_period(info, &old, opts.grace_period_seconds);
+            let spec_finalizers =
+                info.plural == "namespaces" && namespace_has_spec_finalizers(&old);
+            if finalizers.is_empty() && grace.is_none() && !spec_finalizers {
+                if opts.dry_run {
+                    return Ok(Deleted::Gone(old));
+                }
+                match self.store.delete(&key, Some(current.mod_revision)).await {
+                    Ok(_) => return Ok(Deleted::Gone(old)),
+                    Err(store::Error::Conflict { .. }) | Err(store::Error::NotFound(_)) => continue,
+                    Err(e) => return Err(store_err(e)),
+                }
+            }
+            let meta = meta_mut(&mut new)
+                .ok_or_else(|| ApiError::Internal("stored object has no metadata".into()))?;
+            if finalizers.is_empty() {
+                meta.remove("finalizers");
+            } else {
+                meta.insert("finalizers".into(), json!(finalizers));
+            }
+            let now = crate::clock::now();
+            match grace {
+                Some(g) => {
+                    // A graceful delete may only shorten a grace period already running.
+                    let current_grace = old
+                        .pointer("/metadata/deletionGracePeriodSeconds")
+                        .and_then(Value::as_i64);
+                    if !already_deleting || current_grace.is_some_and(|c| g < c) {
+                        let at = now
+                            .checked_add(jiff::SignedDuration::from_secs(g))
+                            .unwrap_or(now);
+                        meta.insert(
+                            "deletionTimestamp".into(),
+                            json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                        );
+                        meta.insert("deletionGracePeriodSeconds".into(), json!(g));
+                    }
+                }
+                None if !already_deleting => {
+                    meta.insert(
+                        "deletionTimestamp".into(),
+                        json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                    );
+                    meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+                }
+                None => {}
+            }
+            if !already_deleting && let Some(g) = meta.get("generation").and_then(Value::as_i64) {
+                meta.insert("generation".into(), json!(g + 1));
+            }
+            if info.plural == "namespaces" {
+                new["status"]["phase"] = json!("Terminating");
+            }
+            if new == old {
+                return Ok(Deleted::Pending(old));
+            }
+            if opts.dry_run {
+                return Ok(Deleted::Pending(new));
+            }
+            let bytes = codec::encode(info, &new)?;
+            match self.store.update(&key, bytes, current.mod_revision).await {
+                Ok(kv) => {
+                    codec::set_resource_version(&mut new, kv.mod_revision);
+                    return Ok(Deleted::Pending(new));
+                }
+                Err(store::Error::Conflict { .. }) | Err(store::Error::NotFound(_)) => continue,
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        Err(ApiError::Conflict {
+            resource: gr(info),
+            name: name.to_string(),
+            detail: "too many concurrent writers; please retry".into(),
+        })
+    }
+
+    /// Creates a namespace at first start if it does not exist (`default`, `kube-system`...).
+    pub async fn ensure_namespace(&self, name: &str) -> Result<(), ApiError> {
+        let Some(info) = self.resources.namespaces().cloned() else {
+            return Ok(());
+        };
+        match self
+            .create(
+                &info,
+                None,
+                json!({"metadata": {"name": name}}),
+                &WriteOptions::default(),
+            )
+            .await
+        {
+            Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Why a compare-and-swap write did not happen.
+enum WriteError {
+    /// Another writer changed the object first.
+    Conflict,
+    /// Any other failure.
+    Api(ApiError),
+}
+
+fn namespace_has_spec_finalizers(ns: &Value) -> bool {
+    ns.pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+}
+
+/// The grace period a pod delete gets, or `None` to delete at once (upstream's
+/// `BeforeDelete`/pod strategy: unscheduled or finished pods go immediately).
+fn pod_grace_period(info: &ResourceInfo, pod: &Value, requested: Option<i64>) -> Option<i64> {
+    if !info.group.is_empty() || info.plural != "pods" {
+        return None;
+    }
+    let scheduled = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let finished = matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
+    if !scheduled || finished {
+        return None;
+    }
+    let grace = requested
+        .or_else(|| {
+            pod.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+        })
+        .unwrap_or(30);
+    if grace == 0 { None } else { Some(grace) }
+}
+
+/// A pod still inside its grace period is not removed when finalizers clear; the kubelet
+/// removes it with a zero grace period.
+fn graceful_pending(info: &ResourceInfo, obj: &Value) -> bool {
+    info.group.is_empty()
+        && info.plural == "pods"
+        && obj
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .is_some_and(|g| g > 0)
+}
+
+/// Server-side defaults and resets applied on create.
+fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    match (info.group, info.plural) {
+        ("", "namespaces") => {
+            let name = map
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+                let labels = meta.entry("labels").or_insert_with(|| json!({}));
+                if let Some(l) = labels.as_object_mut()
+                    && name.is_string()
+                {
+                    l.insert("kubernetes.io/metadata.name".into(), name);
+                }
+            }
+            map.insert("spec".into(), json!({"finalizers": [NAMESPACE_FINALIZER]}));
+            map.insert("status".into(), json!({"phase": "Active"}));
+        }
+        ("", "pods") => {
+            map.insert(
+                "status".into(),
+                json!({"phase": "Pending", "qosClass": qos_class(map.get("spec"))}),
+            );
+        }
+        _ if info.has_subresource("status") => {
+            map.insert("status".into(), json!({}));
+        }
+        _ => {}
+    }
+}
+
+/// A pod's QoS class from its containers' requests and limits (upstream `GetPodQOS`).
+fn qos_class(spec: Option<&Value>) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|k| spec.and_then(|s| s.get(*k)).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in &containers {
+        let requests = c.pointer("/resources/requests").and_then(Value::as_object);
+        let limits = c.pointer("/resources/limits").and_then(Value::as_object);
+        for res in ["cpu", "memory"] {
+            let r = requests
+                .and_then(|m| m.get(res))
+                .or_else(|| limits.and_then(|m| m.get(res)));
+            let l = limits.and_then(|m| m.get(res));
+            if r.is_some() || l.is_some() {
+                any = true;
+            }
+            if l.is_none() || r != l {
+                guaranteed = false;
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qos_class_follows_requests_and_limits() {
+        let cases = [
+            (
+                "no resources is best effort",
+                json!({"containers": [{"name": "a"}]}),
+                "BestEffort",
+            ),
+            (
+                "equal requests and limits is guaranteed",
+                json!({"containers": [{"name": "a", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}),
+                "Guaranteed",
+            ),
+            (
+                "requests only is burstable",
+                json!({"containers": [{"name": "a", "resources": {"requests": {"cpu": "1"}}}]}),
+                "Burstable",
+            ),
+        ];
+        for (name, spec, want) in cases {
+            assert_eq!(qos_class(Some(&spec)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn continue_tokens_round_trip_and_reject_garbage() {
+        let t = encode_continue(42, "demo/c1");
+        let d = decode_continue(&t).expect("valid token");
+        assert_eq!((d.rv, d.start.as_str()), (42, "demo/c1"));
+        assert!(decode_continue("not-base64!").is_err());
+        assert!(
+            decode_continue(
+                &base64::engine::general_purpose::URL_SAFE
+                    .encode(b"{\"v\":\"x\",\"rv\":1,\"start\":\"\"}")
+            )
+            .is_err()
+        );
+    }
+}

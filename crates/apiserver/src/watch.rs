@@ -1,0 +1,306 @@
+//! Watch: a stream of `{"type": ..., "object": ...}` lines (ADDED, MODIFIED, DELETED,
+//! BOOKMARK, ERROR) with kube-apiserver's semantics: initial state for unset or `0`
+//! resourceVersion, resume from an exact resourceVersion, `410 Expired` as an ERROR event
+//! once history is compacted, selector transitions reported as ADDED/DELETED, bookmarks,
+//! streaming lists (`sendInitialEvents`), and `timeoutSeconds`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::{ApiError, ResourceInfo};
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::codec;
+use crate::negotiate::Output;
+use crate::registry::{Filter, ListParams, Registry};
+use crate::request::Query;
+use crate::table::{self, IncludeObject};
+
+/// How often an idle watch that allows bookmarks gets one.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
+/// Default watch lifetime when `timeoutSeconds` is not given (upstream: 30–60 minutes).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// Everything a watch needs, gathered by the handler.
+pub struct WatchRequest {
+    pub info: ResourceInfo,
+    pub namespace: Option<String>,
+    pub query: Query,
+    pub output: Output,
+    pub include: IncludeObject,
+    /// Set for `/namespaces/{ns}/{resource}?fieldSelector=metadata.name=x` style single-object watches.
+    pub name: Option<String>,
+}
+
+struct Encoder {
+    info: ResourceInfo,
+    output: Output,
+    include: IncludeObject,
+}
+
+impl Encoder {
+    fn object(&self, obj: &Value) -> Value {
+        match self.output {
+            Output::Table => {
+                let rv = obj
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                table::table(
+                    &self.info,
+                    std::slice::from_ref(obj),
+                    json!({"resourceVersion": rv}),
+                    self.include,
+                )
+            }
+            Output::Metadata => table::partial_metadata(obj),
+            _ => obj.clone(),
+        }
+    }
+
+    fn line(&self, kind: &str, obj: &Value) -> Bytes {
+        let mut out = serde_json::to_vec(&json!({"type": kind, "object": self.object(obj)}))
+            .unwrap_or_default();
+        out.push(b'\n');
+        Bytes::from(out)
+    }
+
+    fn bookmark(&self, rv: i64, initial_end: bool) -> Bytes {
+        let mut meta = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
+        if initial_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": meta});
+        let mut out =
+            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+        out.push(b'\n');
+        Bytes::from(out)
+    }
+}
+
+fn error_line(err: &ApiError) -> Bytes {
+    let mut out = serde_json::to_vec(&json!({"type": "ERROR", "object": err.to_status()}))
+        .unwrap_or_default();
+    out.push(b'\n');
+    Bytes::from(out)
+}
+
+/// Starts a watch and returns the streaming response. Errors found before streaming starts
+/// (bad selectors, bad parameters) are returned as plain Status errors.
+pub async fn start(
+    registry: Arc<Registry>,
+    req: WatchRequest,
+    shutdown: CancellationToken,
+) -> Result<Response, ApiError> {
+    let q = &req.query;
+    let mut field = q.field_selector.clone();
+    if let Some(name) = &req.name {
+        let by_name = format!("metadata.name={name}");
+        field = Some(match field {
+            Some(f) => format!("{f},{by_name}"),
+            None => by_name,
+        });
+    }
+    let filter = Filter::new(&req.info, q.label_selector.as_deref(), field.as_deref())?;
+    let send_initial = q.send_initial_events;
+    if send_initial.is_some() {
+        if q.resource_version_match.as_deref() != Some("NotOlderThan") {
+            return Err(ApiError::Invalid {
+                group: String::new(),
+                kind: "ListOptions".into(),
+                name: String::new(),
+                causes: vec![api::validation::FieldError {
+                    kind: api::validation::FieldErrorKind::Forbidden,
+                    field: "sendInitialEvents".into(),
+                    value: None,
+                    detail: "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan".into(),
+                }],
+            });
+        }
+        if send_initial == Some(true) && !q.allow_watch_bookmarks {
+            return Err(ApiError::Invalid {
+                group: String::new(),
+                kind: "ListOptions".into(),
+                name: String::new(),
+                causes: vec![api::validation::FieldError {
+                    kind: api::validation::FieldErrorKind::Forbidden,
+                    field: "allowWatchBookmarks".into(),
+                    value: None,
+                    detail:
+                        "allowWatchBookmarks must be set to true when sendInitialEvents is true"
+                            .into(),
+                }],
+            });
+        }
+    } else if q.resource_version_match.is_some() {
+        return Err(ApiError::BadRequest(
+            "resourceVersionMatch is forbidden for watch".into(),
+        ));
+    }
+    let rv = match q.resource_version.as_deref() {
+        None | Some("") => None,
+        Some(v) => Some(v.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "invalid resource version {v:?}: must be a non-negative integer"
+            ))
+        })?),
+    };
+    let initial_state = match (send_initial, rv) {
+        (Some(true), _) => true,
+        (Some(false), _) => false,
+        (None, None) | (None, Some(0)) => true,
+        (None, Some(_)) => false,
+    };
+    let enc = Encoder {
+        info: req.info.clone(),
+        output: req.output,
+        include: req.include,
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let prefix = match req.namespace.as_deref() {
+        Some(ns) if req.info.namespaced => req.info.namespace_prefix(ns),
+        _ => req.info.key_prefix(),
+    };
+    // The initial list and the watch start at the same revision, so nothing falls between.
+    let mut initial: Vec<Value> = Vec::new();
+    let from = if initial_state {
+        let page = registry
+            .list(
+                &req.info,
+                req.namespace.as_deref(),
+                &ListParams {
+                    label_selector: q.label_selector.clone(),
+                    field_selector: field.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        initial = page.items;
+        page.resource_version
+    } else {
+        rv.unwrap_or(0)
+    };
+    let stream = registry.store().watch(&prefix, from).await;
+    let timeout = q
+        .timeout_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let bookmarks = q.allow_watch_bookmarks && req.output == Output::Json;
+    let info = req.info.clone();
+    tokio::spawn(async move {
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(error_line(&store_error(e))).await;
+                return;
+            }
+        };
+        for obj in &initial {
+            if tx.send(enc.line("ADDED", obj)).await.is_err() {
+                return;
+            }
+        }
+        if send_initial == Some(true) && tx.send(enc.bookmark(from, true)).await.is_err() {
+            return;
+        }
+        let mut last_rv = from;
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = shutdown.cancelled() => return,
+                _ = tx.closed() => return,
+                _ = ticker.tick(), if bookmarks => {
+                    if tx.send(enc.bookmark(last_rv, false)).await.is_err() { return; }
+                }
+                ev = stream.next() => {
+                    let Some(ev) = ev else { return };
+                    let ev = match ev {
+                        Ok(ev) => ev,
+                        Err(e) => { let _ = tx.send(error_line(&store_error(e))).await; return; }
+                    };
+                    last_rv = ev.revision();
+                    match translate(&info, &filter, &ev) {
+                        Ok(Some((kind, obj))) => {
+                            if tx.send(enc.line(kind, &obj)).await.is_err() { return; }
+                        }
+                        Ok(None) => {}
+                        Err(e) => { let _ = tx.send(error_line(&e)).await; return; }
+                    }
+                }
+            }
+        }
+    });
+    let body = Body::from_stream(
+        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<Bytes, std::convert::Infallible>),
+    );
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    Ok(resp)
+}
+
+fn store_error(e: store::Error) -> ApiError {
+    match e {
+        store::Error::Compacted {
+            requested,
+            compacted,
+        } => ApiError::Expired(format!(
+            "too old resource version: {requested} ({compacted})"
+        )),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// Turns one store event into the watch event a client sees (if any), applying the
+/// selector: an object entering the selection is ADDED, one leaving it is DELETED.
+fn translate(
+    info: &ResourceInfo,
+    filter: &Filter,
+    ev: &store::Event,
+) -> Result<Option<(&'static str, Value)>, ApiError> {
+    let prev = ev
+        .prev
+        .as_ref()
+        .map(|kv| codec::decode(info, kv))
+        .transpose()?;
+    match ev.kind {
+        store::EventKind::Put => {
+            let obj = codec::decode(info, &ev.kv)?;
+            let now = filter.matches(&obj);
+            let before = prev.as_ref().is_some_and(|p| filter.matches(p));
+            Ok(match (before, now) {
+                (_, true) if prev.is_none() => Some(("ADDED", obj)),
+                (true, true) => Some(("MODIFIED", obj)),
+                (false, true) => Some(("ADDED", obj)),
+                (true, false) => Some(("DELETED", obj)),
+                (false, false) => None,
+            })
+        }
+        store::EventKind::Delete => {
+            let Some(mut obj) = prev else { return Ok(None) };
+            if !filter.matches(&obj) {
+                return Ok(None);
+            }
+            codec::set_resource_version(&mut obj, ev.revision());
+            Ok(Some(("DELETED", obj)))
+        }
+    }
+}
