@@ -22,6 +22,7 @@ pub mod discovery;
 pub mod negotiate;
 pub mod patch;
 pub mod pki;
+pub mod protobuf;
 pub mod registry;
 pub mod request;
 pub mod rest;

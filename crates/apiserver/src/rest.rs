@@ -236,8 +236,10 @@ async fn resource(
             Ok(json_response(StatusCode::OK, &obj))
         }
         "delete" => {
+            // Bodies of unknown media types are read as JSON, as before.
+            let format = BodyFormat::of(req.headers()).unwrap_or(BodyFormat::Json);
             let body = read_body(req.into_body()).await?;
-            let dopts = delete_options(&query, &body)?;
+            let dopts = delete_options(&query, format, &body)?;
             match registry.delete(&info, ns.as_deref(), &name, &dopts).await? {
                 Deleted::Pending(obj) => Ok(json_response(StatusCode::OK, &obj)),
                 Deleted::Gone(obj) => {
@@ -261,8 +263,10 @@ async fn resource(
             }
         }
         "deletecollection" => {
+            // Bodies of unknown media types are read as JSON, as before.
+            let format = BodyFormat::of(req.headers()).unwrap_or(BodyFormat::Json);
             let body = read_body(req.into_body()).await?;
-            let dopts = delete_options(&query, &body)?;
+            let dopts = delete_options(&query, format, &body)?;
             let page = registry
                 .list(&info, ns.as_deref(), &list_params(&query))
                 .await?;
@@ -362,20 +366,80 @@ pub async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
     })
 }
 
-/// Reads and parses a JSON object body (create/update). 415 for non-JSON media types.
+/// Reads and parses an object body (create/update): JSON, YAML, or Kubernetes protobuf
+/// (transcoded to JSON). 415 for other media types.
 async fn read_json_body(headers: HeaderMap, body: Body) -> Result<Value, ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    if !matches!(essence, "application/json" | "" | "*/*") {
-        return Err(ApiError::UnsupportedMediaType(
-            "the body of the request was in an unknown format - accepted media types include: application/json".to_string(),
-        ));
-    }
+    let format = BodyFormat::of(&headers)?;
     let bytes = read_body(body).await?;
-    parse_object(&bytes)
+    parse_body(format, &bytes)
+}
+
+/// The media types an object body may come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyFormat {
+    Json,
+    Yaml,
+    Protobuf,
+}
+
+impl BodyFormat {
+    fn of(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json");
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" | "" | "*/*" => Ok(BodyFormat::Json),
+            "application/yaml" => Ok(BodyFormat::Yaml),
+            crate::protobuf::MEDIA_TYPE => Ok(BodyFormat::Protobuf),
+            _ => Err(ApiError::UnsupportedMediaType(
+                "the body of the request was in an unknown format - accepted media types include: \
+                 application/json, application/yaml, application/vnd.kubernetes.protobuf"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// Parses an object body in the given format to its JSON form.
+fn parse_body(format: BodyFormat, bytes: &[u8]) -> Result<Value, ApiError> {
+    match format {
+        BodyFormat::Json => parse_object(bytes),
+        BodyFormat::Yaml => {
+            let mut opts = serde_saphyr::Options::default();
+            opts.legacy_octal_numbers = true;
+            let v: Value = serde_saphyr::from_slice_with_options(bytes, opts).map_err(|e| {
+                ApiError::BadRequest(format!("couldn't get version/kind; yaml parse error: {e}"))
+            })?;
+            if !v.is_object() {
+                return Err(ApiError::BadRequest(
+                    "couldn't get version/kind; yaml parse error: the request body must be an object"
+                        .into(),
+                ));
+            }
+            Ok(v)
+        }
+        BodyFormat::Protobuf => crate::protobuf::decode_object(bytes).map_err(|e| {
+            if let crate::protobuf::DecodeError::UnknownKind { .. } = e {
+                return ApiError::UnsupportedMediaType(format!(
+                    "{e}: the body of the request was in an unknown format - accepted media \
+                     types include: application/json, application/yaml"
+                ));
+            }
+            let what = crate::protobuf::type_meta(bytes)
+                .map(|(api_version, kind)| format!("{api_version}, Kind={kind}"))
+                .unwrap_or_else(|_| "a Kubernetes object".into());
+            ApiError::BadRequest(format!(
+                "the body of the request could not be decoded as {what}: {e}"
+            ))
+        }),
+    }
 }
 
 /// Parses a JSON object as kube-apiserver's decoder would report failures.
@@ -392,8 +456,8 @@ pub fn parse_object(bytes: &[u8]) -> Result<Value, ApiError> {
     Ok(v)
 }
 
-/// Delete options from the query and an optional DeleteOptions body.
-fn delete_options(q: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+/// Delete options from the query and an optional DeleteOptions body (JSON, YAML or protobuf).
+fn delete_options(q: &Query, format: BodyFormat, body: &[u8]) -> Result<DeleteOptions, ApiError> {
     let mut opts = DeleteOptions {
         propagation_policy: q.propagation_policy.clone(),
         grace_period_seconds: q.grace_period_seconds,
@@ -408,7 +472,7 @@ fn delete_options(q: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(opts);
     }
-    let b = parse_object(body)?;
+    let b = parse_body(format, body)?;
     if let Some(p) = b.get("propagationPolicy").and_then(Value::as_str) {
         opts.propagation_policy = Some(p.to_string());
     } else if let Some(o) = b.get("orphanDependents").and_then(Value::as_bool) {
