@@ -1,0 +1,207 @@
+//! Wiring for `skiff up`: open the store, set up credentials, start the API server, then the
+//! components (as in-process API clients) in readiness order, all stopped by one token.
+//! `main.rs` only parses the command line and calls into here; tests start the same cluster.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use apiserver::{ApiServer, Identity, Pki};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Which store backs the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StoreKind {
+    /// SQLite file in the data directory (durable; the default).
+    #[default]
+    Sqlite,
+    /// In memory only: everything is lost when skiff stops.
+    Memory,
+}
+
+/// Settings of `skiff up`.
+#[derive(Debug, Clone)]
+pub struct UpConfig {
+    /// Where the store, credentials and kubeconfig live.
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Store backend.
+    pub store: StoreKind,
+    /// Start the controllers (garbage collector, namespace lifecycle).
+    pub controllers: bool,
+}
+
+/// Why `skiff up` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    /// The data directory could not be created.
+    #[error("creating the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store could not be opened (includes "in use by another skiff").
+    #[error("opening the store in {path}: {source}")]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: store::Error,
+    },
+    /// The listen address could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Credentials could not be created or loaded.
+    #[error("setting up credentials: {0}")]
+    Pki(#[from] apiserver::pki::PkiError),
+    /// First-start bootstrap failed.
+    #[error("bootstrapping the cluster: {0}")]
+    Bootstrap(#[from] api::ApiError),
+}
+
+/// A running cluster.
+pub struct Running {
+    /// `https://host:port` of the API server.
+    pub server_url: String,
+    /// The address actually bound.
+    pub addr: SocketAddr,
+    /// Path of the admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// The API server (for in-process clients).
+    pub server: ApiServer,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// A kube-rs client that reaches the API in-process as `user`/`groups` (no TCP).
+    pub fn in_process_client(&self, user: &str, groups: &[&str]) -> kube::Client {
+        in_process_client(&self.server, user, groups)
+    }
+
+    /// The token that stops everything.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops every component and the server, waiting for them to finish.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A kube-rs client over the in-process transport of `server`.
+pub fn in_process_client(server: &ApiServer, user: &str, groups: &[&str]) -> kube::Client {
+    let svc = tower::ServiceExt::map_request(
+        server.service_for(Identity::user(user, groups)),
+        |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
+    );
+    kube::Client::new(svc, "default")
+}
+
+/// The default data directory: `$XDG_DATA_HOME/skiff`, else `~/.local/share/skiff`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("skiff");
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/skiff"),
+        None => PathBuf::from(".skiff"),
+    }
+}
+
+/// Opens the configured store.
+fn open_store(cfg: &UpConfig) -> Result<Arc<dyn store::Backend>, UpError> {
+    Ok(match cfg.store {
+        StoreKind::Memory => Arc::new(store::MemoryBackend::new()),
+        StoreKind::Sqlite => {
+            let path = cfg.data_dir.join("state.db");
+            let backend = store::SqliteBackend::open(&path).map_err(|source| UpError::Store {
+                path: path.clone(),
+                source,
+            })?;
+            Arc::new(backend)
+        }
+    })
+}
+
+/// Starts a cluster: returns once the API is ready and the kubeconfig is written.
+pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| UpError::DataDir {
+        path: cfg.data_dir.clone(),
+        source,
+    })?;
+    let store = open_store(&cfg)?;
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| UpError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| UpError::Listen {
+        addr: cfg.listen,
+        source,
+    })?;
+    let pki = Pki::load_or_create(&cfg.data_dir, Some(addr.ip()))?;
+    let tls = pki.server_config()?;
+    let client_host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        fmt_host(addr)
+    };
+    let server_url = format!("https://{client_host}:{}", addr.port());
+    let shutdown = CancellationToken::new();
+    let config = apiserver::Config {
+        advertise_address: format!("{client_host}:{}", addr.port()),
+        ..Default::default()
+    };
+    let server = ApiServer::new(
+        store,
+        config,
+        Some(pki.admin_token.clone()),
+        shutdown.clone(),
+    );
+    server.bootstrap().await?;
+    let kubeconfig = cfg.data_dir.join("kubeconfig");
+    apiserver::pki::write_private(&kubeconfig, &pki.kubeconfig(&server_url))?;
+    let mut tasks = vec![tokio::spawn(apiserver::serve_tls(
+        listener,
+        tls,
+        server.clone(),
+        shutdown.clone(),
+    ))];
+    if cfg.controllers {
+        let client = in_process_client(&server, "system:kube-controller-manager", &[]);
+        tasks.push(tokio::spawn(controllers::run_all(client, shutdown.clone())));
+    }
+    Ok(Running {
+        server_url,
+        addr,
+        kubeconfig,
+        server,
+        shutdown,
+        tasks,
+    })
+}
+
+fn fmt_host(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    }
+}
+
+/// Reads the admin kubeconfig written by `up`.
+pub fn kubeconfig_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("kubeconfig")
+}

@@ -1,0 +1,121 @@
+//! The `skiff` command line: parses arguments, starts the cluster, waits for Ctrl-C or
+//! SIGTERM, and stops cleanly. Everything else lives in the library crates.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use skiff::{StoreKind, UpConfig};
+
+/// skiff: one binary that is an EKS cluster on your laptop or CI runner.
+#[derive(Parser, Debug)]
+#[command(name = "skiff", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a cluster in the foreground (Ctrl-C or SIGTERM stops it).
+    ///
+    /// Serves the Kubernetes API over HTTPS and writes DIR/kubeconfig (context `skiff`)
+    /// before it reports ready. Restarting on the same data directory serves every object
+    /// as it was.
+    Up {
+        /// Directory for the store, credentials and kubeconfig
+        /// [default: $XDG_DATA_HOME/skiff or ~/.local/share/skiff].
+        #[arg(long, env = "SKIFF_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Address to serve the API on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:6443", env = "SKIFF_LISTEN")]
+        listen: SocketAddr,
+        /// Where cluster state is stored.
+        #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
+        store: StoreKind,
+        /// Log filter (tracing env-filter syntax), e.g. `info` or `apiserver=debug`.
+        #[arg(long, default_value = "warn", env = "SKIFF_LOG")]
+        log: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Up {
+            data_dir,
+            listen,
+            store,
+            log,
+        } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_new(&log)
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let cfg = UpConfig {
+                data_dir: data_dir.unwrap_or_else(skiff::default_data_dir),
+                listen,
+                store,
+                controllers: true,
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("skiff: starting the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(run_up(cfg))
+        }
+    }
+}
+
+async fn run_up(cfg: UpConfig) -> ExitCode {
+    let running = match skiff::up(cfg).await {
+        Ok(r) => r,
+        Err(e) => {
+            let mut msg = format!("skiff: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                msg.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            eprintln!("{msg}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "skiff is ready: Kubernetes {} at {}\n  export KUBECONFIG={}\n  kubectl get namespaces",
+        apiserver::KUBERNETES_VERSION,
+        running.server_url,
+        running.kubeconfig.display()
+    );
+    wait_for_signal().await;
+    eprintln!("skiff: stopping");
+    running.stop().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,637 @@
+//! The real `skiff` binary as a process: clean stop on SIGTERM, durability across SIGTERM and
+//! SIGKILL, the data-directory lock, and port 0.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::os::unix::process::ExitStatusExt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, ListParams, ObjectMeta, PostParams, WatchParams};
+
+use crate::support::{EXIT_TIMEOUT, Skiff, client, rv_number, within};
+
+/// Bound for single API calls made by these tests.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn configmap(name: &str, data: BTreeMap<String, String>) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            ..Default::default()
+        },
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+fn namespace(name: &str) -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+async fn create_namespace(client: &kube::Client, name: &str) -> Namespace {
+    let api: Api<Namespace> = Api::all(client.clone());
+    within(
+        CALL_TIMEOUT,
+        "creating a namespace hangs",
+        api.create(&PostParams::default(), &namespace(name)),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"))
+}
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_and_restart_serves_everything_unchanged() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let (mut skiff, ready) = Skiff::start(temp.path()).await;
+    let c = client(&ready.kubeconfig).await;
+
+    create_namespace(&c, "durable").await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "durable");
+    let mut created = Vec::new();
+    for i in 0..5 {
+        let data: BTreeMap<String, String> = [
+            ("index".to_string(), i.to_string()),
+            (
+                "text".to_string(),
+                format!("value of {i} with unicode ✓ and \"quotes\"\nand a newline"),
+            ),
+        ]
+        .into();
+        let cm = within(
+            CALL_TIMEOUT,
+            "creating a ConfigMap hangs",
+            cms.create(&PostParams::default(), &configmap(&format!("cm-{i}"), data)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating cm-{i}: {e}"));
+        assert_eq!(cm.metadata.namespace.as_deref(), Some("durable"));
+        created.push(cm);
+    }
+    // Update one so that not every object is at its creation version.
+    let mut updated = created[2].clone();
+    updated
+        .data
+        .get_or_insert_with(BTreeMap::new)
+        .insert("updated".into(), "yes".into());
+    created[2] = within(
+        CALL_TIMEOUT,
+        "replacing a ConfigMap hangs",
+        cms.replace("cm-2", &PostParams::default(), &updated),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("replacing cm-2: {e}"));
+
+    let ns_api: Api<Namespace> = Api::all(c.clone());
+    let ns_before = within(
+        CALL_TIMEOUT,
+        "getting a namespace hangs",
+        ns_api.get("durable"),
+    )
+    .await
+    .expect("get namespace durable");
+    let max_rv = created
+        .iter()
+        .map(|cm| rv_number("created ConfigMap", cm.metadata.resource_version.as_ref()))
+        .chain([rv_number(
+            "namespace durable",
+            ns_before.metadata.resource_version.as_ref(),
+        )])
+        .max()
+        .expect("objects were created");
+
+    skiff.stop().await;
+    drop(c);
+
+    let (mut skiff, ready) = Skiff::start(temp.path()).await;
+    let c = client(&ready.kubeconfig).await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "durable");
+    for before in &created {
+        let name = before
+            .metadata
+            .name
+            .as_deref()
+            .expect("created objects have names");
+        let after = within(
+            CALL_TIMEOUT,
+            "getting a ConfigMap after restart hangs",
+            cms.get(name),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name} is gone after a clean restart: {e}"));
+        assert_eq!(
+            after.metadata.resource_version, before.metadata.resource_version,
+            "{name}: resourceVersion changed across a clean restart"
+        );
+        assert_eq!(
+            after.metadata.uid, before.metadata.uid,
+            "{name}: uid changed across a clean restart"
+        );
+        assert_eq!(
+            after.data, before.data,
+            "{name}: data changed across a clean restart"
+        );
+        assert_eq!(
+            serde_json::to_value(&after).expect("serialize"),
+            serde_json::to_value(before).expect("serialize"),
+            "{name}: the object is not served exactly as it was before the restart"
+        );
+    }
+    let ns_api: Api<Namespace> = Api::all(c.clone());
+    let ns_after = within(
+        CALL_TIMEOUT,
+        "getting a namespace after restart hangs",
+        ns_api.get("durable"),
+    )
+    .await
+    .expect("namespace durable after restart");
+    assert_eq!(
+        ns_after.metadata.uid, ns_before.metadata.uid,
+        "namespace uid changed across a restart"
+    );
+    assert_eq!(
+        ns_after.metadata.resource_version, ns_before.metadata.resource_version,
+        "namespace resourceVersion changed across a restart"
+    );
+
+    let list = within(
+        CALL_TIMEOUT,
+        "listing after restart hangs",
+        cms.list(&ListParams::default()),
+    )
+    .await
+    .expect("list after restart");
+    let names: HashSet<_> = list
+        .items
+        .iter()
+        .filter_map(|cm| cm.metadata.name.clone())
+        .collect();
+    for i in 0..5 {
+        assert!(
+            names.contains(&format!("cm-{i}")),
+            "cm-{i} missing from the list after restart: {names:?}"
+        );
+    }
+    let list_rv = rv_number(
+        "the ConfigMap list",
+        list.metadata.resource_version.as_ref(),
+    );
+    assert!(
+        list_rv >= max_rv,
+        "list resourceVersion {list_rv} after restart is behind the last write {max_rv} before it"
+    );
+
+    let fresh = within(
+        CALL_TIMEOUT,
+        "creating after restart hangs",
+        cms.create(
+            &PostParams::default(),
+            &configmap("after-restart", BTreeMap::new()),
+        ),
+    )
+    .await
+    .expect("a write after the restart");
+    let fresh_rv = rv_number(
+        "the ConfigMap created after restart",
+        fresh.metadata.resource_version.as_ref(),
+    );
+    assert!(
+        fresh_rv > max_rv,
+        "a write after restart got resourceVersion {fresh_rv}, not larger than {max_rv} from before the restart \
+         (the revision counter restarted?)"
+    );
+
+    skiff.stop().await;
+}
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_while_a_watch_is_open() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let (mut skiff, ready) = Skiff::start(temp.path()).await;
+    let c = client(&ready.kubeconfig).await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    let list = within(
+        CALL_TIMEOUT,
+        "listing hangs",
+        cms.list(&ListParams::default()),
+    )
+    .await
+    .expect("list");
+    let rv = list.metadata.resource_version.clone().unwrap_or_default();
+    let stream = within(
+        CALL_TIMEOUT,
+        "opening a watch hangs",
+        cms.watch(&WatchParams::default().timeout(290), &rv),
+    )
+    .await
+    .expect("open a watch");
+    let mut stream = stream.boxed();
+    within(
+        CALL_TIMEOUT,
+        "creating a ConfigMap hangs",
+        cms.create(&PostParams::default(), &configmap("seen", BTreeMap::new())),
+    )
+    .await
+    .expect("create");
+    let ev = within(
+        CALL_TIMEOUT,
+        "the open watch did not deliver an ADDED event",
+        stream.next(),
+    )
+    .await;
+    assert!(
+        ev.is_some(),
+        "the watch ended before delivering the ADDED event"
+    );
+
+    // The watch connection stays open while skiff is told to stop: shutdown must not wait on it.
+    skiff.signal(libc::SIGTERM);
+    let st = skiff
+        .wait_exit(EXIT_TIMEOUT, "SIGTERM with an open watch does not stop skiff (graceful shutdown waits for watch connections?)")
+        .await;
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "SIGTERM must stop skiff with exit code 0, got {st:?}\nstderr:\n{}",
+        skiff.stderr()
+    );
+    // The watch then ends (or errors) instead of hanging.
+    within(
+        CALL_TIMEOUT,
+        "the watch stream neither ended nor failed after skiff exited",
+        async {
+            while let Some(item) = stream.next().await {
+                if item.is_err() {
+                    break;
+                }
+            }
+        },
+    )
+    .await;
+}
+
+/// The deterministic content of a burst ConfigMap: large enough that a torn write shows.
+fn burst_data(name: &str) -> BTreeMap<String, String> {
+    [
+        ("name".to_string(), name.to_string()),
+        ("payload".to_string(), format!("{name};").repeat(200)),
+    ]
+    .into()
+}
+
+#[tokio::test]
+async fn kill_9_during_a_write_burst_keeps_every_acknowledged_write() {
+    const WRITERS: usize = 8;
+    const ACKS_BEFORE_KILL: usize = 200;
+
+    let temp = tempfile::tempdir().expect("temp dir");
+    let (mut skiff, ready) = Skiff::start(temp.path()).await;
+    let c = client(&ready.kubeconfig).await;
+    create_namespace(&c, "burst").await;
+
+    // (name, resourceVersion, uid) of every create that returned success.
+    let acked: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let count = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "burst");
+        let (acked, count, stop) = (acked.clone(), count.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut errors = 0usize;
+            for i in 0usize.. {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let name = format!("w{w}-{i}");
+                let res = tokio::time::timeout(
+                    CALL_TIMEOUT,
+                    cms.create(&PostParams::default(), &configmap(&name, burst_data(&name))),
+                )
+                .await;
+                match res {
+                    Ok(Ok(cm)) => {
+                        let rv = cm.metadata.resource_version.clone().unwrap_or_default();
+                        let uid = cm.metadata.uid.clone().unwrap_or_default();
+                        acked.lock().expect("acked lock").push((name, rv, uid));
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // Once skiff is killed every request fails; stop after a few failures.
+                    _ => {
+                        errors += 1;
+                        if errors >= 3 {
+                            break;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    within(
+        Duration::from_secs(180),
+        "the write burst did not reach 200 acknowledged creates (server stalls or rejects concurrent creates?)",
+        async {
+            while count.load(Ordering::SeqCst) < ACKS_BEFORE_KILL {
+                assert!(!writers.iter().all(|w| w.is_finished()), "every writer gave up before 200 creates were acknowledged");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        },
+    )
+    .await;
+    // Writes are still in flight: the writers keep going until their requests fail.
+    let st = skiff.kill9().await;
+    assert_eq!(
+        st.signal(),
+        Some(libc::SIGKILL),
+        "skiff should have died of SIGKILL, got {st:?}"
+    );
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        within(
+            Duration::from_secs(60),
+            "a writer did not finish after skiff was killed (client request hangs?)",
+            w,
+        )
+        .await
+        .expect("writer task");
+    }
+    drop(c);
+    let acked = acked.lock().expect("acked lock").clone();
+    assert!(
+        acked.len() >= ACKS_BEFORE_KILL,
+        "only {} acknowledged creates",
+        acked.len()
+    );
+
+    let rvs: HashSet<&str> = acked.iter().map(|(_, rv, _)| rv.as_str()).collect();
+    assert_eq!(
+        rvs.len(),
+        acked.len(),
+        "two acknowledged creates got the same resourceVersion"
+    );
+    let max_acked = acked
+        .iter()
+        .map(|(n, rv, _)| rv_number(n, Some(rv)))
+        .max()
+        .expect("acked writes");
+
+    let (mut skiff, ready) = Skiff::start(temp.path()).await;
+    let c = client(&ready.kubeconfig).await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "burst");
+
+    // Listing decodes every object (a typed list fails on any half-written object).
+    let list = within(
+        CALL_TIMEOUT,
+        "listing after SIGKILL and restart hangs",
+        cms.list(&ListParams::default()),
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!("listing after SIGKILL and restart failed (a corrupt object?): {e}")
+    });
+    let listed: HashMap<String, &ConfigMap> = list
+        .items
+        .iter()
+        .map(|cm| {
+            (
+                cm.metadata.name.clone().expect("listed objects have names"),
+                cm,
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed.len(),
+        list.items.len(),
+        "the list after restart has duplicate names"
+    );
+    for cm in &list.items {
+        let name = cm.metadata.name.as_deref().unwrap_or_default();
+        assert_eq!(
+            cm.data.as_ref(),
+            Some(&burst_data(name)),
+            "{name}: data is not intact after SIGKILL"
+        );
+        rv_number(name, cm.metadata.resource_version.as_ref());
+    }
+
+    eprintln!(
+        "kill -9 burst: {} creates acknowledged before the kill, {} ConfigMaps listed after restart",
+        acked.len(),
+        list.items.len()
+    );
+    let mut missing = Vec::new();
+    for (name, rv, uid) in &acked {
+        let Some(cm) = listed.get(name) else {
+            missing.push(name.clone());
+            continue;
+        };
+        assert_eq!(
+            cm.metadata.resource_version.as_ref(),
+            Some(rv),
+            "{name}: resourceVersion differs from the acknowledged one"
+        );
+        assert_eq!(
+            cm.metadata.uid.as_ref(),
+            Some(uid),
+            "{name}: uid differs from the acknowledged one"
+        );
+        let got = within(
+            CALL_TIMEOUT,
+            "getting a ConfigMap after restart hangs",
+            cms.get(name),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!("{name} was acknowledged but GET fails after SIGKILL and restart: {e}")
+        });
+        assert_eq!(
+            got.metadata.resource_version.as_ref(),
+            Some(rv),
+            "{name}: GET returns another resourceVersion"
+        );
+        assert_eq!(
+            got.data,
+            Some(burst_data(name)),
+            "{name}: GET returns torn data"
+        );
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged creates are lost after SIGKILL (commit acknowledged before it was durable?): {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(20)]
+    );
+
+    let fresh = within(
+        CALL_TIMEOUT,
+        "creating after restart hangs",
+        cms.create(
+            &PostParams::default(),
+            &configmap("after-kill", burst_data("after-kill")),
+        ),
+    )
+    .await
+    .expect("a write after the restart");
+    let fresh_rv = rv_number(
+        "the ConfigMap created after restart",
+        fresh.metadata.resource_version.as_ref(),
+    );
+    assert!(
+        fresh_rv > max_acked,
+        "a write after SIGKILL and restart got resourceVersion {fresh_rv}, not larger than the acknowledged {max_acked}"
+    );
+    skiff.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_skiff_on_the_same_data_directory_fails_with_a_clear_message() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let (mut first, ready) = Skiff::start(temp.path()).await;
+    let kubeconfig_before = std::fs::read_to_string(&ready.kubeconfig).expect("read kubeconfig");
+
+    let mut second = Skiff::spawn(temp.path());
+    let st = second
+        .wait_exit(EXIT_TIMEOUT, "a second skiff on a data directory in use neither failed nor exited (the directory lock is not enforced?)")
+        .await;
+    assert!(
+        !st.success(),
+        "the second skiff on the same data directory must fail, got {st:?}\nstdout:\n{}",
+        second.stdout()
+    );
+    let stderr = second.stderr();
+    assert!(
+        stderr.contains("in use"),
+        "stderr of the second skiff should say the data directory is in use, got:\n{stderr}"
+    );
+    let dir = second.data_dir().display().to_string();
+    assert!(
+        stderr.contains(&dir),
+        "stderr of the second skiff should name the data directory {dir}, got:\n{stderr}"
+    );
+    assert!(
+        !second.stdout().contains("skiff is ready"),
+        "the second skiff claimed to be ready:\n{}",
+        second.stdout()
+    );
+
+    // The first one is unaffected, and its kubeconfig was not overwritten.
+    let kubeconfig_after = std::fs::read_to_string(&ready.kubeconfig).expect("read kubeconfig");
+    assert_eq!(
+        kubeconfig_after, kubeconfig_before,
+        "the failed second skiff rewrote DIR/kubeconfig"
+    );
+    let c = client(&ready.kubeconfig).await;
+    let ns: Api<Namespace> = Api::all(c.clone());
+    within(
+        CALL_TIMEOUT,
+        "the first skiff stopped answering after the second one failed",
+        ns.get("default"),
+    )
+    .await
+    .expect("the first skiff still serves reads");
+    let cms: Api<ConfigMap> = Api::namespaced(c, "default");
+    within(
+        CALL_TIMEOUT,
+        "the first skiff stopped answering writes",
+        cms.create(
+            &PostParams::default(),
+            &configmap("still-serving", BTreeMap::new()),
+        ),
+    )
+    .await
+    .expect("the first skiff still serves writes");
+    assert!(first.pid() > 0);
+    first.stop().await;
+}
+
+#[tokio::test]
+async fn port_zero_picks_a_free_port_and_the_kubeconfig_names_it() {
+    let temp_a = tempfile::tempdir().expect("temp dir");
+    let temp_b = tempfile::tempdir().expect("temp dir");
+    let (mut a, ready_a) = Skiff::start(temp_a.path()).await;
+    let (mut b, ready_b) = Skiff::start(temp_b.path()).await;
+
+    for (ready, dir) in [(&ready_a, temp_a.path()), (&ready_b, temp_b.path())] {
+        assert_eq!(
+            ready.kubeconfig,
+            dir.join("kubeconfig"),
+            "the ready output should point at DIR/kubeconfig"
+        );
+        let url = http::Uri::try_from(ready.server_url.as_str()).unwrap_or_else(|e| {
+            panic!(
+                "the ready line's URL {:?} does not parse: {e}",
+                ready.server_url
+            )
+        });
+        assert_eq!(url.scheme_str(), Some("https"));
+        assert_eq!(url.host(), Some("127.0.0.1"));
+        let port = url
+            .port_u16()
+            .unwrap_or_else(|| panic!("the ready URL {} names no port", ready.server_url));
+        assert_ne!(
+            port, 0,
+            "the ready URL names port 0 instead of the bound port"
+        );
+
+        let kc =
+            kube::config::Kubeconfig::read_from(&ready.kubeconfig).expect("the kubeconfig parses");
+        assert_eq!(
+            kc.current_context.as_deref(),
+            Some("skiff"),
+            "current-context should be skiff"
+        );
+        let ctx = kc
+            .contexts
+            .iter()
+            .find(|c| c.name == "skiff")
+            .expect("a context named skiff");
+        let cluster_name = &ctx.context.as_ref().expect("context body").cluster;
+        let cluster = kc
+            .clusters
+            .iter()
+            .find(|c| &c.name == cluster_name)
+            .and_then(|c| c.cluster.as_ref())
+            .expect("the skiff context's cluster");
+        assert_eq!(
+            cluster.server.as_deref(),
+            Some(ready.server_url.as_str()),
+            "the kubeconfig server differs from the ready line"
+        );
+        assert!(
+            cluster.certificate_authority_data.is_some() || cluster.certificate_authority.is_some(),
+            "the kubeconfig has no CA"
+        );
+
+        // The port really serves the API, over TLS verified against the kubeconfig's CA.
+        let c = client(&ready.kubeconfig).await;
+        let ns: Api<Namespace> = Api::all(c);
+        let list = within(
+            CALL_TIMEOUT,
+            "the API on the picked port does not answer",
+            ns.list(&ListParams::default()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("listing namespaces at {}: {e}", ready.server_url));
+        assert!(
+            list.items
+                .iter()
+                .any(|n| n.metadata.name.as_deref() == Some("default"))
+        );
+    }
+    assert_ne!(
+        ready_a.server_url, ready_b.server_url,
+        "two skiffs on port 0 got the same port"
+    );
+    a.stop().await;
+    b.stop().await;
+}

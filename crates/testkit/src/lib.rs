@@ -1,0 +1,115 @@
+//! Test support: start a real skiff cluster in-process on a loopback port with a durable
+//! store in a temporary directory, and talk to it over HTTPS with kube-rs exactly as a user
+//! would (the client is built from the kubeconfig skiff writes).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use skiff::{Running, StoreKind, UpConfig};
+
+/// How long a test waits for something the cluster should do promptly.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A running cluster for one test.
+pub struct TestCluster {
+    /// A kube-rs client over real HTTPS, authenticated as the kubeconfig's admin.
+    pub client: kube::Client,
+    running: Option<Running>,
+    dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestCluster {
+    /// Starts a cluster on SQLite in a fresh temporary directory.
+    pub async fn start() -> anyhow::Result<TestCluster> {
+        let temp = tempfile::tempdir().context("creating a temporary data directory")?;
+        let dir = temp.path().to_path_buf();
+        let mut c = Self::start_in(&dir).await?;
+        c._temp = Some(temp);
+        Ok(c)
+    }
+
+    /// Starts a cluster on SQLite in `dir` (reusing whatever state is there).
+    pub async fn start_in(dir: &Path) -> anyhow::Result<TestCluster> {
+        let cfg = UpConfig {
+            data_dir: dir.to_path_buf(),
+            listen: "127.0.0.1:0".parse().context("loopback address")?,
+            store: StoreKind::Sqlite,
+            controllers: true,
+        };
+        let running = skiff::up(cfg).await.context("skiff up")?;
+        let client = client_from_kubeconfig(&running.kubeconfig).await?;
+        Ok(TestCluster {
+            client,
+            running: Some(running),
+            dir: dir.to_path_buf(),
+            _temp: None,
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The admin kubeconfig skiff wrote.
+    pub fn kubeconfig(&self) -> PathBuf {
+        skiff::kubeconfig_path(&self.dir)
+    }
+
+    /// The running cluster.
+    pub fn running(&self) -> &Running {
+        match &self.running {
+            Some(r) => r,
+            None => unreachable!("a TestCluster always holds its cluster until stopped"),
+        }
+    }
+
+    /// Stops the cluster and starts it again on the same data directory.
+    pub async fn restart(mut self) -> anyhow::Result<TestCluster> {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        let temp = self._temp.take();
+        let mut c = Self::start_in(&self.dir).await?;
+        c._temp = temp;
+        Ok(c)
+    }
+
+    /// Stops the cluster.
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}
+
+/// A kube-rs client from a kubeconfig file (real HTTPS, client-certificate auth).
+pub async fn client_from_kubeconfig(path: &Path) -> anyhow::Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::read_from(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .context("loading the kubeconfig")?;
+    kube::Client::try_from(config).context("building the client")
+}
+
+/// Waits for `check` to return `Some`, polling; fails with `what` after [`PATIENCE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
