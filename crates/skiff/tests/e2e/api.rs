@@ -1291,3 +1291,239 @@ async fn anonymous_clients_may_read_version_and_health_but_nothing_else() {
     assert!(s.message.contains("system:anonymous"), "{}", s.message);
     c.stop().await;
 }
+
+#[tokio::test]
+async fn hostile_bodies_get_client_errors_and_never_write() {
+    let c = TestCluster::start().await.expect("cluster starts");
+    let store = c.running().server.registry().store().clone();
+    let before = store.current_revision().await.expect("revision");
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let long_name = format!(r#"{{"metadata":{{"name":"{}"}}}}"#, "a".repeat(300));
+    let cases: Vec<(&str, &str, &str, &str, Vec<u8>)> = vec![
+        (
+            "empty body",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            vec![],
+        ),
+        (
+            "null body",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            b"null".to_vec(),
+        ),
+        (
+            "deeply nested array",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            deep.into_bytes(),
+        ),
+        (
+            "metadata is a string",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            br#"{"metadata":"x"}"#.to_vec(),
+        ),
+        (
+            "name is a number",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            br#"{"metadata":{"name":5}}"#.to_vec(),
+        ),
+        (
+            "name too long",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            long_name.into_bytes(),
+        ),
+        (
+            "wrong kind",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            br#"{"kind":"Secret","apiVersion":"v1","metadata":{"name":"k"}}"#.to_vec(),
+        ),
+        (
+            "wrong apiVersion",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            br#"{"kind":"ConfigMap","apiVersion":"apps/v1","metadata":{"name":"k"}}"#.to_vec(),
+        ),
+        (
+            "namespace mismatch",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            br#"{"metadata":{"name":"k","namespace":"other"}}"#.to_vec(),
+        ),
+        (
+            "invalid UTF-8",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            vec![b'{', 0xff, 0xfe, b'}'],
+        ),
+        (
+            "garbage protobuf",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/vnd.kubernetes.protobuf",
+            b"k8s\x00\xff\xff\xff\xff".to_vec(),
+        ),
+        (
+            "update of a missing object",
+            "PUT",
+            "/api/v1/namespaces/default/configmaps/missing",
+            "application/json",
+            br#"{"metadata":{"name":"missing"}}"#.to_vec(),
+        ),
+        (
+            "update with a non-numeric resourceVersion",
+            "PUT",
+            "/api/v1/namespaces/default/configmaps/missing",
+            "application/json",
+            br#"{"metadata":{"name":"missing","resourceVersion":"abc"}}"#.to_vec(),
+        ),
+        (
+            "json patch that is not a list",
+            "PATCH",
+            "/api/v1/namespaces/kube-system",
+            "application/json-patch+json",
+            br#"{"op":"add"}"#.to_vec(),
+        ),
+        (
+            "merge patch on a missing object",
+            "PATCH",
+            "/api/v1/namespaces/nope",
+            "application/merge-patch+json",
+            b"{}".to_vec(),
+        ),
+        (
+            "merge patch that is an array",
+            "PATCH",
+            "/api/v1/namespaces/kube-system",
+            "application/merge-patch+json",
+            b"[]".to_vec(),
+        ),
+        (
+            "bad propagation policy",
+            "DELETE",
+            "/api/v1/namespaces/kube-public",
+            "application/json",
+            br#"{"propagationPolicy":"Sideways"}"#.to_vec(),
+        ),
+        (
+            "negative grace period",
+            "DELETE",
+            "/api/v1/namespaces/kube-public",
+            "application/json",
+            br#"{"gracePeriodSeconds":-5}"#.to_vec(),
+        ),
+        (
+            "bad dry run",
+            "POST",
+            "/api/v1/namespaces/default/configmaps?dryRun=Maybe",
+            "application/json",
+            br#"{"metadata":{"name":"d"}}"#.to_vec(),
+        ),
+        (
+            "bad limit",
+            "GET",
+            "/api/v1/configmaps?limit=lots",
+            "application/json",
+            vec![],
+        ),
+        (
+            "bad label selector",
+            "GET",
+            "/api/v1/configmaps?labelSelector=a%20in%20(",
+            "application/json",
+            vec![],
+        ),
+        (
+            "bad field selector",
+            "GET",
+            "/api/v1/pods?fieldSelector=spec.nodeName",
+            "application/json",
+            vec![],
+        ),
+        (
+            "bad resourceVersion",
+            "GET",
+            "/api/v1/configmaps?resourceVersion=-3",
+            "application/json",
+            vec![],
+        ),
+        (
+            "bad resourceVersionMatch",
+            "GET",
+            "/api/v1/configmaps?resourceVersion=1&resourceVersionMatch=Later",
+            "application/json",
+            vec![],
+        ),
+        (
+            "bad continue token",
+            "GET",
+            "/api/v1/configmaps?limit=1&continue=%00%01",
+            "application/json",
+            vec![],
+        ),
+        (
+            "watch with a bad resourceVersion",
+            "GET",
+            "/api/v1/configmaps?watch=1&resourceVersion=x",
+            "application/json",
+            vec![],
+        ),
+        (
+            "unknown group",
+            "GET",
+            "/apis/nope.example.com/v1/things",
+            "application/json",
+            vec![],
+        ),
+        (
+            "path traversal in a name",
+            "GET",
+            "/api/v1/namespaces/default/configmaps/..%2F..%2Fetc",
+            "application/json",
+            vec![],
+        ),
+    ];
+    for (case, method, uri, content_type, body) in cases {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", content_type)
+            .body(body)
+            .expect("request");
+        let (code, status) = raw(&c, req).await;
+        assert!(
+            (400..500).contains(&code),
+            "{case}: expected a 4xx Status, got {code}: {status}"
+        );
+        assert_eq!(
+            status["kind"], "Status",
+            "{case}: the answer is a Status: {status}"
+        );
+        assert_eq!(
+            status["code"], code,
+            "{case}: Status.code matches the HTTP code"
+        );
+    }
+    let after = store.current_revision().await.expect("revision");
+    assert_eq!(before, after, "no hostile request wrote anything");
+    let ns = Api::<Namespace>::all(c.client.clone())
+        .get("kube-public")
+        .await
+        .expect("kube-public still served");
+    assert!(ns.metadata.deletion_timestamp.is_none());
+    c.stop().await;
+}
