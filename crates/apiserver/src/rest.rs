@@ -16,7 +16,7 @@ use crate::negotiate::{self, DISCOVERY_V2, Output, error_response, json_response
 use crate::registry::{DeleteOptions, Deleted, ListParams, WriteOptions};
 use crate::request::{ApiPath, Query, ResourcePath, parse_path, verb};
 use crate::table::{self, IncludeObject};
-use crate::{ServerState, discovery, watch};
+use crate::{ServerState, discovery, field_validation, watch};
 
 /// Largest request body accepted (kube-apiserver's 3 MiB limit).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -155,6 +155,7 @@ async fn resource(
     let opts = WriteOptions {
         dry_run: query.dry_run,
     };
+    let field_mode = field_validation::Mode::from_query(query.field_validation.as_deref());
     let sub = rp.subresource.as_deref();
     match verb {
         "get" => {
@@ -201,22 +202,28 @@ async fn resource(
             watch::start(registry, wr, state.shutdown.clone()).await
         }
         "create" => {
-            let body = read_json_body(req.headers().clone(), req.into_body()).await?;
+            let (body, duplicates) = read_json_body(req.headers().clone(), req.into_body()).await?;
+            let warnings = field_validation::check(field_mode, &info, &body, &duplicates)?;
             let obj = registry.create(&info, ns.as_deref(), body, &opts).await?;
-            Ok(json_response(StatusCode::CREATED, &obj))
+            Ok(field_validation::with_warnings(
+                json_response(StatusCode::CREATED, &obj),
+                &warnings,
+            ))
         }
         "update" => {
-            let body = read_json_body(req.headers().clone(), req.into_body()).await?;
+            let (body, duplicates) = read_json_body(req.headers().clone(), req.into_body()).await?;
+            let warnings = field_validation::check(field_mode, &info, &body, &duplicates)?;
             let (obj, created) = registry
                 .update(&info, ns.as_deref(), &name, sub, body, &opts)
                 .await?;
-            Ok(json_response(
-                if created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                &obj,
+            let code = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(field_validation::with_warnings(
+                json_response(code, &obj),
+                &warnings,
             ))
         }
         "patch" => {
@@ -368,10 +375,16 @@ pub async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
 
 /// Reads and parses an object body (create/update): JSON, YAML, or Kubernetes protobuf
 /// (transcoded to JSON). 415 for other media types.
-async fn read_json_body(headers: HeaderMap, body: Body) -> Result<Value, ApiError> {
+/// Reads and decodes a create/update body; also returns the paths of duplicate JSON fields.
+async fn read_json_body(headers: HeaderMap, body: Body) -> Result<(Value, Vec<String>), ApiError> {
     let format = BodyFormat::of(&headers)?;
     let bytes = read_body(body).await?;
-    parse_body(format, &bytes)
+    let value = parse_body(format, &bytes)?;
+    let duplicates = match format {
+        BodyFormat::Json => field_validation::duplicate_fields(&bytes),
+        _ => Vec::new(),
+    };
+    Ok((value, duplicates))
 }
 
 /// The media types an object body may come in.

@@ -1527,3 +1527,43 @@ async fn hostile_bodies_get_client_errors_and_never_write() {
     assert!(ns.metadata.deletion_timestamp.is_none());
     c.stop().await;
 }
+
+#[tokio::test]
+async fn field_validation_strict_rejects_warn_warns_and_ignore_accepts_unknown_fields() {
+    let c = TestCluster::start().await.expect("cluster starts");
+    let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"NAME","bogus":1},"data":{"a":"b"},"spec":{"x":1}}"#;
+    let send = |mode: &'static str, name: &'static str| {
+        let c = &c;
+        let body = String::from_utf8_lossy(body).replace("NAME", name).into_bytes();
+        async move {
+            let uri = format!("/api/v1/namespaces/default/configmaps{mode}");
+            let req = http::Request::post(uri).header("content-type", "application/json").body(body).expect("request");
+            let resp = c.client.send(req.map(kube::client::Body::from)).await.expect("request sent");
+            let code = resp.status().as_u16();
+            let warnings: Vec<String> =
+                resp.headers().get_all("warning").iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
+            let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.expect("body").to_bytes();
+            (code, warnings, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+        }
+    };
+    let (code, _, status) = send("?fieldValidation=Strict", "strict").await;
+    assert_eq!(code, 400, "{status}");
+    assert_eq!(
+        status["message"],
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"metadata.bogus\", unknown field \"spec\""
+    );
+    let (code, warnings, _) = send("", "warned").await;
+    assert_eq!(code, 201);
+    assert_eq!(warnings, vec![r#"299 - "unknown field \"metadata.bogus\"""#.to_string(), r#"299 - "unknown field \"spec\"""#.to_string()]);
+    let (code, warnings, _) = send("?fieldValidation=Ignore", "ignored").await;
+    assert_eq!((code, warnings.len()), (201, 0));
+    let dup = br#"{"metadata":{"name":"dup","name":"dup"}}"#.to_vec();
+    let req = http::Request::post("/api/v1/namespaces/default/configmaps?fieldValidation=Strict").header("content-type", "application/json").body(dup).expect("request");
+    let (code, status) = raw(&c, req).await;
+    assert_eq!(code, 400, "{status}");
+    assert!(status["message"].as_str().unwrap_or_default().contains("duplicate field \"metadata.name\""), "{status}");
+    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
+    assert!(api.get_opt("strict").await.expect("get").is_none(), "strict rejection stored nothing");
+    assert!(api.get("warned").await.expect("warned object stored").metadata.annotations.is_none());
+    c.stop().await;
+}
