@@ -5,8 +5,10 @@
 pub mod convert;
 pub mod printers;
 pub mod resources;
+pub mod schema;
 pub mod selector;
 pub mod status;
+pub mod strategic_merge;
 pub mod validation;
 
 pub use resources::ResourceInfo;

@@ -1,8 +1,9 @@
-//! PATCH bodies: JSON Patch (RFC 6902) and JSON Merge Patch (RFC 7396) applied to the
-//! object as served. Strategic merge patch and server-side apply are answered with 415 and
-//! the list of supported patch types until they are implemented.
+//! PATCH bodies: JSON Patch (RFC 6902), JSON Merge Patch (RFC 7396) and strategic merge
+//! patch applied to the object as served. Server-side apply is answered with 415 and the
+//! list of supported patch types until it is implemented.
 
-use api::ApiError;
+use api::strategic_merge::{self, NoSchema, SmpError};
+use api::{ApiError, ResourceInfo};
 use serde_json::Value;
 
 /// A parsed patch, ready to apply to the current object.
@@ -12,9 +13,11 @@ pub enum Patch {
     Json(json_patch::Patch),
     /// `application/merge-patch+json`.
     Merge(Value),
+    /// `application/strategic-merge-patch+json`.
+    Strategic(Value),
 }
 
-const SUPPORTED: &str = "application/json-patch+json, application/merge-patch+json";
+const SUPPORTED: &str = "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json";
 
 impl Patch {
     /// Parses a patch body by its content type.
@@ -38,19 +41,28 @@ impl Patch {
                 }
                 Ok(Patch::Merge(v))
             }
-            "application/strategic-merge-patch+json"
-            | "application/apply-patch+yaml"
-            | "application/apply-patch+cbor" => Err(ApiError::UnsupportedMediaType(format!(
-                "the body of the request was in an unknown format - accepted media types include: {SUPPORTED} ({essence} is not supported by this skiff version yet)"
-            ))),
+            "application/strategic-merge-patch+json" => {
+                let v: Value = serde_json::from_slice(body)
+                    .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
+                if !v.is_object() {
+                    return Err(ApiError::BadRequest(SmpError::BadJsonDoc.to_string()));
+                }
+                Ok(Patch::Strategic(v))
+            }
+            "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
+                Err(ApiError::UnsupportedMediaType(format!(
+                    "the body of the request was in an unknown format - accepted media types include: {SUPPORTED} (server-side apply, {essence}, is not supported by this skiff version yet)"
+                )))
+            }
             _ => Err(ApiError::UnsupportedMediaType(format!(
                 "the body of the request was in an unknown format - accepted media types include: {SUPPORTED}"
             ))),
         }
     }
 
-    /// Applies the patch to `current`, returning the patched object.
-    pub fn apply(&self, current: &Value) -> Result<Value, ApiError> {
+    /// Applies the patch to `current`, an object of the resource `info` (whose kind selects
+    /// the strategic-merge-patch schema), returning the patched object.
+    pub fn apply(&self, current: &Value, info: &ResourceInfo) -> Result<Value, ApiError> {
         let mut doc = current.clone();
         match self {
             Patch::Json(p) => {
@@ -61,6 +73,15 @@ impl Patch {
                 })?;
             }
             Patch::Merge(p) => json_patch::merge(&mut doc, p),
+            Patch::Strategic(p) => {
+                let schema = strategic_merge::schema_for(info.group, info.version, info.kind);
+                let result = match schema {
+                    Some(def) => strategic_merge::apply(&doc, p, def),
+                    None => strategic_merge::apply(&doc, p, &NoSchema),
+                };
+                doc = result.map_err(smp_error)?;
+                strategic_merge::remove_leftover_directives(&mut doc);
+            }
         }
         if !doc.is_object() {
             return Err(ApiError::Unprocessable("the server rejected our request due to an error in our request: the patched object is not a JSON object".into()));
@@ -69,10 +90,27 @@ impl Patch {
     }
 }
 
+/// Maps a strategic-merge-patch failure to the status kube-apiserver answers with
+/// (`interpretStrategicMergePatchError`).
+fn smp_error(e: SmpError) -> ApiError {
+    match e.status_code() {
+        400 => ApiError::BadRequest(e.to_string()),
+        422 => ApiError::Unprocessable(e.to_string()),
+        _ => ApiError::Internal(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn resource(kind: &str) -> ResourceInfo {
+        api::resources::builtin()
+            .into_iter()
+            .find(|r| r.kind == kind)
+            .expect("built-in kind")
+    }
 
     #[test]
     fn merge_patch_sets_and_removes_fields() {
@@ -81,7 +119,9 @@ mod tests {
             br#"{"data":{"a":null,"b":"2"}}"#,
         )
         .expect("valid merge patch");
-        let out = p.apply(&json!({"data": {"a": "1"}})).expect("applies");
+        let out = p
+            .apply(&json!({"data": {"a": "1"}}), &resource("ConfigMap"))
+            .expect("applies");
         assert_eq!(out, json!({"data": {"b": "2"}}));
     }
 
@@ -93,7 +133,7 @@ mod tests {
         )
         .expect("valid json patch");
         let err = p
-            .apply(&json!({"data": {"a": "1"}}))
+            .apply(&json!({"data": {"a": "1"}}), &resource("ConfigMap"))
             .expect_err("test op fails");
         assert_eq!(err.code(), 422);
     }
@@ -101,10 +141,16 @@ mod tests {
     #[test]
     fn unsupported_and_malformed_patches_get_415_and_400() {
         assert_eq!(
-            Patch::parse("application/strategic-merge-patch+json", b"{}")
-                .expect_err("smp")
+            Patch::parse("application/apply-patch+yaml", b"{}")
+                .expect_err("apply")
                 .code(),
             415
+        );
+        assert_eq!(
+            Patch::parse("application/strategic-merge-patch+json", b"[1]")
+                .expect_err("smp list")
+                .code(),
+            400
         );
         assert_eq!(
             Patch::parse("text/plain", b"{}").expect_err("text").code(),
@@ -121,6 +167,46 @@ mod tests {
                 .expect_err("not a list")
                 .code(),
             400
+        );
+    }
+
+    #[test]
+    fn strategic_patch_merges_containers_by_name() {
+        let p = Patch::parse(
+            "application/strategic-merge-patch+json",
+            br#"{"spec":{"template":{"spec":{"containers":[{"name":"b","image":"b:2"}]}}}}"#,
+        )
+        .expect("valid strategic patch");
+        let current = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}
+        ]}}}});
+        let out = p.apply(&current, &resource("Deployment")).expect("applies");
+        assert_eq!(
+            out.pointer("/spec/template/spec/containers"),
+            Some(&json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:2"}]))
+        );
+    }
+
+    #[test]
+    fn strategic_patch_errors_map_to_upstream_codes() {
+        let cm = resource("ConfigMap");
+        let bad_retain = Patch::parse(
+            "application/strategic-merge-patch+json",
+            br#"{"$retainKeys":"x"}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            bad_retain.apply(&json!({}), &cm).expect_err("400").code(),
+            400
+        );
+        let bad_type = Patch::parse(
+            "application/strategic-merge-patch+json",
+            br#"{"$patch":"x"}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            bad_type.apply(&json!({}), &cm).expect_err("500").code(),
+            500
         );
     }
 }

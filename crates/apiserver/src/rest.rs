@@ -237,7 +237,7 @@ async fn resource(
             let patch = crate::patch::Patch::parse(&content_type, &bytes)?;
             let obj = registry
                 .read_modify_write(&info, ns.as_deref(), &name, sub, &opts, |current| {
-                    patch.apply(current)
+                    patch.apply(current, &info)
                 })
                 .await?;
             Ok(json_response(StatusCode::OK, &obj))

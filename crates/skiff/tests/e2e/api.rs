@@ -1567,3 +1567,44 @@ async fn field_validation_strict_rejects_warn_warns_and_ignore_accepts_unknown_f
     assert!(api.get("warned").await.expect("warned object stored").metadata.annotations.is_none());
     c.stop().await;
 }
+
+#[tokio::test]
+async fn strategic_merge_patch_merges_containers_by_name_and_honours_directives() {
+    let c = TestCluster::start().await.expect("cluster starts");
+    let api: Api<Deployment> = Api::namespaced(c.client.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                     {"name": "app", "image": "nginx:1.25", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+                     {"name": "sidecar", "image": "envoy:1.30"}]}}}
+    }))
+    .expect("deployment");
+    api.create(&PostParams::default(), &d).await.expect("create");
+    let patched = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {
+                "strategy": {"$retainKeys": ["type"], "type": "Recreate"},
+                "template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.27", "env": [{"name": "A", "$patch": "delete"}]}]}}}})),
+        )
+        .await
+        .expect("strategic merge patch");
+    let spec = serde_json::to_value(patched.spec.expect("spec")).expect("json");
+    let containers = spec["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = containers.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, vec!["app", "sidecar"], "containers merge by name; the sidecar survives");
+    assert_eq!(containers[0]["image"], "nginx:1.27");
+    assert_eq!(containers[0]["env"], json!([{"name": "B", "value": "2"}]), "$patch: delete removed env A only");
+    assert_eq!(containers[1]["image"], "envoy:1.30");
+    assert_eq!(spec["strategy"], json!({"type": "Recreate"}), "$retainKeys dropped rollingUpdate");
+    let raw_text = serde_json::to_string(&spec).expect("json");
+    assert!(!raw_text.contains("$retainKeys") && !raw_text.contains("$patch"), "no directive is stored: {raw_text}");
+    let bad = api
+        .patch("web", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"$patch": "sideways", "name": "app"}]}}}})))
+        .await
+        .expect_err("unknown patch directive");
+    assert!(matches!(api_error(bad).code, 400 | 422 | 500));
+    c.stop().await;
+}

@@ -816,3 +816,31 @@ async fn kubectl_watch_prints_a_patch() {
     .await;
     skiff.stop().await;
 }
+
+#[tokio::test]
+async fn kubectl_patch_defaults_to_strategic_merge_and_rollout_restart_works() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let Some((mut skiff, k, _)) = setup(temp.path()).await else {
+        return;
+    };
+    k.ok(&["create", "deployment", "web", "--image=nginx:1.25", "--replicas=2"]).await;
+    let out = k
+        .ok(&["patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}}}}"#])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/web patched");
+    let out = k.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[*].image}"]).await;
+    assert_eq!(out, "nginx:1.27", "the default (strategic) patch merged the container by name");
+    let out = k
+        .ok(&["patch", "deploy", "web", "--type=strategic", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"envoy"}]}}}}"#])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/web patched");
+    let out = k.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[*].name}"]).await;
+    assert_eq!(out, "sidecar nginx", "a new container is added, the existing one kept (upstream order)");
+    let out = k.ok(&["rollout", "restart", "deploy/web"]).await;
+    assert_eq!(out.trim(), "deployment.apps/web restarted");
+    let out = k
+        .ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}"])
+        .await;
+    assert!(!out.trim().is_empty(), "rollout restart stamped the template");
+    skiff.stop().await;
+}
