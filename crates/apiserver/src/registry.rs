@@ -606,6 +606,7 @@ impl Registry {
         }
         prepare_for_create(info, &mut obj);
         let mut obj = Self::normalize(info, obj)?;
+        api::defaults::apply(info.group, info.plural, &mut obj);
         let attempts = if generated { 8 } else { 1 };
         for attempt in 0..attempts {
             if generated && let Some(meta) = meta_mut(&mut obj) {
@@ -921,6 +922,7 @@ impl Registry {
             }
         }
         let mut new = Self::normalize(info, new)?;
+        api::defaults::apply(info.group, info.plural, &mut new);
         if tracks_generation(info) && desired_state(&new) != desired_state(old) {
             let generation = old
                 .pointer("/metadata/generation")
