@@ -6,7 +6,9 @@ use serde_json::{Map, Value, json};
 
 /// Fills in upstream's defaults for an object of `group`/`resource` (plural), in place.
 pub fn apply(group: &str, resource: &str, obj: &mut Value) {
-    let Some(root) = obj.as_object_mut() else { return };
+    let Some(root) = obj.as_object_mut() else {
+        return;
+    };
     match (group, resource) {
         ("", "pods") => {
             if let Some(spec) = obj_mut(root, "spec") {
@@ -161,12 +163,16 @@ fn template(spec: &mut Map<String, Value>) {
 /// Embedded templates read back with `metadata.creationTimestamp: null`, as Go encodes an
 /// unset (non-pointer) timestamp.
 fn null_creation_timestamp(template: &mut Map<String, Value>) {
-    entry_obj(template, "metadata").entry("creationTimestamp").or_insert(Value::Null);
+    entry_obj(template, "metadata")
+        .entry("creationTimestamp")
+        .or_insert(Value::Null);
 }
 
 fn job_spec(spec: &mut Map<String, Value>) {
     let indexed = spec.get("completionMode") == Some(&json!("Indexed"));
-    if spec.get("completions").is_none_or(Value::is_null) && spec.get("parallelism").is_none_or(Value::is_null) {
+    if spec.get("completions").is_none_or(Value::is_null)
+        && spec.get("parallelism").is_none_or(Value::is_null)
+    {
         set(spec, "completions", json!(1));
     }
     set(spec, "parallelism", json!(1));
@@ -176,7 +182,11 @@ fn job_spec(spec: &mut Map<String, Value>) {
     if spec.get("podFailurePolicy").is_none_or(Value::is_null) {
         set(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
     }
-    if indexed && spec.get("backoffLimitPerIndex").is_some_and(|v| !v.is_null()) {
+    if indexed
+        && spec
+            .get("backoffLimitPerIndex")
+            .is_some_and(|v| !v.is_null())
+    {
         spec.remove("backoffLimit");
         set(spec, "backoffLimit", json!(i32::MAX));
     }
@@ -225,7 +235,15 @@ fn floating_tag(image: &str) -> bool {
 fn container(c: &mut Map<String, Value>) {
     set(c, "terminationMessagePath", json!("/dev/termination-log"));
     set(c, "terminationMessagePolicy", json!("File"));
-    let pull = if c.get("image").and_then(Value::as_str).is_some_and(floating_tag) { "Always" } else { "IfNotPresent" };
+    let pull = if c
+        .get("image")
+        .and_then(Value::as_str)
+        .is_some_and(floating_tag)
+    {
+        "Always"
+    } else {
+        "IfNotPresent"
+    };
     set(c, "imagePullPolicy", json!(pull));
     set(c, "resources", json!({}));
     if let Some(Value::Array(ports)) = c.get_mut("ports") {
@@ -261,7 +279,10 @@ fn service_spec(spec: &mut Map<String, Value>) {
     if !external_name {
         set(spec, "internalTrafficPolicy", json!("Cluster"));
     }
-    if matches!(spec.get("type").and_then(Value::as_str), Some("NodePort" | "LoadBalancer")) {
+    if matches!(
+        spec.get("type").and_then(Value::as_str),
+        Some("NodePort" | "LoadBalancer")
+    ) {
         set(spec, "externalTrafficPolicy", json!("Cluster"));
     }
     if spec.get("type") == Some(&json!("LoadBalancer")) {
@@ -279,7 +300,10 @@ mod tests {
             {"name": "c", "image": "nginx", "ports": [{"containerPort": 80}], "readinessProbe": {"httpGet": {"port": 80}}}]}}}});
         apply("apps", "deployments", &mut d);
         assert_eq!(d["spec"]["replicas"], 1);
-        assert_eq!(d["spec"]["strategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+        assert_eq!(
+            d["spec"]["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        );
         assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
         assert_eq!(d["spec"]["progressDeadlineSeconds"], 600);
         let pod = &d["spec"]["template"]["spec"];
@@ -292,7 +316,10 @@ mod tests {
         assert_eq!(c["ports"][0]["protocol"], "TCP");
         assert_eq!(c["readinessProbe"]["periodSeconds"], 10);
         assert_eq!(c["readinessProbe"]["httpGet"]["scheme"], "HTTP");
-        assert!(pod.get("enableServiceLinks").is_none(), "only pods get enableServiceLinks");
+        assert!(
+            pod.get("enableServiceLinks").is_none(),
+            "only pods get enableServiceLinks"
+        );
     }
 
     #[test]
@@ -301,8 +328,18 @@ mod tests {
         apply("apps", "deployments", &mut d);
         assert_eq!(d["spec"]["replicas"], 0);
         assert_eq!(d["spec"]["strategy"], json!({"type": "Recreate"}));
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "Never");
-        let cases = [("nginx:1.27", false), ("nginx", true), ("nginx:latest", true), ("registry:5000/app", true), ("registry:5000/app:v1", false), ("app@sha256:abc", false)];
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "Never"
+        );
+        let cases = [
+            ("nginx:1.27", false),
+            ("nginx", true),
+            ("nginx:latest", true),
+            ("registry:5000/app", true),
+            ("registry:5000/app:v1", false),
+            ("app@sha256:abc", false),
+        ];
         for (image, floating) in cases {
             assert_eq!(floating_tag(image), floating, "{image}");
         }
@@ -313,16 +350,38 @@ mod tests {
         let mut s = json!({"spec": {"ports": [{"port": 80}]}});
         apply("", "services", &mut s);
         assert_eq!(s["spec"]["type"], "ClusterIP");
-        assert_eq!(s["spec"]["ports"][0], json!({"port": 80, "protocol": "TCP", "targetPort": 80}));
-        let mut j = json!({"spec": {"template": {"spec": {"containers": [], "restartPolicy": "Never"}}}});
+        assert_eq!(
+            s["spec"]["ports"][0],
+            json!({"port": 80, "protocol": "TCP", "targetPort": 80})
+        );
+        let mut j =
+            json!({"spec": {"template": {"spec": {"containers": [], "restartPolicy": "Never"}}}});
         apply("batch", "jobs", &mut j);
-        assert_eq!((j["spec"]["completions"].clone(), j["spec"]["parallelism"].clone(), j["spec"]["backoffLimit"].clone()), (json!(1), json!(1), json!(6)));
+        assert_eq!(
+            (
+                j["spec"]["completions"].clone(),
+                j["spec"]["parallelism"].clone(),
+                j["spec"]["backoffLimit"].clone()
+            ),
+            (json!(1), json!(1), json!(6))
+        );
         assert_eq!(j["spec"]["template"]["spec"]["restartPolicy"], "Never");
         let mut sec = json!({"data": {}});
         apply("", "secrets", &mut sec);
         assert_eq!(sec["type"], "Opaque");
-        for hostile in [json!(null), json!([]), json!({"spec": 5}), json!({"spec": {"template": []}}), json!({"spec": {"ports": "x"}})] {
-            for (g, r) in [("", "pods"), ("apps", "deployments"), ("", "services"), ("batch", "cronjobs")] {
+        for hostile in [
+            json!(null),
+            json!([]),
+            json!({"spec": 5}),
+            json!({"spec": {"template": []}}),
+            json!({"spec": {"ports": "x"}}),
+        ] {
+            for (g, r) in [
+                ("", "pods"),
+                ("apps", "deployments"),
+                ("", "services"),
+                ("batch", "cronjobs"),
+            ] {
                 let mut h = hostile.clone();
                 apply(g, r, &mut h);
             }

@@ -92,6 +92,37 @@ impl ResourceInfo {
         self.subresources.contains(&sub)
     }
 
+    /// True for create-only resources that are never stored (access reviews, bindings): the
+    /// request is answered (or acted on) and nothing of that kind is kept. They have no list
+    /// kind.
+    pub fn is_virtual(&self) -> bool {
+        self.list_kind.is_empty()
+    }
+
+    /// What a served subresource is: its kind (which may differ from the parent's, like
+    /// `deployments/scale` → `autoscaling/v1 Scale`) and its verbs.
+    pub fn subresource(&self, sub: &str) -> Option<SubresourceInfo> {
+        if !self.has_subresource(sub) {
+            return None;
+        }
+        let (group, version, kind, verbs): (&str, &str, &str, &[&str]) = match sub {
+            "scale" => ("autoscaling", "v1", "Scale", GET_PATCH_UPDATE),
+            "eviction" => ("policy", "v1", "Eviction", CREATE),
+            "binding" => ("", "v1", "Binding", CREATE),
+            "token" => ("authentication.k8s.io", "v1", "TokenRequest", CREATE),
+            "log" => (self.group, self.version, self.kind, &["get"]),
+            "finalize" => (self.group, self.version, self.kind, &["update"]),
+            _ => (self.group, self.version, self.kind, GET_PATCH_UPDATE),
+        };
+        Some(SubresourceInfo {
+            name: self.subresources.iter().find(|s| **s == sub)?,
+            group,
+            version,
+            kind,
+            verbs,
+        })
+    }
+
     /// The storage key prefix for all objects of this resource: `/registry/<group>/<plural>/`.
     pub fn key_prefix(&self) -> String {
         let group = if self.storage_group.is_empty() {
@@ -115,6 +146,26 @@ impl ResourceInfo {
         }
     }
 }
+
+/// A subresource as discovery describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubresourceInfo {
+    /// `scale`, `status`, ...
+    pub name: &'static str,
+    /// Group of the subresource's kind (`autoscaling` for `scale`).
+    pub group: &'static str,
+    /// Version of the subresource's kind.
+    pub version: &'static str,
+    /// Kind sent and answered (`Scale`, `Eviction`, or the parent's kind).
+    pub kind: &'static str,
+    /// Verbs the subresource serves.
+    pub verbs: &'static [&'static str],
+}
+
+/// Verbs of read/write subresources (`status`, `scale`).
+const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
+/// Verbs of create-only resources and subresources (reviews, `eviction`, `binding`, `token`).
+pub const CREATE: &[&str] = &["create"];
 
 /// Marks k8s-openapi scope types so the table can read a resource's scope.
 trait ScopeInfo {
@@ -173,23 +224,52 @@ where
     }
 }
 
+/// A create-only resource that is never stored (reviews, bindings): no list kind, verbs
+/// `create` only.
+fn virtual_entry<T>(extra: Extra) -> ResourceInfo
+where
+    T: Resource + serde::de::DeserializeOwned + serde::Serialize,
+    T::Scope: ScopeInfo,
+{
+    ResourceInfo {
+        group: T::GROUP,
+        version: T::VERSION,
+        kind: T::KIND,
+        list_kind: "",
+        plural: T::URL_PATH_SEGMENT,
+        singular: T::KIND.to_ascii_lowercase(),
+        namespaced: <T::Scope as ScopeInfo>::NAMESPACED,
+        verbs: CREATE,
+        short_names: extra.short_names,
+        categories: extra.categories,
+        subresources: extra.subresources,
+        storage_group: T::GROUP,
+        storage_version: T::VERSION,
+        normalize: normalize::<T>,
+    }
+}
+
 macro_rules! table {
-    ($( $ty:ty $({ $($field:ident : $value:expr),* $(,)? })? ;)*) => {
-        vec![$( entry::<$ty>(Extra { $($($field: $value,)*)? ..DEFAULT_EXTRA }) ),*]
+    ($( $(#[$virt:ident])? $ty:ty $({ $($field:ident : $value:expr),* $(,)? })? ;)*) => {
+        vec![$( table!(@entry $($virt)? $ty, Extra { $($($field: $value,)*)? ..DEFAULT_EXTRA }) ),*]
     };
+    (@entry virtual_resource $ty:ty, $extra:expr) => { virtual_entry::<$ty>($extra) };
+    (@entry $ty:ty, $extra:expr) => { entry::<$ty>($extra) };
 }
 
 const STATUS: &[&str] = &["status"];
+const SCALE_STATUS: &[&str] = &["scale", "status"];
 const ALL: &[&str] = &["all"];
 
 /// The built-in resources, in discovery order (group order of `kubectl api-resources`).
 pub fn builtin() -> Vec<ResourceInfo> {
     use k8s_openapi::api::{
-        apps, autoscaling, batch, coordination, core, discovery, events, networking, node, policy,
-        rbac, scheduling, storage,
+        apps, authentication, authorization, autoscaling, batch, coordination, core, discovery,
+        events, networking, node, policy, rbac, scheduling, storage,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
     table! {
+        #[virtual_resource] core::v1::Binding;
         core::v1::ConfigMap { short_names: &["cm"] };
         core::v1::Endpoints { short_names: &["ep"] };
         core::v1::Event { short_names: &["ev"] };
@@ -198,18 +278,21 @@ pub fn builtin() -> Vec<ResourceInfo> {
         core::v1::Node { short_names: &["no"], subresources: STATUS };
         core::v1::PersistentVolumeClaim { short_names: &["pvc"], subresources: STATUS };
         core::v1::PersistentVolume { short_names: &["pv"], subresources: STATUS };
-        core::v1::Pod { short_names: &["po"], categories: ALL, subresources: STATUS };
+        core::v1::Pod { short_names: &["po"], categories: ALL, subresources: &["binding", "eviction", "log", "status"] };
         core::v1::PodTemplate;
-        core::v1::ReplicationController { short_names: &["rc"], categories: ALL, subresources: STATUS };
+        core::v1::ReplicationController { short_names: &["rc"], categories: ALL, subresources: SCALE_STATUS };
         core::v1::ResourceQuota { short_names: &["quota"], subresources: STATUS };
         core::v1::Secret;
-        core::v1::ServiceAccount { short_names: &["sa"] };
+        core::v1::ServiceAccount { short_names: &["sa"], subresources: &["token"] };
         core::v1::Service { short_names: &["svc"], categories: ALL, subresources: STATUS };
         apps::v1::ControllerRevision;
         apps::v1::DaemonSet { short_names: &["ds"], categories: ALL, subresources: STATUS };
-        apps::v1::Deployment { short_names: &["deploy"], categories: ALL, subresources: STATUS };
-        apps::v1::ReplicaSet { short_names: &["rs"], categories: ALL, subresources: STATUS };
-        apps::v1::StatefulSet { short_names: &["sts"], categories: ALL, subresources: STATUS };
+        apps::v1::Deployment { short_names: &["deploy"], categories: ALL, subresources: SCALE_STATUS };
+        apps::v1::ReplicaSet { short_names: &["rs"], categories: ALL, subresources: SCALE_STATUS };
+        apps::v1::StatefulSet { short_names: &["sts"], categories: ALL, subresources: SCALE_STATUS };
+        #[virtual_resource] authentication::v1::SelfSubjectReview;
+        #[virtual_resource] authorization::v1::SelfSubjectAccessReview;
+        #[virtual_resource] authorization::v1::SelfSubjectRulesReview;
         autoscaling::v2::HorizontalPodAutoscaler { short_names: &["hpa"], categories: ALL, subresources: STATUS };
         autoscaling::v1::HorizontalPodAutoscaler { short_names: &["hpa"], categories: ALL, subresources: STATUS, storage: Some(("autoscaling", "v2")) };
         batch::v1::CronJob { short_names: &["cj"], categories: ALL, subresources: STATUS };

@@ -5,14 +5,6 @@ use api::ResourceInfo;
 use api::resources::groups;
 use serde_json::{Value, json};
 
-/// The verbs a subresource supports.
-fn subresource_verbs(sub: &str) -> &'static [&'static str] {
-    match sub {
-        "finalize" => &["update"],
-        _ => &["get", "patch", "update"],
-    }
-}
-
 fn group_version(group: &str, version: &str) -> String {
     if group.is_empty() {
         version.to_string()
@@ -84,14 +76,20 @@ pub fn resource_list(table: &[ResourceInfo], group: &str, version: &str) -> Opti
             entry["categories"] = json!(r.categories);
         }
         resources.push(entry);
-        for sub in r.subresources {
-            resources.push(json!({
-                "name": format!("{}/{sub}", r.plural),
+        for sub in r.subresources.iter().filter_map(|s| r.subresource(s)) {
+            let mut e = json!({
+                "name": format!("{}/{}", r.plural, sub.name),
                 "singularName": "",
                 "namespaced": r.namespaced,
-                "kind": r.kind,
-                "verbs": subresource_verbs(sub),
-            }));
+            });
+            // The kind's group/version are named only where they differ from the parent's.
+            if sub.group != r.group || sub.version != r.version {
+                e["group"] = json!(sub.group);
+                e["version"] = json!(sub.version);
+            }
+            e["kind"] = json!(sub.kind);
+            e["verbs"] = json!(sub.verbs);
+            resources.push(e);
         }
     }
     if resources.is_empty() {
@@ -134,7 +132,8 @@ pub fn aggregated(table: &[ResourceInfo], core: bool) -> Value {
                                 e["subresources"] = r
                                     .subresources
                                     .iter()
-                                    .map(|s| json!({"subresource": s, "responseKind": kind, "verbs": subresource_verbs(s)}))
+                                    .filter_map(|s| r.subresource(s))
+                                    .map(|s| json!({"subresource": s.name, "responseKind": {"group": s.group, "version": s.version, "kind": s.kind}, "verbs": s.verbs}))
                                     .collect();
                             }
                             e

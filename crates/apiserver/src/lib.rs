@@ -21,6 +21,7 @@ mod codec;
 pub mod discovery;
 pub mod field_validation;
 pub mod negotiate;
+pub mod openapi;
 pub mod patch;
 pub mod pki;
 pub mod protobuf;
@@ -28,6 +29,7 @@ pub mod registry;
 pub mod request;
 pub mod rest;
 mod serve;
+pub mod subresources;
 pub mod table;
 pub mod watch;
 
@@ -71,6 +73,21 @@ pub struct ServerState {
     pub shutdown: CancellationToken,
     ready: AtomicBool,
     admin_token: Option<String>,
+    /// Signs service-account tokens; set from the data directory's `sa.key`, or generated
+    /// in memory at first use.
+    token_signer: std::sync::OnceLock<Arc<pki::TokenSigner>>,
+}
+
+impl ServerState {
+    /// The service-account token signer (an in-memory key when none was configured).
+    pub fn token_signer(&self) -> Result<Arc<pki::TokenSigner>, ApiError> {
+        if let Some(s) = self.token_signer.get() {
+            return Ok(s.clone());
+        }
+        let signer =
+            Arc::new(pki::TokenSigner::generate().map_err(|e| ApiError::Internal(e.to_string()))?);
+        Ok(self.token_signer.get_or_init(|| signer).clone())
+    }
 }
 
 /// A configured API server.
@@ -95,8 +112,17 @@ impl ApiServer {
             shutdown,
             ready: AtomicBool::new(false),
             admin_token,
+            token_signer: std::sync::OnceLock::new(),
         });
         ApiServer { state, config }
+    }
+
+    /// Signs service-account tokens with the RSA key in `private_pem` (`<data dir>/pki/sa.key`).
+    pub fn set_service_account_key(&self, private_pem: &str) -> Result<(), pki::PkiError> {
+        let signer = pki::TokenSigner::from_pem(private_pem)?;
+        // Set once at start-up; a second call keeps the first key.
+        let _ = self.state.token_signer.set(Arc::new(signer));
+        Ok(())
     }
 
     /// The registry (for bootstrap and tests).
@@ -129,6 +155,9 @@ impl ApiServer {
             .route("/healthz/{*check}", get(health))
             .route("/livez/{*check}", get(health))
             .route("/readyz/{*check}", get(ready))
+            .route("/openapi/v2", get(openapi::v2))
+            .route("/openapi/v3", get(openapi::v3_index))
+            .route("/openapi/v3/{*path}", get(openapi::v3_document))
             .fallback(dispatch)
             .with_state(self.state.clone())
     }

@@ -31,6 +31,9 @@ pub enum PkiError {
     /// A PEM file in the data directory is unreadable.
     #[error("{0} is not a valid PEM file")]
     BadPem(PathBuf),
+    /// Generating, reading or using the service-account signing key.
+    #[error("service account key: {0}")]
+    Key(String),
 }
 
 /// The admin identity kubeconfig carries, as EKS cluster creators get.
@@ -53,6 +56,9 @@ pub struct Pki {
     pub admin_key_pem: String,
     /// Admin bearer token (accepted like the client certificate).
     pub admin_token: String,
+    /// The RSA key service-account tokens are signed with (PKCS#8 PEM, `sa.key`; its public
+    /// half is `sa.pub`).
+    pub sa_key_pem: String,
 }
 
 fn read(path: &Path) -> Result<Option<String>, PkiError> {
@@ -213,7 +219,22 @@ impl Pki {
                 t
             }
         };
+        let sa_key_pem = match read(&p("sa.key"))? {
+            Some(k) => k,
+            None => {
+                let pem = generate_sa_key()?;
+                write_private(&p("sa.key"), &pem)?;
+                pem
+            }
+        };
+        if read(&p("sa.pub"))?.is_none() {
+            write_private(
+                &p("sa.pub"),
+                &TokenSigner::from_pem(&sa_key_pem)?.public_pem,
+            )?;
+        }
         Ok(Pki {
+            sa_key_pem,
             dir,
             ca_pem,
             server_cert_pem,
@@ -266,6 +287,69 @@ impl Pki {
             cert = b64(&self.admin_cert_pem),
             key = b64(&self.admin_key_pem),
         )
+    }
+}
+
+/// A new 2048-bit RSA key for signing service-account tokens, as PKCS#8 PEM.
+pub fn generate_sa_key() -> Result<String, PkiError> {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+        .map_err(|e| PkiError::Key(e.to_string()))?;
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| PkiError::Key(e.to_string()))?;
+    Ok(pem.to_string())
+}
+
+/// Signs service-account tokens (RS256), as kube-apiserver's token generator does with
+/// `--service-account-signing-key-file`.
+pub struct TokenSigner {
+    key: jsonwebtoken::EncodingKey,
+    /// The key id in each token's header: the unpadded base64url SHA-256 of the public key's
+    /// DER (PKIX) form, as upstream derives it.
+    pub kid: String,
+    /// The public key (PEM, PKIX) verifiers need.
+    pub public_pem: String,
+}
+
+impl TokenSigner {
+    /// A signer for an RSA private key in PKCS#8 or PKCS#1 PEM.
+    pub fn from_pem(private_pem: &str) -> Result<TokenSigner, PkiError> {
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
+        use sha2::Digest;
+        let key = rsa::RsaPrivateKey::from_pkcs8_pem(private_pem)
+            .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(private_pem))
+            .map_err(|e| PkiError::Key(e.to_string()))?;
+        let public = rsa::RsaPublicKey::from(&key);
+        let der = public
+            .to_public_key_der()
+            .map_err(|e| PkiError::Key(e.to_string()))?;
+        let kid = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(der.as_bytes()));
+        let public_pem = public
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| PkiError::Key(e.to_string()))?;
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_pem.as_bytes())
+            .map_err(|e| PkiError::Key(e.to_string()))?;
+        Ok(TokenSigner {
+            key,
+            kid,
+            public_pem,
+        })
+    }
+
+    /// A signer over a fresh in-memory key (servers started without a data directory).
+    pub fn generate() -> Result<TokenSigner, PkiError> {
+        TokenSigner::from_pem(&generate_sa_key()?)
+    }
+
+    /// A signed compact JWT (RS256, `kid` header) carrying `claims`.
+    pub fn sign(&self, claims: &serde_json::Value) -> Result<String, PkiError> {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.typ = None;
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| PkiError::Key(e.to_string()))
     }
 }
 

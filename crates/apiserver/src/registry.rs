@@ -873,6 +873,23 @@ impl Registry {
                 merged["spec"]["finalizers"] = finalizers;
                 new = merged;
             }
+            Some("binding") if info.group.is_empty() && info.plural == "pods" => {
+                // A binding writes straight to storage as upstream's BindingREST does: only
+                // the node, the binding's annotations and the PodScheduled condition change,
+                // and spec.nodeName's immutability does not apply.
+                let mut merged = old.clone();
+                merged["spec"]["nodeName"] = new
+                    .pointer("/spec/nodeName")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                if let Some(a) = new.pointer("/metadata/annotations") {
+                    merged["metadata"]["annotations"] = a.clone();
+                }
+                if let Some(c) = new.pointer("/status/conditions") {
+                    merged["status"]["conditions"] = c.clone();
+                }
+                new = merged;
+            }
             Some(other) => {
                 return Err(ApiError::NotFound {
                     resource: GroupResource::new(info.group, &format!("{}/{other}", info.plural)),
@@ -933,7 +950,11 @@ impl Registry {
                 m.insert("generation".into(), json!(generation));
             }
         }
-        let errs = validation::validate_update(info.group, info.plural, &new, old);
+        let errs = if subresource == Some("binding") {
+            Vec::new()
+        } else {
+            validation::validate_update(info.group, info.plural, &new, old)
+        };
         if !errs.is_empty() {
             return Err(Self::invalid(info, &name, errs));
         }

@@ -16,7 +16,7 @@ use crate::negotiate::{self, DISCOVERY_V2, Output, error_response, json_response
 use crate::registry::{DeleteOptions, Deleted, ListParams, WriteOptions};
 use crate::request::{ApiPath, Query, ResourcePath, parse_path, verb};
 use crate::table::{self, IncludeObject};
-use crate::{ServerState, discovery, field_validation, watch};
+use crate::{ServerState, discovery, field_validation, subresources, watch};
 
 /// Largest request body accepted (kube-apiserver's 3 MiB limit).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -111,8 +111,9 @@ async fn resource(
         query.watch = true;
     }
     let verb = verb(&method, rp.name.is_some(), &query);
-    // POST names a collection; only create-style subresources (none served yet) take it on an object.
-    if verb.is_empty() || (verb == "create" && rp.name.is_some()) {
+    // POST names a collection; only create-style subresources (eviction, binding, token)
+    // take it on an object.
+    if verb.is_empty() || (verb == "create" && rp.name.is_some() && rp.subresource.is_none()) {
         return Err(ApiError::MethodNotAllowed);
     }
     let ns = if info.namespaced {
@@ -134,15 +135,26 @@ async fn resource(
         if !info.has_subresource(sub) {
             return Err(ApiError::NoSuchPath);
         }
-        let allowed = match sub.as_str() {
-            "finalize" => verb == "update",
-            _ => matches!(verb, "get" | "update" | "patch"),
-        };
+        let allowed = info
+            .subresource(sub)
+            .is_some_and(|s| s.verbs.contains(&verb));
         if !allowed {
             return Err(ApiError::MethodNotAllowed);
         }
     } else if !info.supports(verb) {
         return Err(ApiError::MethodNotAllowed);
+    }
+    if subresources::serves(&info, rp.subresource.as_deref()) {
+        let call = subresources::Call {
+            info: &info,
+            namespace: ns.as_deref(),
+            name: rp.name.as_deref().unwrap_or_default(),
+            subresource: rp.subresource.as_deref(),
+            verb,
+            who: &who,
+            query: &query,
+        };
+        return subresources::handle(&state, call, req).await;
     }
     let output = negotiate::choose(
         accept.as_deref(),
@@ -376,7 +388,10 @@ pub async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
 /// Reads and parses an object body (create/update): JSON, YAML, or Kubernetes protobuf
 /// (transcoded to JSON). 415 for other media types.
 /// Reads and decodes a create/update body; also returns the paths of duplicate JSON fields.
-async fn read_json_body(headers: HeaderMap, body: Body) -> Result<(Value, Vec<String>), ApiError> {
+pub(crate) async fn read_json_body(
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(Value, Vec<String>), ApiError> {
     let format = BodyFormat::of(&headers)?;
     let bytes = read_body(body).await?;
     let value = parse_body(format, &bytes)?;

@@ -171,6 +171,7 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         Some(pki.admin_token.clone()),
         shutdown.clone(),
     );
+    server.set_service_account_key(&pki.sa_key_pem)?;
     server.bootstrap().await?;
     let kubeconfig = cfg.data_dir.join("kubeconfig");
     apiserver::pki::write_private(&kubeconfig, &pki.kubeconfig(&server_url))?;

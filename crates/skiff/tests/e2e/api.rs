@@ -1534,16 +1534,36 @@ async fn field_validation_strict_rejects_warn_warns_and_ignore_accepts_unknown_f
     let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"NAME","bogus":1},"data":{"a":"b"},"spec":{"x":1}}"#;
     let send = |mode: &'static str, name: &'static str| {
         let c = &c;
-        let body = String::from_utf8_lossy(body).replace("NAME", name).into_bytes();
+        let body = String::from_utf8_lossy(body)
+            .replace("NAME", name)
+            .into_bytes();
         async move {
             let uri = format!("/api/v1/namespaces/default/configmaps{mode}");
-            let req = http::Request::post(uri).header("content-type", "application/json").body(body).expect("request");
-            let resp = c.client.send(req.map(kube::client::Body::from)).await.expect("request sent");
+            let req = http::Request::post(uri)
+                .header("content-type", "application/json")
+                .body(body)
+                .expect("request");
+            let resp = c
+                .client
+                .send(req.map(kube::client::Body::from))
+                .await
+                .expect("request sent");
             let code = resp.status().as_u16();
-            let warnings: Vec<String> =
-                resp.headers().get_all("warning").iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
-            let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.expect("body").to_bytes();
-            (code, warnings, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+            let warnings: Vec<String> = resp
+                .headers()
+                .get_all("warning")
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_string))
+                .collect();
+            let bytes = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .expect("body")
+                .to_bytes();
+            (
+                code,
+                warnings,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
         }
     };
     let (code, _, status) = send("?fieldValidation=Strict", "strict").await;
@@ -1554,17 +1574,42 @@ async fn field_validation_strict_rejects_warn_warns_and_ignore_accepts_unknown_f
     );
     let (code, warnings, _) = send("", "warned").await;
     assert_eq!(code, 201);
-    assert_eq!(warnings, vec![r#"299 - "unknown field \"metadata.bogus\"""#.to_string(), r#"299 - "unknown field \"spec\"""#.to_string()]);
+    assert_eq!(
+        warnings,
+        vec![
+            r#"299 - "unknown field \"metadata.bogus\"""#.to_string(),
+            r#"299 - "unknown field \"spec\"""#.to_string()
+        ]
+    );
     let (code, warnings, _) = send("?fieldValidation=Ignore", "ignored").await;
     assert_eq!((code, warnings.len()), (201, 0));
     let dup = br#"{"metadata":{"name":"dup","name":"dup"}}"#.to_vec();
-    let req = http::Request::post("/api/v1/namespaces/default/configmaps?fieldValidation=Strict").header("content-type", "application/json").body(dup).expect("request");
+    let req = http::Request::post("/api/v1/namespaces/default/configmaps?fieldValidation=Strict")
+        .header("content-type", "application/json")
+        .body(dup)
+        .expect("request");
     let (code, status) = raw(&c, req).await;
     assert_eq!(code, 400, "{status}");
-    assert!(status["message"].as_str().unwrap_or_default().contains("duplicate field \"metadata.name\""), "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("duplicate field \"metadata.name\""),
+        "{status}"
+    );
     let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), "default");
-    assert!(api.get_opt("strict").await.expect("get").is_none(), "strict rejection stored nothing");
-    assert!(api.get("warned").await.expect("warned object stored").metadata.annotations.is_none());
+    assert!(
+        api.get_opt("strict").await.expect("get").is_none(),
+        "strict rejection stored nothing"
+    );
+    assert!(
+        api.get("warned")
+            .await
+            .expect("warned object stored")
+            .metadata
+            .annotations
+            .is_none()
+    );
     c.stop().await;
 }
 
@@ -1580,7 +1625,9 @@ async fn strategic_merge_patch_merges_containers_by_name_and_honours_directives(
                      {"name": "sidecar", "image": "envoy:1.30"}]}}}
     }))
     .expect("deployment");
-    api.create(&PostParams::default(), &d).await.expect("create");
+    api.create(&PostParams::default(), &d)
+        .await
+        .expect("create");
     let patched = api
         .patch(
             "web",
@@ -1592,15 +1639,36 @@ async fn strategic_merge_patch_merges_containers_by_name_and_honours_directives(
         .await
         .expect("strategic merge patch");
     let spec = serde_json::to_value(patched.spec.expect("spec")).expect("json");
-    let containers = spec["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
-    let names: Vec<&str> = containers.iter().filter_map(|c| c["name"].as_str()).collect();
-    assert_eq!(names, vec!["app", "sidecar"], "containers merge by name; the sidecar survives");
+    let containers = spec["template"]["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = containers
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["app", "sidecar"],
+        "containers merge by name; the sidecar survives"
+    );
     assert_eq!(containers[0]["image"], "nginx:1.27");
-    assert_eq!(containers[0]["env"], json!([{"name": "B", "value": "2"}]), "$patch: delete removed env A only");
+    assert_eq!(
+        containers[0]["env"],
+        json!([{"name": "B", "value": "2"}]),
+        "$patch: delete removed env A only"
+    );
     assert_eq!(containers[1]["image"], "envoy:1.30");
-    assert_eq!(spec["strategy"], json!({"type": "Recreate"}), "$retainKeys dropped rollingUpdate");
+    assert_eq!(
+        spec["strategy"],
+        json!({"type": "Recreate"}),
+        "$retainKeys dropped rollingUpdate"
+    );
     let raw_text = serde_json::to_string(&spec).expect("json");
-    assert!(!raw_text.contains("$retainKeys") && !raw_text.contains("$patch"), "no directive is stored: {raw_text}");
+    assert!(
+        !raw_text.contains("$retainKeys") && !raw_text.contains("$patch"),
+        "no directive is stored: {raw_text}"
+    );
     let bad = api
         .patch("web", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"$patch": "sideways", "name": "app"}]}}}})))
         .await
@@ -1609,13 +1677,695 @@ async fn strategic_merge_patch_merges_containers_by_name_and_honours_directives(
     c.stop().await;
 }
 
+/// GETs `path` with an Accept header and returns (status code, JSON body).
+async fn get_json(c: &TestCluster, path: &str, accept: &str) -> (u16, Value) {
+    let req = http::Request::get(path)
+        .header("accept", accept)
+        .body(Vec::new())
+        .expect("request");
+    raw(c, req).await
+}
+
+/// POSTs a JSON body to `path` and returns (status code, JSON body).
+async fn post_json(c: &TestCluster, path: &str, body: &Value) -> (u16, Value) {
+    let req = http::Request::post(path)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(body).expect("json"))
+        .expect("request");
+    raw(c, req).await
+}
+
+#[tokio::test]
+async fn scale_subresource_reads_and_writes_replicas_of_the_parent() {
+    use k8s_openapi::api::autoscaling::v1::Scale;
+    use k8s_openapi::api::core::v1::ReplicationController;
+    let c = TestCluster::start().await.expect("cluster starts");
+    create_ns(&c, "scale").await;
+    let deploys: Api<Deployment> = Api::namespaced(c.client.clone(), "scale");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["b", "a"]}]},
+            "template": {"metadata": {"labels": {"app": "web", "tier": "a"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+    }))
+    .expect("deployment");
+    let d = deploys
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("create deployment");
+    let s = deploys.get_scale("web").await.expect("get scale");
+    assert_eq!(s.spec.as_ref().and_then(|s| s.replicas), Some(1));
+    let status = s.status.clone().expect("scale status");
+    assert_eq!(status.selector.as_deref(), Some("app=web,tier in (a,b)"));
+    assert_eq!(status.replicas, 0);
+    assert_eq!(
+        s.metadata.uid, d.metadata.uid,
+        "the Scale carries the parent's uid"
+    );
+    assert_eq!(s.metadata.resource_version, d.metadata.resource_version);
+    assert_eq!(s.metadata.creation_timestamp, d.metadata.creation_timestamp);
+
+    // Merge patch (what `kubectl scale` sends) changes spec.replicas through a normal update.
+    let s = deploys
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .expect("patch scale");
+    assert_eq!(s.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    let d2 = deploys.get("web").await.expect("deployment");
+    assert_eq!(d2.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    assert_eq!(
+        d2.metadata.generation,
+        Some(2),
+        "a replica change bumps the generation"
+    );
+    assert_eq!(
+        d2.spec.as_ref().map(|s| s.template.clone()),
+        d.spec.as_ref().map(|s| s.template.clone()),
+        "nothing else changes"
+    );
+    // JSON patch on the Scale form.
+    let req = http::Request::patch("/apis/apps/v1/namespaces/scale/deployments/web/scale")
+        .header("content-type", "application/json-patch+json")
+        .body(
+            serde_json::to_vec(&json!([{"op": "replace", "path": "/spec/replicas", "value": 2}]))
+                .expect("json"),
+        )
+        .expect("request");
+    let (code, s) = raw(&c, req).await;
+    assert_eq!(
+        (code, &s["kind"], &s["spec"]["replicas"]),
+        (200, &json!("Scale"), &json!(2)),
+        "{s}"
+    );
+
+    // PUT with a stale resourceVersion conflicts; with the current one it applies.
+    let stale: Scale = serde_json::from_value(json!({"metadata": {"name": "web", "namespace": "scale", "resourceVersion": d.metadata.resource_version}, "spec": {"replicas": 5}})).expect("scale");
+    let err = api_error(
+        deploys
+            .replace_scale("web", &PostParams::default(), &stale)
+            .await
+            .expect_err("stale"),
+    );
+    assert_eq!(err.code, 409, "{err:?}");
+    let mut fresh = deploys.get_scale("web").await.expect("get scale");
+    fresh.spec = Some(k8s_openapi::api::autoscaling::v1::ScaleSpec { replicas: Some(5) });
+    let s = deploys
+        .replace_scale("web", &PostParams::default(), &fresh)
+        .await
+        .expect("replace scale");
+    assert_eq!(s.spec.as_ref().and_then(|s| s.replicas), Some(5));
+    let mut negative = s.clone();
+    negative.spec = Some(k8s_openapi::api::autoscaling::v1::ScaleSpec { replicas: Some(-1) });
+    let err = api_error(
+        deploys
+            .replace_scale("web", &PostParams::default(), &negative)
+            .await
+            .expect_err("negative"),
+    );
+    assert_eq!(err.code, 422);
+    assert_eq!(
+        err.message,
+        "Scale.autoscaling \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+    );
+    let err = api_error(deploys.get_scale("nope").await.expect_err("missing"));
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (404, "deployments/scale.apps \"nope\" not found")
+    );
+
+    // Replication controllers select by a label map.
+    let rcs: Api<ReplicationController> = Api::namespaced(c.client.clone(), "scale");
+    let rc: ReplicationController = serde_json::from_value(json!({
+        "metadata": {"name": "rc"},
+        "spec": {"replicas": 2, "selector": {"b": "2", "a": "1"}, "template": {"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+    }))
+    .expect("rc");
+    rcs.create(&PostParams::default(), &rc)
+        .await
+        .expect("create rc");
+    let s = rcs.get_scale("rc").await.expect("rc scale");
+    assert_eq!(
+        s.status.and_then(|s| s.selector).as_deref(),
+        Some("a=1,b=2")
+    );
+    rcs.patch_scale(
+        "rc",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 0}})),
+    )
+    .await
+    .expect("scale rc to zero");
+    assert_eq!(
+        rcs.get("rc")
+            .await
+            .expect("rc")
+            .spec
+            .and_then(|s| s.replicas),
+        Some(0)
+    );
+
+    // Discovery names the Scale kind in both forms.
+    let (code, list) = get_json(&c, "/apis/apps/v1", "application/json").await;
+    assert_eq!(code, 200);
+    let entry = list["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "deployments/scale")
+        .cloned()
+        .expect("deployments/scale listed");
+    assert_eq!(
+        entry,
+        json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]})
+    );
+    let (code, agg) = get_json(
+        &c,
+        "/apis",
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+    )
+    .await;
+    assert_eq!(code, 200);
+    let apps = agg["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|g| g["metadata"]["name"] == "apps")
+        .expect("apps group");
+    let deployments = apps["versions"][0]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["resource"] == "deployments")
+        .expect("deployments");
+    let scale = deployments["subresources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["subresource"] == "scale")
+        .expect("scale subresource");
+    assert_eq!(
+        scale["responseKind"],
+        json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn pod_binding_log_and_eviction_subresources_answer_like_kube_apiserver() {
+    use kube::api::EvictParams;
+    let c = TestCluster::start().await.expect("cluster starts");
+    create_ns(&c, "pods").await;
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "pods");
+    let pod = |name: &str, containers: &[&str]| -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"containers": containers.iter().map(|c| json!({"name": c, "image": "nginx"})).collect::<Vec<_>>()}})).expect("pod")
+    };
+    pods.create(&PostParams::default(), &pod("web", &["c"]))
+        .await
+        .expect("create pod");
+
+    // Logs of a pod without a node: nothing to stream (204); unknown container: 400.
+    let req = http::Request::get("/api/v1/namespaces/pods/pods/web/log")
+        .body(Vec::new())
+        .expect("request");
+    let resp = c
+        .client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .expect("sent");
+    assert_eq!(resp.status().as_u16(), 204);
+    let (code, status) = get_json(
+        &c,
+        "/api/v1/namespaces/pods/pods/web/log?container=x",
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (400, Some("container x is not valid for pod web"))
+    );
+
+    // Binding assigns the node once.
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "web"}, "target": {"kind": "Node", "name": "node-1"}});
+    let st: Status = pods
+        .create_subresource("binding", "web", &PostParams::default(), &binding)
+        .await
+        .expect("bind");
+    assert!(st.is_success(), "{st:?}");
+    assert_eq!(st.code, 201);
+    let bound = pods.get("web").await.expect("pod");
+    assert_eq!(
+        bound.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some("node-1")
+    );
+    let scheduled = bound
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
+        .expect("PodScheduled condition");
+    assert_eq!(scheduled.status, "True");
+    let err = api_error(
+        pods.create_subresource::<_, Status>("binding", "web", &PostParams::default(), &binding)
+            .await
+            .expect_err("already bound"),
+    );
+    assert_eq!(err.code, 409);
+    assert_eq!(
+        err.message,
+        "Operation cannot be fulfilled on pods/binding \"web\": pod web is already assigned to node \"node-1\""
+    );
+    let err = api_error(
+        pods.create_subresource::<_, Status>("binding", "other", &PostParams::default(), &binding)
+            .await
+            .expect_err("name mismatch"),
+    );
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (400, "name in URL does not match name in Binding object")
+    );
+    // The legacy create-only `bindings` collection does the same.
+    pods.create(&PostParams::default(), &pod("multi", &["a", "b"]))
+        .await
+        .expect("create pod");
+    let (code, st) = post_json(
+        &c,
+        "/api/v1/namespaces/pods/bindings",
+        &json!({"metadata": {"name": "multi"}, "target": {"name": "node-2"}}),
+    )
+    .await;
+    assert_eq!(
+        (code, st["status"].as_str()),
+        (201, Some("Success")),
+        "{st}"
+    );
+    assert_eq!(
+        pods.get("multi")
+            .await
+            .expect("pod")
+            .spec
+            .and_then(|s| s.node_name)
+            .as_deref(),
+        Some("node-2")
+    );
+
+    // Scheduled but never started (no kubelet yet): the kubelet's answer.
+    let (code, status) = get_json(
+        &c,
+        "/api/v1/namespaces/pods/pods/web/log",
+        "application/json",
+    )
+    .await;
+    assert_eq!(code, 400, "{status}");
+    assert_eq!(
+        status["message"],
+        "container \"c\" in pod \"web\" is waiting to start: ContainerCreating"
+    );
+    let (code, status) = get_json(
+        &c,
+        "/api/v1/namespaces/pods/pods/multi/log",
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            400,
+            Some("a container name must be specified for pod multi, choose one of: [a b]")
+        )
+    );
+
+    // Eviction: a scheduled pod gets the DisruptionTarget condition and a graceful delete.
+    let st = pods
+        .evict("web", &EvictParams::default())
+        .await
+        .expect("evict");
+    assert!(st.is_success(), "{st:?}");
+    let evicted = pods.get("web").await.expect("terminating pod");
+    assert!(
+        evicted.metadata.deletion_timestamp.is_some(),
+        "graceful delete started"
+    );
+    let target = evicted
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "DisruptionTarget"))
+        .expect("DisruptionTarget condition");
+    assert_eq!(
+        (target.status.as_str(), target.reason.as_deref()),
+        ("True", Some("EvictionByEvictionAPI"))
+    );
+    // Evicting a terminating pod deletes it again, honouring the grace period asked for.
+    let evict = |name: &str, opts: Value| json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name}, "deleteOptions": opts});
+    let (code, st) = post_json(
+        &c,
+        "/api/v1/namespaces/pods/pods/web/eviction",
+        &evict("web", json!({"gracePeriodSeconds": 0})),
+    )
+    .await;
+    assert_eq!(code, 201, "{st}");
+    assert_eq!(
+        st,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+    );
+    assert!(
+        pods.get_opt("web").await.expect("get").is_none(),
+        "grace period 0 removes the pod"
+    );
+    let err = api_error(
+        pods.evict("web", &EvictParams::default())
+            .await
+            .expect_err("gone"),
+    );
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (404, "pods \"web\" not found")
+    );
+    // Preconditions in deleteOptions are checked.
+    let (code, st) = post_json(
+        &c,
+        "/api/v1/namespaces/pods/pods/multi/eviction",
+        &evict("multi", json!({"preconditions": {"uid": "not-the-uid"}})),
+    )
+    .await;
+    assert_eq!(code, 409, "{st}");
+    let (code, st) = post_json(
+        &c,
+        "/api/v1/namespaces/pods/pods/multi/eviction",
+        &evict("web", json!({})),
+    )
+    .await;
+    assert_eq!(
+        (code, st["message"].as_str()),
+        (
+            400,
+            Some("name in URL does not match name in Eviction object")
+        )
+    );
+
+    // Discovery: kubectl drain looks for pods/eviction.
+    let (_, core) = get_json(&c, "/api/v1", "application/json").await;
+    let find = |n: &str| {
+        core["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["name"] == n)
+            .cloned()
+    };
+    assert_eq!(
+        find("pods/eviction").expect("pods/eviction"),
+        json!({"name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]})
+    );
+    assert_eq!(
+        find("pods/binding").expect("pods/binding")["verbs"],
+        json!(["create"])
+    );
+    assert_eq!(
+        find("bindings").expect("bindings")["verbs"],
+        json!(["create"])
+    );
+    assert_eq!(find("pods/log").expect("pods/log")["verbs"], json!(["get"]));
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn service_account_tokens_are_signed_with_a_key_that_survives_restarts() {
+    use base64::Engine;
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let c = TestCluster::start().await.expect("cluster starts");
+    create_ns(&c, "tok").await;
+    let sas: Api<ServiceAccount> = Api::namespaced(c.client.clone(), "tok");
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "robot"}})).expect("sa");
+    let sa = sas
+        .create(&PostParams::default(), &sa)
+        .await
+        .expect("create sa");
+    let request = |spec: Value| -> TokenRequest {
+        serde_json::from_value(json!({"spec": spec})).expect("token request")
+    };
+    let payload = |token: &str| -> Value {
+        let part = token.split('.').nth(1).expect("a JWT has a payload");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64url payload");
+        serde_json::from_slice(&bytes).expect("JSON claims")
+    };
+    let verify = |dir: &std::path::Path, token: &str, aud: &str| -> Value {
+        let public = std::fs::read(dir.join("pki/sa.pub")).expect("DIR/pki/sa.pub");
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(&public).expect("RSA public key");
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_audience(&[aud]);
+        v.set_issuer(&["https://kubernetes.default.svc.cluster.local"]);
+        jsonwebtoken::decode::<Value>(token, &key, &v)
+            .expect("signature verifies")
+            .claims
+    };
+
+    let tr = sas
+        .create_token_request("robot", &PostParams::default(), &request(json!({})))
+        .await
+        .expect("token");
+    let status = tr.status.clone().expect("status");
+    assert_eq!(tr.spec.expiration_seconds, Some(3600), "default lifetime");
+    let claims = verify(
+        c.data_dir(),
+        &status.token,
+        "https://kubernetes.default.svc.cluster.local",
+    );
+    assert_eq!(claims["sub"], "system:serviceaccount:tok:robot");
+    assert_eq!(
+        claims["aud"],
+        json!(["https://kubernetes.default.svc.cluster.local"])
+    );
+    assert_eq!(
+        claims["kubernetes.io"],
+        json!({"namespace": "tok", "serviceaccount": {"name": "robot", "uid": sa.metadata.uid}})
+    );
+    let iat = claims["iat"].as_i64().expect("iat");
+    assert_eq!(claims["exp"].as_i64(), Some(iat + 3600));
+    assert_eq!(claims["nbf"].as_i64(), Some(iat));
+    assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
+    assert_eq!(status.expiration_timestamp.0.as_second(), iat + 3600);
+
+    // Audiences, lifetime and a bound pod.
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "tok");
+    let p: Pod = serde_json::from_value(json!({"metadata": {"name": "runner"}, "spec": {"serviceAccountName": "robot", "containers": [{"name": "c", "image": "nginx"}]}})).expect("pod");
+    let p = pods
+        .create(&PostParams::default(), &p)
+        .await
+        .expect("create pod");
+    let tr = sas
+        .create_token_request("robot", &PostParams::default(), &request(json!({"audiences": ["vault"], "expirationSeconds": 1200, "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "runner"}})))
+        .await
+        .expect("bound token");
+    let claims = payload(&tr.status.expect("status").token);
+    assert_eq!(claims["aud"], json!(["vault"]));
+    assert_eq!(
+        claims["exp"]
+            .as_i64()
+            .zip(claims["iat"].as_i64())
+            .map(|(e, i)| e - i),
+        Some(1200)
+    );
+    assert_eq!(
+        claims["kubernetes.io"]["pod"],
+        json!({"name": "runner", "uid": p.metadata.uid})
+    );
+    let err = api_error(
+        sas.create_token_request(
+            "robot",
+            &PostParams::default(),
+            &request(json!({"expirationSeconds": 100})),
+        )
+        .await
+        .expect_err("too short"),
+    );
+    assert_eq!(err.code, 422);
+    assert_eq!(
+        err.message,
+        "TokenRequest.authentication.k8s.io \"\" is invalid: spec.expirationSeconds: Invalid value: 100: may not specify a duration less than 10 minutes"
+    );
+    let other: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "other"}})).expect("sa");
+    sas.create(&PostParams::default(), &other)
+        .await
+        .expect("create sa");
+    let err = api_error(
+        sas.create_token_request(
+            "other",
+            &PostParams::default(),
+            &request(
+                json!({"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "runner"}}),
+            ),
+        )
+        .await
+        .expect_err("wrong sa"),
+    );
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (
+            400,
+            "cannot bind token for serviceaccount \"other\" to pod running with serviceaccount \"robot\""
+        )
+    );
+    let err = api_error(
+        sas.create_token_request("ghost", &PostParams::default(), &request(json!({})))
+            .await
+            .expect_err("no sa"),
+    );
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (404, "serviceaccounts \"ghost\" not found")
+    );
+
+    // The signing key is kept in DIR/pki and used again after a restart.
+    let key_before = std::fs::read(c.data_dir().join("pki/sa.key")).expect("DIR/pki/sa.key");
+    let c = c.restart().await.expect("restart");
+    assert_eq!(
+        std::fs::read(c.data_dir().join("pki/sa.key")).expect("sa.key"),
+        key_before
+    );
+    let sas: Api<ServiceAccount> = Api::namespaced(c.client.clone(), "tok");
+    let tr = sas
+        .create_token_request(
+            "robot",
+            &PostParams::default(),
+            &request(json!({"audiences": ["x"]})),
+        )
+        .await
+        .expect("token after restart");
+    let claims = verify(c.data_dir(), &tr.status.expect("status").token, "x");
+    assert_eq!(claims["sub"], "system:serviceaccount:tok:robot");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn self_subject_reviews_answer_for_the_requester() {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    use k8s_openapi::api::authorization::v1::{SelfSubjectAccessReview, SelfSubjectRulesReview};
+    let c = TestCluster::start().await.expect("cluster starts");
+    let ssar: SelfSubjectAccessReview = serde_json::from_value(json!({"spec": {"resourceAttributes": {"namespace": "default", "verb": "create", "resource": "pods"}}})).expect("ssar");
+    let out = Api::<SelfSubjectAccessReview>::all(c.client.clone())
+        .create(&PostParams::default(), &ssar)
+        .await
+        .expect("ssar");
+    let status = out.status.expect("status");
+    assert!(
+        status.allowed,
+        "authenticated users are allowed everything until RBAC is enforced"
+    );
+    assert!(status.reason.is_some_and(|r| !r.is_empty()));
+    assert_eq!(
+        out.spec
+            .resource_attributes
+            .and_then(|r| r.resource)
+            .as_deref(),
+        Some("pods")
+    );
+    let both: SelfSubjectAccessReview = serde_json::from_value(json!({"spec": {}})).expect("ssar");
+    let err = api_error(
+        Api::<SelfSubjectAccessReview>::all(c.client.clone())
+            .create(&PostParams::default(), &both)
+            .await
+            .expect_err("invalid"),
+    );
+    assert_eq!(err.code, 422);
+
+    let ssrr: SelfSubjectRulesReview =
+        serde_json::from_value(json!({"spec": {"namespace": "default"}})).expect("ssrr");
+    let out = Api::<SelfSubjectRulesReview>::all(c.client.clone())
+        .create(&PostParams::default(), &ssrr)
+        .await
+        .expect("ssrr");
+    let status = serde_json::to_value(out.status.expect("status")).expect("json");
+    assert_eq!(
+        status,
+        json!({
+            "incomplete": false,
+            "nonResourceRules": [{"nonResourceURLs": ["*"], "verbs": ["*"]}],
+            "resourceRules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+        })
+    );
+
+    let no_ns: SelfSubjectRulesReview = serde_json::from_value(json!({"spec": {}})).expect("ssrr");
+    let err = api_error(
+        Api::<SelfSubjectRulesReview>::all(c.client.clone())
+            .create(&PostParams::default(), &no_ns)
+            .await
+            .expect_err("no namespace"),
+    );
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (400, "no namespace on request")
+    );
+
+    let ssr: SelfSubjectReview = serde_json::from_value(json!({})).expect("ssr");
+    let out = Api::<SelfSubjectReview>::all(c.client.clone())
+        .create(&PostParams::default(), &ssr)
+        .await
+        .expect("ssr");
+    let user = out.status.and_then(|s| s.user_info).expect("userInfo");
+    assert_eq!(user.username.as_deref(), Some("kubernetes-admin"));
+    assert_eq!(
+        user.groups,
+        Some(vec![
+            "system:masters".to_string(),
+            "system:authenticated".to_string()
+        ])
+    );
+
+    // Nothing is stored: reading is not a served verb.
+    let (code, _) = get_json(
+        &c,
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        "application/json",
+    )
+    .await;
+    assert_eq!(code, 405);
+    // Discovery lists the groups with create-only resources.
+    let (_, groups) = get_json(&c, "/apis", "application/json").await;
+    let names: Vec<&str> = groups["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"authentication.k8s.io") && names.contains(&"authorization.k8s.io"),
+        "{names:?}"
+    );
+    let (_, list) = get_json(&c, "/apis/authorization.k8s.io/v1", "application/json").await;
+    let ssar = list["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "selfsubjectaccessreviews")
+        .cloned()
+        .expect("listed");
+    assert_eq!(
+        ssar,
+        json!({"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview", "namespaced": false, "kind": "SelfSubjectAccessReview", "verbs": ["create"]})
+    );
+    c.stop().await;
+}
+
 /// Where the recorded kube-apiserver exchanges live (`../shared`), if present.
 fn replays_dir() -> Option<std::path::PathBuf> {
-    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/k8s-openapi-test-replays/v1-33");
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance/k8s-openapi-test-replays/v1-33");
     if p.exists() {
         Some(p)
     } else {
-        println!("skipping: {} is missing (../shared is not beside the repository)", p.display());
+        println!(
+            "skipping: {} is missing (../shared is not beside the repository)",
+            p.display()
+        );
         None
     }
 }
@@ -1633,10 +2383,15 @@ async fn recorded_patch_deployment_exchanges_replay_with_the_same_answers() {
         if let Some(ct) = ex["request_content_type"].as_str() {
             req = req.header("content-type", ct);
         }
-        let body = ex["request_body"].as_str().unwrap_or("").as_bytes().to_vec();
+        let body = ex["request_body"]
+            .as_str()
+            .unwrap_or("")
+            .as_bytes()
+            .to_vec();
         let (code, got) = raw(&c, req.body(body).expect("request")).await;
         let want_code = ex["response_status_code"].as_u64().expect("code") as u16;
-        let want: Value = serde_json::from_str(ex["response_body"].as_str().unwrap_or("null")).unwrap_or(Value::Null);
+        let want: Value = serde_json::from_str(ex["response_body"].as_str().unwrap_or("null"))
+            .unwrap_or(Value::Null);
         let case = format!("exchange {i}: {method} {url}");
         assert_eq!(code, want_code, "{case}: {got}");
         assert_eq!(got["kind"], want["kind"], "{case}");
@@ -1645,7 +2400,10 @@ async fn recorded_patch_deployment_exchanges_replay_with_the_same_answers() {
             // comes from controllers and timing, so it is not compared.
             Some("Deployment") => {
                 assert_eq!(got["spec"], want["spec"], "{case}: spec");
-                assert_eq!(got["metadata"]["generation"], want["metadata"]["generation"], "{case}: generation");
+                assert_eq!(
+                    got["metadata"]["generation"], want["metadata"]["generation"],
+                    "{case}: generation"
+                );
                 assert_eq!(got["metadata"]["name"], want["metadata"]["name"], "{case}");
             }
             Some("Status") => {

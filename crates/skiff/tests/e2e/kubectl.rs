@@ -823,24 +823,330 @@ async fn kubectl_patch_defaults_to_strategic_merge_and_rollout_restart_works() {
     let Some((mut skiff, k, _)) = setup(temp.path()).await else {
         return;
     };
-    k.ok(&["create", "deployment", "web", "--image=nginx:1.25", "--replicas=2"]).await;
+    k.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.25",
+        "--replicas=2",
+    ])
+    .await;
     let out = k
         .ok(&["patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}}}}"#])
         .await;
     assert_eq!(out.trim(), "deployment.apps/web patched");
-    let out = k.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[*].image}"]).await;
-    assert_eq!(out, "nginx:1.27", "the default (strategic) patch merged the container by name");
     let out = k
-        .ok(&["patch", "deploy", "web", "--type=strategic", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"envoy"}]}}}}"#])
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[*].image}",
+        ])
+        .await;
+    assert_eq!(
+        out, "nginx:1.27",
+        "the default (strategic) patch merged the container by name"
+    );
+    let out = k
+        .ok(&[
+            "patch",
+            "deploy",
+            "web",
+            "--type=strategic",
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"envoy"}]}}}}"#,
+        ])
         .await;
     assert_eq!(out.trim(), "deployment.apps/web patched");
-    let out = k.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[*].name}"]).await;
-    assert_eq!(out, "sidecar nginx", "a new container is added, the existing one kept (upstream order)");
+    let out = k
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[*].name}",
+        ])
+        .await;
+    assert_eq!(
+        out, "sidecar nginx",
+        "a new container is added, the existing one kept (upstream order)"
+    );
     let out = k.ok(&["rollout", "restart", "deploy/web"]).await;
     assert_eq!(out.trim(), "deployment.apps/web restarted");
     let out = k
-        .ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}"])
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}",
+        ])
         .await;
-    assert!(!out.trim().is_empty(), "rollout restart stamped the template");
+    assert!(
+        !out.trim().is_empty(),
+        "rollout restart stamped the template"
+    );
+    skiff.stop().await;
+}
+
+#[tokio::test]
+async fn kubectl_scale_auth_can_i_whoami_and_create_token_work() {
+    use base64::Engine;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let Some((mut skiff, k, _)) = setup(temp.path()).await else {
+        return;
+    };
+    // `kubectl scale` PATCHes deployments/web/scale with a merge patch.
+    k.ok(&["create", "deployment", "web", "--image=nginx"])
+        .await;
+    let out = k.ok(&["scale", "deploy", "web", "--replicas=3"]).await;
+    assert_eq!(out.trim(), "deployment.apps/web scaled");
+    let out = k
+        .ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])
+        .await;
+    assert_eq!(out, "3");
+    let out = k.ok(&["get", "deploy", "web", "--subresource=scale"]).await;
+    assert_eq!(
+        table(&out),
+        vec![vec!["NAME", "DESIRED", "AVAILABLE"], vec!["web", "3", "0"]],
+        "the Scale table:\n{out}"
+    );
+    let out = k
+        .fails(&[
+            "scale",
+            "deploy",
+            "web",
+            "--replicas=2",
+            "--resource-version=1",
+        ])
+        .await;
+    assert!(
+        out.stderr.contains("resource version"),
+        "a stale precondition is refused: {}",
+        out.describe()
+    );
+
+    let out = k.ok(&["auth", "can-i", "create", "pods"]).await;
+    assert_eq!(out.trim(), "yes");
+    let out = k.ok(&["auth", "whoami"]).await;
+    let rows = table(&out);
+    assert!(
+        rows.iter()
+            .any(|r| r.join(" ") == "Username kubernetes-admin"),
+        "whoami user in:\n{out}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.join(" ") == "Groups [system:masters system:authenticated]"),
+        "whoami groups in:\n{out}"
+    );
+
+    let out = k.ok(&["api-resources"]).await;
+    let rows = table(&out);
+    for (name, version, kind) in [
+        (
+            "selfsubjectaccessreviews",
+            "authorization.k8s.io/v1",
+            "SelfSubjectAccessReview",
+        ),
+        (
+            "selfsubjectrulesreviews",
+            "authorization.k8s.io/v1",
+            "SelfSubjectRulesReview",
+        ),
+        (
+            "selfsubjectreviews",
+            "authentication.k8s.io/v1",
+            "SelfSubjectReview",
+        ),
+        ("bindings", "v1", "Binding"),
+    ] {
+        assert!(
+            rows.iter()
+                .any(|r| r.first().map(String::as_str) == Some(name)
+                    && r.contains(&version.to_string())
+                    && r.last().map(String::as_str) == Some(kind)),
+            "api-resources lists {name}:\n{out}"
+        );
+    }
+    let out = k
+        .ok(&[
+            "api-resources",
+            "--verbs=create",
+            "--api-group=authorization.k8s.io",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert!(
+        out.lines()
+            .any(|l| l.trim() == "selfsubjectaccessreviews.authorization.k8s.io"),
+        "{out}"
+    );
+
+    // No service-account controller yet: make the `default` account the controller would.
+    k.ok(&["create", "serviceaccount", "default"]).await;
+    let out = k.ok(&["create", "token", "default"]).await;
+    let token = out.trim();
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT has three parts: {token}");
+    let payload: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .expect("base64url payload"),
+    )
+    .expect("JSON claims");
+    assert_eq!(payload["sub"], "system:serviceaccount:default:default");
+    let out = k
+        .fails(&["create", "token", "default", "--duration=5m"])
+        .await;
+    assert!(
+        out.stderr
+            .contains("may not specify a duration less than 10 minutes"),
+        "{}",
+        out.describe()
+    );
+    skiff.stop().await;
+}
+
+#[tokio::test]
+async fn kubectl_explain_apply_and_strict_validation_use_the_openapi_documents() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let Some((mut skiff, k, _)) = setup(temp.path()).await else {
+        return;
+    };
+    // `kubectl explain` reads /openapi/v3 and the apps/v1 document.
+    let out = k
+        .ok(&["explain", "deployment.spec.strategy.rollingUpdate"])
+        .await;
+    assert!(
+        out.contains("KIND:       Deployment"),
+        "explain header:\n{out}"
+    );
+    assert!(
+        out.contains("maxSurge\t<IntOrString>"),
+        "explain lists maxSurge:\n{out}"
+    );
+    assert!(
+        out.contains("The maximum number of pods that can be scheduled above the desired number"),
+        "explain prints the field documentation:\n{out}"
+    );
+    // The Swagger 2.0 form, which kubectl reads as gnostic protobuf.
+    let out = k
+        .ok(&[
+            "explain",
+            "deployment.spec.strategy.rollingUpdate",
+            "--output=plaintext-openapiv2",
+        ])
+        .await;
+    assert!(
+        out.contains("maxSurge\t<string>"),
+        "explain (openapi v2) lists maxSurge:\n{out}"
+    );
+
+    // Default flags: --validate=strict, which needs the OpenAPI documents to detect
+    // server-side field validation.
+    let manifest = temp.path().join("app.yaml");
+    std::fs::write(
+        &manifest,
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: openapi-demo
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cfg
+  namespace: openapi-demo
+data:
+  a: "1"
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: openapi-demo
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+"#,
+    )
+    .expect("write manifest");
+    let path = manifest.to_str().expect("utf-8 path");
+    let out = k.ok(&["apply", "-f", path]).await;
+    assert_eq!(
+        names(&out),
+        vec![
+            "configmap/cfg created",
+            "deployment.apps/web created",
+            "namespace/openapi-demo created",
+        ],
+        "apply output:\n{out}"
+    );
+    // A second apply with a change patches (the patch metadata comes from /openapi/v3).
+    let changed = std::fs::read_to_string(&manifest)
+        .expect("read manifest")
+        .replace("replicas: 1", "replicas: 2");
+    std::fs::write(&manifest, changed).expect("write manifest");
+    let out = k.ok(&["apply", "-f", path]).await;
+    assert!(
+        out.contains("deployment.apps/web configured"),
+        "re-apply:\n{out}"
+    );
+    let out = k
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "openapi-demo",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .await;
+    assert_eq!(out, "2");
+
+    // An unknown field fails strict validation like upstream.
+    let bad = temp.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: bad
+  namespace: openapi-demo
+spec:
+  bogus: 1
+  selector:
+    matchLabels: {app: bad}
+  template:
+    metadata:
+      labels: {app: bad}
+    spec:
+      containers:
+      - name: c
+        image: nginx
+"#,
+    )
+    .expect("write manifest");
+    let out = k
+        .fails(&["create", "-f", bad.to_str().expect("utf-8 path")])
+        .await;
+    assert!(
+        out.stderr
+            .contains(r#"strict decoding error: unknown field "spec.bogus""#),
+        "strict field validation: {}",
+        out.describe()
+    );
     skiff.stop().await;
 }
