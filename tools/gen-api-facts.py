@@ -50,7 +50,8 @@ SERVED = [
     ("api", "core"), ("api", "apps"), ("api", "batch"), ("api", "policy"),
     ("api", "autoscaling"), ("api", "rbac"), ("api", "networking"), ("api", "storage"),
     ("api", "coordination"), ("api", "events"), ("api", "discovery"), ("api", "scheduling"),
-    ("api", "node"), ("apiextensions_apiserver", "pkg", "apis", "apiextensions", "v1"),
+    ("api", "node"), ("api", "authentication"), ("api", "authorization"),
+    ("apiextensions_apiserver", "pkg", "apis", "apiextensions", "v1"),
     ("apimachinery", "pkg", "apis", "meta", "v1"), ("apimachinery", "pkg", "util", "intstr"),
     ("apimachinery", "pkg", "api", "resource"), ("apimachinery", "pkg", "runtime"),
 ]

@@ -329,8 +329,6 @@ fn list_schema(kind: Option<&Value>, kind_name: &str, r: &ResourceInfo) -> Value
 /// become inert once the table has them.
 /// * `metav1.Status.details` is tagged `+listType=atomic` although it is not a list.
 /// * `PersistentVolumeSpec.claimRef` is tagged `+mapType=granular` (the table has no marker).
-/// * The table has no `authentication.k8s.io` / `authorization.k8s.io` definitions, whose
-///   kinds (self-subject reviews, TokenRequest) are served now.
 const LOCAL_FACTS: &[(&str, &str, &str, &str)] = &[
     (
         "io.k8s.api.core.v1.PersistentVolumeSpec",
@@ -341,78 +339,6 @@ const LOCAL_FACTS: &[(&str, &str, &str, &str)] = &[
     (
         "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
         "details",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authentication.v1.TokenRequestSpec",
-        "audiences",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authentication.v1.UserInfo",
-        "groups",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authorization.v1.FieldSelectorAttributes",
-        "requirements",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authorization.v1.LabelSelectorAttributes",
-        "requirements",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authorization.v1.NonResourceRule",
-        "nonResourceURLs",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authorization.v1.NonResourceRule",
-        "verbs",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authorization.v1.ResourceRule",
-        "apiGroups",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authorization.v1.ResourceRule",
-        "resourceNames",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authorization.v1.ResourceRule",
-        "resources",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authorization.v1.ResourceRule",
-        "verbs",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authorization.v1.SubjectRulesReviewStatus",
-        "nonResourceRules",
-        LIST_TYPE,
-        "atomic",
-    ),
-    (
-        "io.k8s.api.authorization.v1.SubjectRulesReviewStatus",
-        "resourceRules",
         LIST_TYPE,
         "atomic",
     ),
