@@ -1,13 +1,17 @@
 //! Control loops that are ordinary API clients of the skiff API server, as the ones in
 //! kube-controller-manager are: the [`garbage_collector`] (owner references, foreground and
-//! orphan deletion) and the [`namespace`] lifecycle controller (deleting a namespace's content).
+//! orphan deletion), the [`namespace`] lifecycle controller (deleting a namespace's content),
+//! the [`serviceaccount`] controller (a `default` account per namespace) and the
+//! [`root_ca_publisher`] (`kube-root-ca.crt` per namespace).
 //!
-//! Each controller is one module with `run(client, shutdown)`; [`run_all`] runs them all under
+//! Each controller is one module with a `run` function; [`run_all`] runs them all under
 //! one shutdown token and restarts a failed one after a back-off.
 
 mod discovery;
 pub mod garbage_collector;
 pub mod namespace;
+pub mod root_ca_publisher;
+pub mod serviceaccount;
 
 use std::future::Future;
 use std::time::Duration;
@@ -121,22 +125,45 @@ const HEALTHY_RUN: Duration = Duration::from_secs(300);
 /// Longest wait before restarting a failed controller.
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 
+/// What the controllers need to know about the cluster beyond its API.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The cluster CA (PEM) the root CA publisher puts in every namespace; `None` skips it.
+    pub root_ca_pem: Option<String>,
+}
+
 /// Runs every controller until `shutdown` is cancelled; a controller that fails or panics is
 /// logged and restarted after a back-off (1 s doubling up to 60 s).
-pub async fn run_all(client: Client, shutdown: CancellationToken) {
-    let gc = tokio::spawn(supervise(
-        "garbage collector",
-        client.clone(),
-        shutdown.clone(),
-        garbage_collector::run,
-    ));
-    let namespace = tokio::spawn(supervise(
-        "namespace controller",
-        client,
-        shutdown,
-        namespace::run,
-    ));
-    for handle in [gc, namespace] {
+pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken) {
+    let mut handles = vec![
+        tokio::spawn(supervise(
+            "garbage collector",
+            client.clone(),
+            shutdown.clone(),
+            garbage_collector::run,
+        )),
+        tokio::spawn(supervise(
+            "namespace controller",
+            client.clone(),
+            shutdown.clone(),
+            namespace::run,
+        )),
+        tokio::spawn(supervise(
+            "service account controller",
+            client.clone(),
+            shutdown.clone(),
+            serviceaccount::run,
+        )),
+    ];
+    if let Some(pem) = config.root_ca_pem {
+        handles.push(tokio::spawn(supervise(
+            "root CA publisher",
+            client,
+            shutdown,
+            move |c, s| root_ca_publisher::run(c, pem.clone(), s),
+        )));
+    }
+    for handle in handles {
         if let Err(error) = handle.await {
             error!(%error, "controller supervisor failed");
         }

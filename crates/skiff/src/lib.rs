@@ -183,7 +183,14 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
     ))];
     if cfg.controllers {
         let client = in_process_client(&server, "system:kube-controller-manager", &[]);
-        tasks.push(tokio::spawn(controllers::run_all(client, shutdown.clone())));
+        let config = controllers::Config {
+            root_ca_pem: Some(pki.ca_pem.clone()),
+        };
+        tasks.push(tokio::spawn(controllers::run_all(
+            client,
+            config,
+            shutdown.clone(),
+        )));
     }
     Ok(Running {
         server_url,

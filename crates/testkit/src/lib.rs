@@ -40,6 +40,11 @@ impl TestCluster {
         };
         let running = skiff::up(cfg).await.context("skiff up")?;
         let client = client_from_kubeconfig(&running.kubeconfig).await?;
+        // Tests start from a settled cluster: the controllers have put the default service
+        // account and the root CA configmap in every system namespace.
+        for ns in apiserver::SYSTEM_NAMESPACES {
+            wait_for_namespace_defaults(&client, ns).await?;
+        }
         Ok(TestCluster {
             client,
             running: Some(running),
@@ -94,6 +99,26 @@ pub async fn client_from_kubeconfig(path: &Path) -> anyhow::Result<kube::Client>
             .await
             .context("loading the kubeconfig")?;
     kube::Client::try_from(config).context("building the client")
+}
+
+/// Waits until namespace `ns` holds what controllers put in every namespace: the `default`
+/// ServiceAccount and the `kube-root-ca.crt` ConfigMap.
+pub async fn wait_for_namespace_defaults(client: &kube::Client, ns: &str) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    let sas: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), ns);
+    let cms: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), ns);
+    eventually(
+        &format!("the default service account and kube-root-ca.crt in namespace {ns}"),
+        || {
+            let (sas, cms) = (sas.clone(), cms.clone());
+            async move {
+                let sa = sas.get_opt("default").await.ok().flatten();
+                let cm = cms.get_opt("kube-root-ca.crt").await.ok().flatten();
+                (sa.is_some() && cm.is_some()).then_some(())
+            }
+        },
+    )
+    .await
 }
 
 /// Waits for `check` to return `Some`, polling; fails with `what` after [`PATIENCE`].

@@ -39,6 +39,11 @@ async fn create_ns(c: &TestCluster, name: &str) {
         .create(&PostParams::default(), &ns)
         .await
         .expect("create namespace");
+    // Like a real cluster, a new namespace soon holds its default service account and the
+    // root CA configmap; wait for them so tests see a settled namespace.
+    testkit::wait_for_namespace_defaults(&c.client, name)
+        .await
+        .expect("namespace defaults");
 }
 
 fn api_error(e: kube::Error) -> Status {
@@ -190,10 +195,11 @@ async fn configmaps_round_trip_with_label_and_field_selectors() {
             &["web-1", "web-2"],
         ),
         (
+            // kube-root-ca.crt, which every namespace holds, has no tier label.
             "inequality selector",
             Some("tier!=web"),
             None,
-            &["cache-1", "db-1"],
+            &["cache-1", "db-1", "kube-root-ca.crt"],
         ),
         (
             "set-based in",
@@ -205,7 +211,7 @@ async fn configmaps_round_trip_with_label_and_field_selectors() {
             "set-based notin",
             Some("tier notin (db,cache)"),
             None,
-            &["web-1", "web-2"],
+            &["kube-root-ca.crt", "web-1", "web-2"],
         ),
         (
             "exists",
@@ -213,7 +219,7 @@ async fn configmaps_round_trip_with_label_and_field_selectors() {
             None,
             &["cache-1", "db-1", "web-1", "web-2"],
         ),
-        ("does not exist", Some("!tier"), None, &[]),
+        ("does not exist", Some("!tier"), None, &["kube-root-ca.crt"]),
         (
             "field selector by name",
             None,
@@ -290,7 +296,7 @@ async fn paging_with_limit_and_continue_returns_every_object_once_at_one_revisio
             first_rv = page.metadata.resource_version.clone();
             assert_eq!(
                 page.metadata.remaining_item_count,
-                Some(4),
+                Some(5),
                 "remainingItemCount after the first page"
             );
             // A write between pages must not show up in later pages.
@@ -309,7 +315,9 @@ async fn paging_with_limit_and_continue_returns_every_object_once_at_one_revisio
             _ => break,
         }
     }
-    assert_eq!(seen, (0..7).map(|i| format!("cm-{i}")).collect::<Vec<_>>());
+    let mut want: Vec<String> = (0..7).map(|i| format!("cm-{i}")).collect();
+    want.push("kube-root-ca.crt".into());
+    assert_eq!(seen, want, "every object once, in key order");
     let odd = api
         .list(&ListParams::default().labels("n=odd").limit(2))
         .await
@@ -1118,9 +1126,14 @@ async fn kubectl_get_tables_carry_upstream_columns() {
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert_eq!(cols, vec!["Name", "Data", "Age"]);
-    assert_eq!(table["rows"][0]["cells"][0], "t");
-    assert_eq!(table["rows"][0]["cells"][1], 2);
-    assert_eq!(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    let row = table["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["cells"][0] == "t")
+        .expect("a row for t");
+    assert_eq!(row["cells"][1], 2);
+    assert_eq!(row["object"]["kind"], "PartialObjectMetadata");
     let (code, _) = raw(
         &c,
         http::Request::get("/api/v1/namespaces/default/configmaps")
@@ -1225,7 +1238,7 @@ async fn delete_collection_honours_selectors_and_dry_run_changes_nothing() {
         .collect();
     assert_eq!(
         left,
-        vec!["c".to_string()],
+        vec!["c".to_string(), "kube-root-ca.crt".to_string()],
         "only the selected objects were deleted"
     );
     c.stop().await;
@@ -2415,5 +2428,59 @@ async fn recorded_patch_deployment_exchanges_replay_with_the_same_answers() {
             _ => {}
         }
     }
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn new_namespaces_get_a_default_service_account_and_the_root_ca_configmap() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let c = TestCluster::start().await.expect("cluster starts");
+    create_ns(&c, "fresh").await;
+    let sas: Api<ServiceAccount> = Api::namespaced(c.client.clone(), "fresh");
+    let cms: Api<ConfigMap> = Api::namespaced(c.client.clone(), "fresh");
+    eventually("the default service account in a new namespace", || {
+        let sas = sas.clone();
+        async move { sas.get_opt("default").await.ok().flatten() }
+    })
+    .await
+    .expect("default service account");
+    let ca = eventually("kube-root-ca.crt in a new namespace", || {
+        let cms = cms.clone();
+        async move { cms.get_opt("kube-root-ca.crt").await.ok().flatten() }
+    })
+    .await
+    .expect("root CA configmap");
+    let pem = std::fs::read_to_string(c.data_dir().join("pki/ca.crt")).expect("ca.crt");
+    assert_eq!(
+        ca.data.unwrap_or_default().get("ca.crt"),
+        Some(&pem),
+        "the configmap holds the cluster CA"
+    );
+    sas.delete("default", &DeleteParams::default())
+        .await
+        .expect("delete default");
+    eventually("the default service account to be recreated", || {
+        let sas = sas.clone();
+        async move { sas.get_opt("default").await.ok().flatten() }
+    })
+    .await
+    .expect("recreated");
+    cms.patch(
+        "kube-root-ca.crt",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"ca.crt": "tampered"}})),
+    )
+    .await
+    .expect("tamper");
+    eventually("kube-root-ca.crt to be restored", || {
+        let cms = cms.clone();
+        let pem = pem.clone();
+        async move {
+            let cm = cms.get_opt("kube-root-ca.crt").await.ok().flatten()?;
+            (cm.data.unwrap_or_default().get("ca.crt") == Some(&pem)).then_some(())
+        }
+    })
+    .await
+    .expect("restored");
     c.stop().await;
 }

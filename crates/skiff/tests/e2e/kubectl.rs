@@ -986,7 +986,19 @@ async fn kubectl_scale_auth_can_i_whoami_and_create_token_work() {
     );
 
     // No service-account controller yet: make the `default` account the controller would.
-    k.ok(&["create", "serviceaccount", "default"]).await;
+    // The service account controller creates `default` in every namespace.
+    let mut exists = false;
+    for _ in 0..100 {
+        if k.run(&["get", "serviceaccount", "default"]).await.code == Some(0) {
+            exists = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        exists,
+        "the default service account never appeared (service account controller not running?)"
+    );
     let out = k.ok(&["create", "token", "default"]).await;
     let token = out.trim();
     let parts: Vec<&str> = token.split('.').collect();
