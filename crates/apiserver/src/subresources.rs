@@ -68,6 +68,7 @@ pub async fn handle(
     let registry = state.registry.clone();
     let opts = WriteOptions {
         dry_run: call.query.dry_run,
+        manager: None,
     };
     match (call.subresource, call.verb) {
         (Some("scale"), "get") => {
