@@ -297,7 +297,9 @@ pub fn apply(
         for e in &entries {
             others = others.union(&e.fields);
         }
-        let gone = last.fields.difference(&cfg_set).difference(&others);
+        let owned = others.union(&cfg_set);
+        let mut gone = last.fields.difference(&owned);
+        spare_owned_parents(&mut gone, Some(&owned));
         if !gone.is_empty() {
             managed_fields::remove(&mut merged, &gone, &shape);
         }
@@ -334,6 +336,17 @@ pub fn apply(
     entries.push(entry);
     encode(&mut merged, entries);
     Ok(merged)
+}
+
+/// A container the applier no longer applies stays when anyone still owns something
+/// inside it (upstream adds owned items back after pruning).
+fn spare_owned_parents(gone: &mut FieldSet, owned: Option<&FieldSet>) {
+    if gone.member && owned.is_some_and(|o| !o.children.is_empty() && !o.is_empty()) {
+        gone.member = false;
+    }
+    for (k, child) in gone.children.iter_mut() {
+        spare_owned_parents(child, owned.and_then(|o| o.children.get(k)));
+    }
 }
 
 /// Upstream's apply conflict error (`NewConflictError`).
@@ -484,6 +497,20 @@ mod tests {
         )
         .expect("reapply");
         assert!(again.pointer("/metadata/labels/tier").is_none());
+    }
+
+    #[test]
+    fn dropping_a_map_entry_keeps_the_map_others_own_entries_of() {
+        let info = deployments();
+        let mut cfg = config(1, "nginx:1");
+        cfg["metadata"]["labels"] = json!({"a": "1", "b": "2"});
+        let mut created = apply(&info, None, None, &cfg, "a", false, "t1").expect("create");
+        // The applier's set also names the labels map itself (as upgraded entries do).
+        created["metadata"]["managedFields"][0]["fieldsV1"]["f:metadata"]["f:labels"]["."] =
+            json!({});
+        cfg["metadata"]["labels"] = json!({"a": "1"});
+        let again = apply(&info, None, Some(&created), &cfg, "a", false, "t2").expect("reapply");
+        assert_eq!(again["metadata"]["labels"], json!({"a": "1"}));
     }
 
     #[test]
