@@ -335,7 +335,52 @@ pub fn apply(
     }
     entries.push(entry);
     encode(&mut merged, entries);
+    // kubectl's server-side apply keeps an existing client-side apply annotation in step,
+    // so a later client-side apply computes the right patch (upstream's
+    // lastAppliedUpdater).
+    if manager == "kubectl"
+        && let Some(annotations) = merged
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+        && annotations.contains_key(LAST_APPLIED)
+    {
+        annotations.insert(LAST_APPLIED.into(), json!(last_applied(config)));
+    }
     Ok(merged)
+}
+
+/// The applied configuration as kubectl's annotation holds it: without the annotation
+/// itself, keys sorted as Go marshals maps.
+fn last_applied(config: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut c = config.clone();
+    if let Some(meta) = c.get_mut("metadata").and_then(Value::as_object_mut) {
+        let now_empty = match meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            Some(a) => {
+                a.remove(LAST_APPLIED);
+                a.is_empty()
+            }
+            None => false,
+        };
+        if now_empty {
+            meta.remove("annotations");
+        }
+    }
+    sorted(&c).to_string()
 }
 
 /// A container the applier no longer applies stays when anyone still owns something

@@ -257,19 +257,23 @@ async fn resource(
                 .to_string();
             let bytes = read_body(req.into_body()).await?;
             let patch = crate::patch::Patch::parse(&content_type, &bytes)?;
+            let is_apply = matches!(patch, crate::patch::Patch::Apply(_));
+            if query.force && !is_apply {
+                return Err(patch_options_invalid(
+                    api::validation::FieldErrorKind::Forbidden,
+                    "force",
+                    Some(json!(true)),
+                    "may not be specified for non-apply patch",
+                ));
+            }
             if let crate::patch::Patch::Apply(config) = patch {
                 let Some(manager) = query.field_manager.as_deref() else {
-                    return Err(ApiError::Invalid {
-                        group: "meta.k8s.io".into(),
-                        kind: "PatchOptions".into(),
-                        name: String::new(),
-                        causes: vec![api::validation::FieldError {
-                            kind: api::validation::FieldErrorKind::Required,
-                            field: "fieldManager".into(),
-                            value: None,
-                            detail: "is required for apply patch".into(),
-                        }],
-                    });
+                    return Err(patch_options_invalid(
+                        api::validation::FieldErrorKind::Required,
+                        "fieldManager",
+                        None,
+                        "is required for apply patch",
+                    ));
                 };
                 let (obj, created) = registry
                     .apply(
@@ -572,4 +576,24 @@ fn delete_options(q: &Query, format: BodyFormat, body: &[u8]) -> Result<DeleteOp
         }
     }
     Ok(opts)
+}
+
+/// A `PatchOptions.meta.k8s.io "" is invalid` error, as upstream's patch handler gives.
+fn patch_options_invalid(
+    kind: api::validation::FieldErrorKind,
+    field: &str,
+    value: Option<Value>,
+    detail: &str,
+) -> ApiError {
+    ApiError::Invalid {
+        group: "meta.k8s.io".into(),
+        kind: "PatchOptions".into(),
+        name: String::new(),
+        causes: vec![api::validation::FieldError {
+            kind,
+            field: field.into(),
+            value,
+            detail: detail.into(),
+        }],
+    }
 }

@@ -1296,5 +1296,19 @@ spec:
         .ok(&["get", "cm", "migrate", "-o", "jsonpath={.data.a}"])
         .await;
     assert_eq!(out, "2");
+    let out = k
+        .ok(&[
+            "get",
+            "cm",
+            "migrate",
+            "-o",
+            "yaml",
+            "--show-managed-fields",
+        ])
+        .await;
+    assert!(!out.contains("kubectl-client-side-apply"), "{out}");
+    assert!(out.contains("operation: Apply"), "{out}");
+    // The client-side annotation follows the server-side applied configuration.
+    assert!(out.contains(r#""data":{"a":"2"}"#), "{out}");
     skiff.stop().await;
 }
