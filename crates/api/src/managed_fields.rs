@@ -516,25 +516,65 @@ pub fn merge(live: &Value, config: &Value, shape: &Shape) -> Value {
             }
             Value::Object(out)
         }
-        (Value::Array(la), Value::Array(ca)) => {
-            let mut out: Vec<Value> = la.clone();
-            let is = shape.item();
-            for (i, cv) in ca.iter().enumerate() {
-                let key = item_element(shape, cv, i);
-                let pos = out
-                    .iter()
-                    .enumerate()
-                    .position(|(j, lv)| item_element(shape, lv, j) == key);
-                match (pos, shape) {
-                    (Some(_), Shape::Set) => {}
-                    (Some(p), _) => out[p] = merge(&out[p], cv, &is),
-                    (None, _) => out.push(cv.clone()),
-                }
-            }
-            Value::Array(out)
-        }
+        (Value::Array(la), Value::Array(ca)) => Value::Array(merge_items(la, ca, shape)),
         _ => config.clone(),
     }
+}
+
+/// Merges list items by path element as structured-merge-diff orders them: live-only
+/// items keep their place, applied items come in applied order, and items in both are
+/// placed where the applied order puts them.
+fn merge_items(live: &[Value], applied: &[Value], shape: &Shape) -> Vec<Value> {
+    let keyed = |items: &[Value]| -> Vec<String> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| item_element(shape, v, i))
+            .collect()
+    };
+    let (lk, rk) = (keyed(live), keyed(applied));
+    let in_live = |k: &String| lk.iter().position(|x| x == k);
+    let in_applied = |k: &String| rk.iter().position(|x| x == k);
+    let item = shape.item();
+    let merge_one = |l: Option<usize>, r: usize| match l {
+        Some(l) if !matches!(shape, Shape::Set) => merge(&live[l], &applied[r], &item),
+        _ => applied[r].clone(),
+    };
+    let mut shared = rk.iter().filter(|k| in_live(k).is_some());
+    let mut next_shared = shared.next();
+    let mut out = Vec::with_capacity(lk.len().max(rk.len()));
+    let (mut li, mut ri) = (0, 0);
+    while li < lk.len() || ri < rk.len() {
+        if li < lk.len() && ri < rk.len() {
+            if lk[li] == rk[ri] {
+                out.push(merge_one(Some(li), ri));
+                li += 1;
+                ri += 1;
+                next_shared = shared.next();
+                continue;
+            }
+            if in_applied(&lk[li]).is_some() && next_shared.is_some_and(|n| *n != lk[li]) {
+                li += 1;
+                continue;
+            }
+        }
+        if li < lk.len() && in_applied(&lk[li]).is_none() {
+            out.push(live[li].clone());
+            li += 1;
+            continue;
+        }
+        if ri < rk.len() {
+            out.push(merge_one(in_live(&rk[ri]), ri));
+            if next_shared.is_some_and(|n| *n == rk[ri]) {
+                next_shared = shared.next();
+            }
+            ri += 1;
+            continue;
+        }
+        // A live item also applied, already placed.
+        li += 1;
+    }
+    out
 }
 
 /// Removes the member paths of `set` from `obj`.
@@ -677,6 +717,17 @@ mod tests {
     }
 
     #[test]
+    fn shared_items_follow_the_applied_order() {
+        let shape = deploy_shape();
+        let c = |names: &[&str]| {
+            json!({"spec": {"template": {"spec": {"containers":
+                names.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()}}}})
+        };
+        let merged = merge(&c(&["a", "x", "b"]), &c(&["b", "a", "n"]), &shape);
+        assert_eq!(merged, c(&["x", "b", "a", "n"]));
+    }
+
+    #[test]
     fn sets_union_and_added_maps_are_members() {
         let shape = Shape::root(crate::schema::definition_for("", "v1", "ConfigMap"));
         let c = compare(
@@ -693,6 +744,7 @@ mod tests {
             &json!({"metadata": {"finalizers": ["b", "a"]}}),
             &shape,
         );
-        assert_eq!(merged, json!({"metadata": {"finalizers": ["a", "b"]}}));
+        // Applied order wins for items in both, as upstream merges.
+        assert_eq!(merged, json!({"metadata": {"finalizers": ["b", "a"]}}));
     }
 }

@@ -74,7 +74,10 @@ pub fn decode(obj: &Value) -> Option<Vec<Entry>> {
         if operation != "Apply" && operation != "Update" {
             return None;
         }
-        if s("fieldsType").is_some_and(|t| t != "FieldsV1") {
+        // Upstream's decoder: a fieldsType of FieldsV1 and an apiVersion are required.
+        if s("fieldsType").as_deref() != Some("FieldsV1")
+            || s("apiVersion").is_none_or(|v| v.is_empty())
+        {
             return None;
         }
         let fields = match e.get("fieldsV1") {
