@@ -70,6 +70,9 @@ pub struct WriteOptions {
     /// The field manager the write's changed fields are recorded for (operation
     /// `Update`); `None` keeps the body's `managedFields` as they are.
     pub manager: Option<String>,
+    /// The subresource a write through the main resource's storage is recorded under
+    /// (`scale`), instead of the one it is stored through.
+    pub manager_subresource: Option<String>,
 }
 
 /// What a delete asked for (query parameters and/or a DeleteOptions body).
@@ -824,7 +827,7 @@ impl Registry {
         if let Some(manager) = &opts.manager {
             crate::field_manager::track_update(
                 info,
-                subresource,
+                opts.manager_subresource.as_deref().or(subresource),
                 Some(old),
                 new,
                 manager,
@@ -866,7 +869,7 @@ impl Registry {
         }
         let inner = WriteOptions {
             dry_run: opts.dry_run,
-            manager: None,
+            ..WriteOptions::default()
         };
         for _ in 0..MAX_RETRIES {
             let now = now_rfc3339();

@@ -176,6 +176,7 @@ async fn resource(
     let opts = WriteOptions {
         dry_run: query.dry_run,
         manager: Some(manager),
+        manager_subresource: None,
     };
     let field_mode = field_validation::Mode::from_query(query.field_validation.as_deref());
     let sub = rp.subresource.as_deref();

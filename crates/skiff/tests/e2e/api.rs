@@ -2545,6 +2545,31 @@ async fn server_side_apply_tracks_managers_conflicts_and_force() {
         .expect("scaler entry");
     assert_eq!(scaler.operation.as_deref(), Some("Update"));
 
+    // Scale writes are recorded under the scale subresource and conflict like others.
+    let (code, _) = raw(
+        &c,
+        http::Request::patch(
+            "/apis/apps/v1/namespaces/default/deployments/ssa/scale?fieldManager=hpa",
+        )
+        .header("content-type", "application/merge-patch+json")
+        .body(br#"{"spec":{"replicas":6}}"#.to_vec())
+        .expect("request"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let err = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("mgr-b"),
+            &Patch::Apply(applied_deployment(3, "nginx:1")),
+        )
+        .await
+        .expect_err("conflict with the scaler");
+    assert_eq!(
+        api_error(err).message,
+        "Apply failed with 1 conflict: conflict with \"hpa\" with subresource \"scale\" using apps/v1: .spec.replicas"
+    );
+
     // Dry-run apply answers without storing.
     let dry = api
         .patch(
