@@ -866,6 +866,18 @@ impl Registry {
                     )));
                 }
             }
+            if info.namespaced {
+                match meta.get("namespace").and_then(Value::as_str) {
+                    Some(b) if !b.is_empty() && Some(b) != ns => {
+                        return Err(ApiError::BadRequest(
+                            "the namespace of the provided object does not match the namespace sent on the request".into(),
+                        ));
+                    }
+                    _ => {
+                        meta.insert("namespace".into(), json!(ns.unwrap_or_default()));
+                    }
+                }
+            }
         }
         let inner = WriteOptions {
             dry_run: opts.dry_run,

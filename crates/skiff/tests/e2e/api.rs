@@ -2594,5 +2594,17 @@ async fn server_side_apply_tracks_managers_conflicts_and_force() {
             .map(|s| s.containers[0].image.clone()),
         Some(Some("nginx:1".into()))
     );
+    // The configuration's namespace must be the URL's.
+    let mut elsewhere = applied_deployment(1, "nginx:1");
+    elsewhere["metadata"]["namespace"] = json!("other");
+    let err = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("mgr-a"),
+            &Patch::Apply(elsewhere),
+        )
+        .await
+        .expect_err("namespace mismatch");
+    assert_eq!(api_error(err).code, 400);
     c.stop().await;
 }
