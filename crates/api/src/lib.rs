@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod defaults;
+pub mod managed_fields;
 pub mod printers;
 pub mod resources;
 pub mod schema;

@@ -82,6 +82,13 @@ pub enum ApiError {
         detail: String,
     },
     /// 410 Expired: a resourceVersion older than the store keeps.
+    /// 409 Conflict of a server-side apply with other field managers.
+    #[error("{message}")]
+    ApplyConflict {
+        message: String,
+        /// `(message, field)` of each `FieldManagerConflict` cause.
+        causes: Vec<(String, String)>,
+    },
     #[error("{0}")]
     Expired(String),
     /// 413 RequestEntityTooLarge.
@@ -134,7 +141,9 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::NoSuchPath => 404,
             ApiError::MethodNotAllowed => 405,
             ApiError::NotAcceptable(_) => 406,
-            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => 409,
+            ApiError::AlreadyExists { .. }
+            | ApiError::Conflict { .. }
+            | ApiError::ApplyConflict { .. } => 409,
             ApiError::Expired(_) => 410,
             ApiError::TooLarge(_) => 413,
             ApiError::UnsupportedMediaType(_) => 415,
@@ -156,7 +165,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::NotAcceptable(_) => "NotAcceptable",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
-            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Expired(_) => "Expired",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
@@ -203,6 +212,10 @@ impl ApiError {
                 Some(d)
             }
             ApiError::Internal(msg) => Some(json!({ "causes": [{ "message": msg }] })),
+            ApiError::ApplyConflict { causes, .. } => Some(json!({ "causes": causes
+                .iter()
+                .map(|(m, f)| json!({"reason": "FieldManagerConflict", "message": m, "field": f}))
+                .collect::<Vec<_>>() })),
             _ => None,
         };
         if let (Some(d), Some(obj)) = (details, status.as_object_mut()) {

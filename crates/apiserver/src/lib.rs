@@ -19,6 +19,7 @@ pub mod auth;
 pub mod clock;
 mod codec;
 pub mod discovery;
+pub mod field_manager;
 pub mod field_validation;
 pub mod negotiate;
 pub mod openapi;

@@ -1,6 +1,6 @@
 //! PATCH bodies: JSON Patch (RFC 6902), JSON Merge Patch (RFC 7396) and strategic merge
-//! patch applied to the object as served. Server-side apply is answered with 415 and the
-//! list of supported patch types until it is implemented.
+//! patch applied to the object as served. Server-side apply configurations are parsed
+//! here and merged by [`crate::registry::Registry::apply`].
 
 use api::strategic_merge::{self, NoSchema, SmpError};
 use api::{ApiError, ResourceInfo};
@@ -15,9 +15,12 @@ pub enum Patch {
     Merge(Value),
     /// `application/strategic-merge-patch+json`.
     Strategic(Value),
+    /// `application/apply-patch+yaml`: a server-side apply configuration (JSON, which is
+    /// YAML too).
+    Apply(Value),
 }
 
-const SUPPORTED: &str = "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json";
+const SUPPORTED: &str = "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml";
 
 impl Patch {
     /// Parses a patch body by its content type.
@@ -49,10 +52,18 @@ impl Patch {
                 }
                 Ok(Patch::Strategic(v))
             }
-            "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
-                Err(ApiError::UnsupportedMediaType(format!(
-                    "the body of the request was in an unknown format - accepted media types include: {SUPPORTED} (server-side apply, {essence}, is not supported by this skiff version yet)"
-                )))
+            "application/apply-patch+yaml" => {
+                let v: Value = serde_json::from_slice(body).map_err(|e| {
+                    ApiError::BadRequest(format!(
+                        "error decoding YAML: {e} (skiff reads apply configurations in the JSON form of YAML)"
+                    ))
+                })?;
+                if !v.is_object() {
+                    return Err(ApiError::BadRequest(
+                        "error decoding YAML: the apply configuration must be an object".into(),
+                    ));
+                }
+                Ok(Patch::Apply(v))
             }
             _ => Err(ApiError::UnsupportedMediaType(format!(
                 "the body of the request was in an unknown format - accepted media types include: {SUPPORTED}"
@@ -72,7 +83,7 @@ impl Patch {
                     ))
                 })?;
             }
-            Patch::Merge(p) => json_patch::merge(&mut doc, p),
+            Patch::Merge(p) | Patch::Apply(p) => json_patch::merge(&mut doc, p),
             Patch::Strategic(p) => {
                 let schema = strategic_merge::schema_for(info.group, info.version, info.kind);
                 let result = match schema {
@@ -141,8 +152,8 @@ mod tests {
     #[test]
     fn unsupported_and_malformed_patches_get_415_and_400() {
         assert_eq!(
-            Patch::parse("application/apply-patch+yaml", b"{}")
-                .expect_err("apply")
+            Patch::parse("application/apply-patch+cbor", b"{}")
+                .expect_err("apply cbor")
                 .code(),
             415
         );

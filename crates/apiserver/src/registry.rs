@@ -67,6 +67,12 @@ impl Resources {
 pub struct WriteOptions {
     /// `dryRun=All`: validate and answer, but store nothing.
     pub dry_run: bool,
+    /// The field manager the write's changed fields are recorded for (operation
+    /// `Update`); `None` keeps the body's `managedFields` as they are.
+    pub manager: Option<String>,
+    /// The subresource a write through the main resource's storage is recorded under
+    /// (`scale`), instead of the one it is stored through.
+    pub manager_subresource: Option<String>,
 }
 
 /// What a delete asked for (query parameters and/or a DeleteOptions body).
@@ -607,6 +613,9 @@ impl Registry {
         prepare_for_create(info, &mut obj);
         let mut obj = Self::normalize(info, obj)?;
         api::defaults::apply(info.group, info.plural, &mut obj);
+        if let Some(manager) = &opts.manager {
+            crate::field_manager::track_update(info, None, None, &mut obj, manager, &now_rfc3339());
+        }
         let attempts = if generated { 8 } else { 1 };
         for attempt in 0..attempts {
             if generated && let Some(meta) = meta_mut(&mut obj) {
@@ -729,7 +738,8 @@ impl Registry {
                 return Err(ApiError::stale(gr(info), name));
             }
             let old = codec::decode(info, &current)?;
-            let new = self.prepare_update(info, subresource, &old, body.clone())?;
+            let mut new = self.prepare_update(info, subresource, &old, body.clone())?;
+            Self::track(info, subresource, &old, &mut new, opts);
             match self
                 .write_update(info, &key, &old, new, current.mod_revision, opts)
                 .await
@@ -788,7 +798,8 @@ impl Registry {
             {
                 return Err(ApiError::stale(gr(info), name));
             }
-            let new = self.prepare_update(info, subresource, &old, body)?;
+            let mut new = self.prepare_update(info, subresource, &old, body)?;
+            Self::track(info, subresource, &old, &mut new, opts);
             match self
                 .write_update(info, &key, &old, new, current.mod_revision, opts)
                 .await
@@ -796,6 +807,108 @@ impl Registry {
                 Err(WriteError::Conflict) => continue,
                 Err(WriteError::Api(e)) => return Err(e),
                 Ok(obj) => return Ok(obj),
+            }
+        }
+        Err(ApiError::Conflict {
+            resource: gr(info),
+            name: name.to_string(),
+            detail: "too many concurrent writers; please retry".into(),
+        })
+    }
+
+    /// Records the fields an update changed for its manager.
+    fn track(
+        info: &ResourceInfo,
+        subresource: Option<&str>,
+        old: &Value,
+        new: &mut Value,
+        opts: &WriteOptions,
+    ) {
+        if let Some(manager) = &opts.manager {
+            crate::field_manager::track_update(
+                info,
+                opts.manager_subresource.as_deref().or(subresource),
+                Some(old),
+                new,
+                manager,
+                &now_rfc3339(),
+            );
+        }
+    }
+
+    /// Server-side apply (PATCH with `application/apply-patch+yaml`): merges `config` into
+    /// the object for `manager`, creating the object when it does not exist. Returns the
+    /// object and whether it was created.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        mut config: Value,
+        manager: &str,
+        force: bool,
+        opts: &WriteOptions,
+    ) -> Result<(Value, bool), ApiError> {
+        Self::check_type(info, &mut config)?;
+        {
+            let meta = meta_mut(&mut config)
+                .ok_or_else(|| ApiError::BadRequest("metadata must be an object".into()))?;
+            match meta.get("name").and_then(Value::as_str) {
+                Some(n) if n == name => {}
+                None | Some("") => {
+                    meta.insert("name".into(), json!(name));
+                }
+                Some(n) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "the name of the object ({n}) does not match the name on the URL ({name})"
+                    )));
+                }
+            }
+            if info.namespaced {
+                match meta.get("namespace").and_then(Value::as_str) {
+                    Some(b) if !b.is_empty() && Some(b) != ns => {
+                        return Err(ApiError::BadRequest(
+                            "the namespace of the provided object does not match the namespace sent on the request".into(),
+                        ));
+                    }
+                    _ => {
+                        meta.insert("namespace".into(), json!(ns.unwrap_or_default()));
+                    }
+                }
+            }
+        }
+        let inner = WriteOptions {
+            dry_run: opts.dry_run,
+            ..WriteOptions::default()
+        };
+        for _ in 0..MAX_RETRIES {
+            let now = now_rfc3339();
+            let result = self
+                .read_modify_write(info, ns, name, subresource, &inner, |current| {
+                    crate::field_manager::apply(
+                        info,
+                        subresource,
+                        Some(current),
+                        &config,
+                        manager,
+                        force,
+                        &now,
+                    )
+                })
+                .await;
+            match result {
+                Err(ApiError::NotFound { .. }) if subresource.is_none() => {
+                    let obj = crate::field_manager::apply(
+                        info, None, None, &config, manager, force, &now,
+                    )?;
+                    match self.create(info, ns, obj, &inner).await {
+                        Err(ApiError::AlreadyExists { .. }) => continue,
+                        r => return r.map(|o| (o, true)),
+                    }
+                }
+                r => return r.map(|o| (o, false)),
             }
         }
         Err(ApiError::Conflict {

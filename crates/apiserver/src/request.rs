@@ -147,6 +147,8 @@ pub struct Query {
     pub send_initial_events: Option<bool>,
     pub dry_run: bool,
     pub field_manager: Option<String>,
+    /// `force` of a server-side apply.
+    pub force: bool,
     pub field_validation: Option<String>,
     pub propagation_policy: Option<String>,
     pub grace_period_seconds: Option<i64>,
@@ -204,7 +206,8 @@ impl Query {
                     }
                     q.dry_run = true;
                 }
-                "fieldManager" => q.field_manager = Some(v.clone()),
+                "fieldManager" => q.field_manager = Some(v.clone()).filter(|s| !s.is_empty()),
+                "force" => q.force = parse_bool(k, v)?,
                 "fieldValidation" => {
                     if !matches!(v.as_str(), "Strict" | "Warn" | "Ignore" | "") {
                         return Err(ApiError::BadRequest(format!(

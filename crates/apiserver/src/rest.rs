@@ -164,8 +164,19 @@ async fn resource(
     let include = IncludeObject::parse(query.include_object.as_deref())?;
     let name = rp.name.clone().unwrap_or_default();
     let registry = state.registry.clone();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let manager = query
+        .field_manager
+        .clone()
+        .unwrap_or_else(|| crate::field_manager::manager_from_user_agent(user_agent));
     let opts = WriteOptions {
         dry_run: query.dry_run,
+        manager: Some(manager),
+        manager_subresource: None,
     };
     let field_mode = field_validation::Mode::from_query(query.field_validation.as_deref());
     let sub = rp.subresource.as_deref();
@@ -247,6 +258,43 @@ async fn resource(
                 .to_string();
             let bytes = read_body(req.into_body()).await?;
             let patch = crate::patch::Patch::parse(&content_type, &bytes)?;
+            let is_apply = matches!(patch, crate::patch::Patch::Apply(_));
+            if query.force && !is_apply {
+                return Err(patch_options_invalid(
+                    api::validation::FieldErrorKind::Forbidden,
+                    "force",
+                    Some(json!(true)),
+                    "may not be specified for non-apply patch",
+                ));
+            }
+            if let crate::patch::Patch::Apply(config) = patch {
+                let Some(manager) = query.field_manager.as_deref() else {
+                    return Err(patch_options_invalid(
+                        api::validation::FieldErrorKind::Required,
+                        "fieldManager",
+                        None,
+                        "is required for apply patch",
+                    ));
+                };
+                let (obj, created) = registry
+                    .apply(
+                        &info,
+                        ns.as_deref(),
+                        &name,
+                        sub,
+                        config,
+                        manager,
+                        query.force,
+                        &opts,
+                    )
+                    .await?;
+                let code = if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                return Ok(json_response(code, &obj));
+            }
             let obj = registry
                 .read_modify_write(&info, ns.as_deref(), &name, sub, &opts, |current| {
                     patch.apply(current, &info)
@@ -529,4 +577,24 @@ fn delete_options(q: &Query, format: BodyFormat, body: &[u8]) -> Result<DeleteOp
         }
     }
     Ok(opts)
+}
+
+/// A `PatchOptions.meta.k8s.io "" is invalid` error, as upstream's patch handler gives.
+fn patch_options_invalid(
+    kind: api::validation::FieldErrorKind,
+    field: &str,
+    value: Option<Value>,
+    detail: &str,
+) -> ApiError {
+    ApiError::Invalid {
+        group: "meta.k8s.io".into(),
+        kind: "PatchOptions".into(),
+        name: String::new(),
+        causes: vec![api::validation::FieldError {
+            kind,
+            field: field.into(),
+            value,
+            detail: detail.into(),
+        }],
+    }
 }

@@ -66,8 +66,21 @@ pub async fn handle(
     req: Request,
 ) -> Result<Response, ApiError> {
     let registry = state.registry.clone();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // Scale writes are recorded in managedFields under the `scale` subresource.
     let opts = WriteOptions {
         dry_run: call.query.dry_run,
+        manager: (call.subresource == Some("scale")).then(|| {
+            call.query
+                .field_manager
+                .clone()
+                .unwrap_or_else(|| crate::field_manager::manager_from_user_agent(user_agent))
+        }),
+        manager_subresource: Some("scale".into()).filter(|_| call.subresource == Some("scale")),
     };
     match (call.subresource, call.verb) {
         (Some("scale"), "get") => {

@@ -2484,3 +2484,194 @@ async fn new_namespaces_get_a_default_service_account_and_the_root_ca_configmap(
     .expect("restored");
     c.stop().await;
 }
+
+fn applied_deployment(replicas: i64, image: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "ssa", "labels": {"app": "ssa"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "ssa"}},
+            "template": {
+                "metadata": {"labels": {"app": "ssa"}},
+                "spec": {"containers": [{"name": "nginx", "image": image}]}
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn server_side_apply_tracks_managers_conflicts_and_force() {
+    let c = TestCluster::start().await.expect("cluster starts");
+    let api: Api<Deployment> = Api::namespaced(c.client.clone(), "default");
+    // Apply to a missing object creates it, owned by the applier.
+    let created = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("mgr-a"),
+            &Patch::Apply(applied_deployment(1, "nginx:1")),
+        )
+        .await
+        .expect("apply creates");
+    let mf = created.metadata.managed_fields.clone().unwrap_or_default();
+    assert_eq!(mf.len(), 1, "{mf:?}");
+    assert_eq!(mf[0].manager.as_deref(), Some("mgr-a"));
+    assert_eq!(mf[0].operation.as_deref(), Some("Apply"));
+    assert_eq!(mf[0].api_version.as_deref(), Some("apps/v1"));
+    assert_eq!(mf[0].fields_type.as_deref(), Some("FieldsV1"));
+    let fields = serde_json::to_value(&mf[0].fields_v1).expect("fieldsV1");
+    assert_eq!(fields["f:spec"]["f:replicas"], json!({}));
+    assert_eq!(
+        fields["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"]["f:image"],
+        json!({})
+    );
+
+    // Another manager changing replicas conflicts like upstream.
+    let err = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("mgr-b"),
+            &Patch::Apply(applied_deployment(3, "nginx:1")),
+        )
+        .await
+        .expect_err("conflict");
+    let status = api_error(err);
+    assert_eq!(status.code, 409);
+    assert_eq!(status.reason, "Conflict");
+    assert_eq!(
+        status.message,
+        "Apply failed with 1 conflict: conflict with \"mgr-a\": .spec.replicas"
+    );
+    let (code, body) = raw(
+        &c,
+        http::Request::patch("/apis/apps/v1/namespaces/default/deployments/ssa?fieldManager=mgr-b")
+            .header("content-type", "application/apply-patch+yaml")
+            .body(serde_json::to_vec(&applied_deployment(3, "nginx:1")).expect("json"))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(code, 409);
+    assert_eq!(
+        body["details"]["causes"],
+        json!([{"reason": "FieldManagerConflict", "message": "conflict with \"mgr-a\"", "field": ".spec.replicas"}])
+    );
+    // fieldManager is required for apply.
+    let (code, body) = raw(
+        &c,
+        http::Request::patch("/apis/apps/v1/namespaces/default/deployments/ssa")
+            .header("content-type", "application/apply-patch+yaml")
+            .body(b"{}".to_vec())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(
+        body["message"],
+        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
+    );
+
+    // Force takes ownership of replicas.
+    let forced = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("mgr-b").force(),
+            &Patch::Apply(applied_deployment(3, "nginx:1")),
+        )
+        .await
+        .expect("forced apply");
+    assert_eq!(forced.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    let mf = forced.metadata.managed_fields.unwrap_or_default();
+    let owns_replicas = |m: &str| {
+        mf.iter()
+            .filter(|e| e.manager.as_deref() == Some(m))
+            .any(|e| {
+                serde_json::to_value(&e.fields_v1).expect("fieldsV1")["f:spec"]["f:replicas"]
+                    .is_object()
+            })
+    };
+    assert!(owns_replicas("mgr-b"), "{mf:?}");
+    assert!(!owns_replicas("mgr-a"), "{mf:?}");
+
+    // An ordinary write is recorded as an Update by its manager.
+    let patched = api
+        .patch(
+            "ssa",
+            &PatchParams {
+                field_manager: Some("scaler".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .expect("merge patch");
+    let mf = patched.metadata.managed_fields.unwrap_or_default();
+    let scaler = mf
+        .iter()
+        .find(|e| e.manager.as_deref() == Some("scaler"))
+        .expect("scaler entry");
+    assert_eq!(scaler.operation.as_deref(), Some("Update"));
+
+    // Scale writes are recorded under the scale subresource and conflict like others.
+    let (code, _) = raw(
+        &c,
+        http::Request::patch(
+            "/apis/apps/v1/namespaces/default/deployments/ssa/scale?fieldManager=hpa",
+        )
+        .header("content-type", "application/merge-patch+json")
+        .body(br#"{"spec":{"replicas":6}}"#.to_vec())
+        .expect("request"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let err = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("mgr-b"),
+            &Patch::Apply(applied_deployment(3, "nginx:1")),
+        )
+        .await
+        .expect_err("conflict with the scaler");
+    assert_eq!(
+        api_error(err).message,
+        "Apply failed with 1 conflict: conflict with \"hpa\" with subresource \"scale\" using apps/v1: .spec.replicas"
+    );
+
+    // Dry-run apply answers without storing.
+    let dry = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("mgr-a").force().dry_run(),
+            &Patch::Apply(applied_deployment(1, "nginx:2")),
+        )
+        .await
+        .expect("dry-run apply");
+    assert_eq!(
+        dry.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .map(|s| s.containers[0].image.clone()),
+        Some(Some("nginx:2".into()))
+    );
+    let live = api.get("ssa").await.expect("get");
+    assert_eq!(
+        live.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .map(|s| s.containers[0].image.clone()),
+        Some(Some("nginx:1".into()))
+    );
+    // The configuration's namespace must be the URL's.
+    let mut elsewhere = applied_deployment(1, "nginx:1");
+    elsewhere["metadata"]["namespace"] = json!("other");
+    let err = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("mgr-a"),
+            &Patch::Apply(elsewhere),
+        )
+        .await
+        .expect_err("namespace mismatch");
+    assert_eq!(api_error(err).code, 400);
+    c.stop().await;
+}

@@ -1162,3 +1162,165 @@ spec:
     );
     skiff.stop().await;
 }
+
+#[tokio::test]
+async fn kubectl_server_side_apply_conflicts_force_and_diff() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let Some((mut skiff, k, _)) = setup(temp.path()).await else {
+        return;
+    };
+    let manifest = temp.path().join("web.yaml");
+    let deployment = |replicas: u32, image: &str| {
+        format!(
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+      - name: nginx
+        image: {image}
+"#
+        )
+    };
+    std::fs::write(&manifest, deployment(1, "nginx:1")).expect("write manifest");
+    let path = manifest.to_str().expect("utf-8 path");
+    let out = k.ok(&["apply", "--server-side", "-f", path]).await;
+    assert!(
+        out.contains("deployment.apps/web serverside-applied"),
+        "{out}"
+    );
+    let out = k
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "yaml",
+            "--show-managed-fields",
+        ])
+        .await;
+    assert!(out.contains("manager: kubectl"), "{out}");
+    assert!(out.contains("operation: Apply"), "{out}");
+    assert!(out.contains("f:replicas: {}"), "{out}");
+
+    // Another field manager changing replicas conflicts.
+    std::fs::write(&manifest, deployment(3, "nginx:1")).expect("write manifest");
+    let out = k
+        .fails(&[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "-f",
+            path,
+        ])
+        .await;
+    assert!(
+        out.stderr
+            .contains(r#"Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas"#),
+        "{}",
+        out.describe()
+    );
+    let out = k
+        .ok(&[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "--force-conflicts",
+            "-f",
+            path,
+        ])
+        .await;
+    assert!(out.contains("serverside-applied"), "{out}");
+    let out = k
+        .ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])
+        .await;
+    assert_eq!(out, "3");
+
+    // Dry-run on the server stores nothing.
+    std::fs::write(&manifest, deployment(3, "nginx:2")).expect("write manifest");
+    k.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "--force-conflicts",
+        "--dry-run=server",
+        "-f",
+        path,
+    ])
+    .await;
+    let out = k
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .await;
+    assert_eq!(out, "nginx:1");
+
+    // kubectl diff shows the pending image change (exit code 1: differences).
+    let out = k.run(&["diff", "-f", path]).await;
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(
+        out.stdout.contains("+      - image: nginx:2"),
+        "{}",
+        out.describe()
+    );
+    let out = k
+        .run(&[
+            "diff",
+            "--server-side",
+            "--field-manager=other",
+            "--force-conflicts",
+            "-f",
+            path,
+        ])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+
+    // Client-side apply then server-side apply: kubectl upgrades the ownership.
+    let cm = temp.path().join("cm.yaml");
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: migrate\n  namespace: default\ndata:\n  a: \"1\"\n",
+    )
+    .expect("write manifest");
+    let cm_path = cm.to_str().expect("utf-8 path");
+    k.ok(&["apply", "-f", cm_path]).await;
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: migrate\n  namespace: default\ndata:\n  a: \"2\"\n",
+    )
+    .expect("write manifest");
+    let out = k.ok(&["apply", "--server-side", "-f", cm_path]).await;
+    assert!(out.contains("serverside-applied"), "{out}");
+    let out = k
+        .ok(&["get", "cm", "migrate", "-o", "jsonpath={.data.a}"])
+        .await;
+    assert_eq!(out, "2");
+    let out = k
+        .ok(&[
+            "get",
+            "cm",
+            "migrate",
+            "-o",
+            "yaml",
+            "--show-managed-fields",
+        ])
+        .await;
+    assert!(!out.contains("kubectl-client-side-apply"), "{out}");
+    assert!(out.contains("operation: Apply"), "{out}");
+    // The client-side annotation follows the server-side applied configuration.
+    assert!(out.contains(r#""data":{"a":"2"}"#), "{out}");
+    skiff.stop().await;
+}
