@@ -391,7 +391,6 @@ fn pods_info(registry: &Registry) -> Result<ResourceInfo, ApiError> {
     registry
         .resources()
         .find("", "v1", "pods")
-        .cloned()
         .ok_or_else(|| ApiError::Internal("pods are not served".into()))
 }
 
@@ -617,7 +616,7 @@ async fn bind(
     body: Value,
     opts: &WriteOptions,
 ) -> Result<Response, ApiError> {
-    let Some(binding_info) = registry.resources().find("", "v1", "bindings").cloned() else {
+    let Some(binding_info) = registry.resources().find("", "v1", "bindings") else {
         return Err(ApiError::Internal("bindings are not served".into()));
     };
     let binding = typed(&binding_info, body)?;
@@ -914,7 +913,6 @@ async fn token_request(
         registry
             .resources()
             .find("", "v1", plural)
-            .cloned()
             .ok_or_else(|| ApiError::Internal(format!("{plural} are not served")))
     };
     let sa = registry
