@@ -1404,6 +1404,10 @@ fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
                 json!({"phase": "Pending", "qosClass": qos_class(map.get("spec"))}),
             );
         }
+        // Custom resources with a status subresource drop status on create.
+        _ if info.custom.is_some() && info.has_subresource("status") => {
+            map.remove("status");
+        }
         _ if info.has_subresource("status") => {
             map.insert("status".into(), json!({}));
         }

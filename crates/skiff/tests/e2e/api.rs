@@ -2525,3 +2525,176 @@ async fn recorded_custom_resource_definition_exchanges_replay_with_the_same_answ
     assert_eq!(raw(&c, req).await.0, 404, "group version no longer served");
     c.stop().await;
 }
+
+fn gadget_crd() -> Value {
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gadgets", "kind": "Gadget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+                    {"name": "Ready", "type": "string",
+                     "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}],
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {
+                        "size": {"type": "integer", "minimum": 1},
+                        "mode": {"type": "string", "default": "fast"}}},
+                    "status": {"type": "object", "properties": {
+                        "conditions": {"type": "array", "items": {"type": "object",
+                            "x-kubernetes-preserve-unknown-fields": true}}}}}}}}]}})
+}
+
+#[tokio::test]
+async fn custom_resources_through_the_dynamic_api_status_split_tables_and_crd_deletion() {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let c = TestCluster::start().await.expect("cluster starts");
+    let crd_api: Api<DynamicObject> = Api::all_with(
+        c.client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+            "customresourcedefinitions",
+        ),
+    );
+    let crd: DynamicObject = serde_json::from_value(gadget_crd()).expect("crd");
+    let created = crd_api
+        .create(&PostParams::default(), &crd)
+        .await
+        .expect("create CRD");
+    assert_eq!(
+        created.data["status"]["acceptedNames"]["listKind"], "GadgetList",
+        "{:?}",
+        created.data
+    );
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", "v1", "Gadget"),
+        "gadgets",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), "default", &ar);
+    let mut watch = api
+        .watch(&WatchParams::default(), "0")
+        .await
+        .expect("watch")
+        .boxed();
+    let g: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1",
+        "kind": "Gadget", "metadata": {"name": "g1"},
+        "spec": {"size": 2, "unknown": true}, "status": {"ignored": 1}}))
+    .expect("gadget");
+    let g1 = api
+        .create(&PostParams::default(), &g)
+        .await
+        .expect("create");
+    assert_eq!(
+        g1.data["spec"],
+        json!({"size": 2, "mode": "fast"}),
+        "pruned and defaulted"
+    );
+    assert!(
+        g1.data.get("status").is_none(),
+        "status is not set on create"
+    );
+    assert_eq!(g1.metadata.generation, Some(1));
+    let ev = within("ADDED event", watch.try_next())
+        .await
+        .expect("event");
+    assert!(
+        matches!(ev, Some(WatchEvent::Added(ref o)) if o.metadata.name.as_deref() == Some("g1")),
+        "{ev:?}"
+    );
+    // Invalid values are a 422 with the schema's message.
+    let bad: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1",
+        "kind": "Gadget", "metadata": {"name": "g2"}, "spec": {"size": 0}}))
+    .expect("gadget");
+    let err = api_error(
+        api.create(&PostParams::default(), &bad)
+            .await
+            .expect_err("invalid"),
+    );
+    assert_eq!(err.code, 422);
+    assert_eq!(
+        err.message,
+        "Gadget.example.com \"g2\" is invalid: spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1"
+    );
+    // Patch of the main resource bumps generation and ignores status.
+    let patched = api
+        .patch(
+            "g1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 5}, "status": {"conditions": []}})),
+        )
+        .await
+        .expect("patch");
+    assert_eq!(patched.data["spec"]["size"], 5);
+    assert_eq!(patched.metadata.generation, Some(2));
+    assert!(patched.data.get("status").is_none());
+    // The status subresource writes status only.
+    let with_status = api
+        .patch_status("g1", &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 9}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}})))
+        .await
+        .expect("patch status");
+    assert_eq!(with_status.data["spec"]["size"], 5);
+    assert_eq!(
+        with_status.data["status"]["conditions"][0]["status"],
+        "True"
+    );
+    assert_eq!(with_status.metadata.generation, Some(2));
+    let list = api.list(&ListParams::default()).await.expect("list");
+    assert_eq!(list.items.len(), 1);
+    // Printer columns in a Table.
+    let (code, table) = get_json(
+        &c,
+        "/apis/example.com/v1/namespaces/default/gadgets",
+        "application/json;as=Table;v=v1;g=meta.k8s.io",
+    )
+    .await;
+    assert_eq!(code, 200, "{table}");
+    let cols: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(cols, ["Name", "Size", "Ready"]);
+    assert_eq!(table["rows"][0]["cells"], json!(["g1", 5, "True"]));
+    // Discovery and OpenAPI know the kind.
+    let (code, _) = get_json(&c, "/apis/example.com/v1", "application/json").await;
+    assert_eq!(code, 200);
+    let (code, doc) = get_json(&c, "/openapi/v3/apis/example.com/v1", "application/json").await;
+    assert_eq!(code, 200);
+    assert!(
+        doc["components"]["schemas"]["com.example.v1.Gadget"].is_object(),
+        "v3 doc"
+    );
+    // Deleting the CRD deletes its objects, then the CRD and its discovery entry go away.
+    let deleted = crd_api
+        .delete("gadgets.example.com", &DeleteParams::default())
+        .await
+        .expect("delete CRD");
+    assert!(deleted.is_left(), "the CRD waits on its cleanup finalizer");
+    eventually("CRD removed", || async {
+        let (code, _) = get_json(
+            &c,
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.example.com",
+            "application/json",
+        )
+        .await;
+        (code == 404).then_some(())
+    })
+    .await
+    .expect("CRD removed after cleanup");
+    let (code, _) = get_json(&c, "/apis/example.com/v1", "application/json").await;
+    assert_eq!(code, 404, "group version gone from discovery");
+    let (code, groups) = get_json(&c, "/apis", "application/json").await;
+    assert_eq!(code, 200);
+    assert!(!groups.to_string().contains("example.com"), "{groups}");
+    // Recreating the CRD shows no leftover objects.
+    crd_api
+        .create(&PostParams::default(), &crd)
+        .await
+        .expect("recreate CRD");
+    let list = api.list(&ListParams::default()).await.expect("list");
+    assert!(list.items.is_empty(), "objects were deleted with the CRD");
+    c.stop().await;
+}
