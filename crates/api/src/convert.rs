@@ -28,7 +28,13 @@ const HPA_CONDITIONS_ANNOTATION: &str = "autoscaling.alpha.kubernetes.io/conditi
 const HPA_BEHAVIOR_ANNOTATION: &str = "autoscaling.alpha.kubernetes.io/behavior";
 
 /// Converts an object in `info`'s served form to its stored form.
-pub fn to_storage(info: &ResourceInfo, obj: Value) -> Value {
+pub fn to_storage(info: &ResourceInfo, mut obj: Value) -> Value {
+    if info.custom.is_some() {
+        // Custom resources: conversion strategy None rewrites apiVersion only.
+        obj["apiVersion"] =
+            Value::String(format!("{}/{}", info.storage_group, info.storage_version));
+        return obj;
+    }
     match (info.group, info.version, info.plural) {
         ("events.k8s.io", "v1", "events") => rename_fields(obj, EVENT_FIELDS, false, "v1", "Event"),
         ("autoscaling", "v1", "horizontalpodautoscalers") => hpa_v1_to_v2(obj),
@@ -37,7 +43,11 @@ pub fn to_storage(info: &ResourceInfo, obj: Value) -> Value {
 }
 
 /// Converts a stored object to `info`'s served form.
-pub fn from_storage(info: &ResourceInfo, obj: Value) -> Value {
+pub fn from_storage(info: &ResourceInfo, mut obj: Value) -> Value {
+    if info.custom.is_some() {
+        obj["apiVersion"] = Value::String(info.api_version());
+        return obj;
+    }
     match (info.group, info.version, info.plural) {
         ("events.k8s.io", "v1", "events") => {
             rename_fields(obj, EVENT_FIELDS, true, "events.k8s.io/v1", "Event")

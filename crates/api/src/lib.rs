@@ -3,6 +3,7 @@
 //! columns, version conversion and `metav1.Status` errors. Pure data and functions: no I/O.
 
 pub mod convert;
+pub mod crd;
 pub mod defaults;
 pub mod managed_fields;
 pub mod printers;

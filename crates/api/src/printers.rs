@@ -3111,6 +3111,59 @@ mod doc {
     pub const IPADDRESS_SPEC_PARENT_REF: &str = "ParentRef references the resource that an IPAddress is attached to. An IPAddress must reference a parent object.";
 }
 
+/// The printer columns of a custom resource version (apiextensions' table convertor): Name,
+/// then the version's `additionalPrinterColumns`, or Age when it declares none.
+fn custom_columns(cr: &crate::crd::CustomResource) -> Vec<Value> {
+    if cr.printer_columns.is_empty() {
+        return vec![
+            json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp",
+            "description": doc::OBJECT_META_CREATION_TIMESTAMP}),
+        ];
+    }
+    cr.printer_columns.clone()
+}
+
+/// Column definitions of a custom resource's Table.
+pub fn custom_column_definitions(cr: &crate::crd::CustomResource) -> Vec<Value> {
+    let mut out = vec![json!({"name": "Name", "type": "string", "format": "name",
+        "description": doc::OBJECT_META_NAME, "priority": 0})];
+    for c in custom_columns(cr) {
+        let path = c["jsonPath"].as_str().unwrap_or_default();
+        let description = match c["description"].as_str() {
+            Some(d) if !d.is_empty() => d.to_string(),
+            _ => format!("Custom resource definition column (in JSONPath format): {path}"),
+        };
+        out.push(json!({
+            "name": c["name"],
+            "type": c["type"],
+            "format": c["format"].as_str().unwrap_or_default(),
+            "description": description,
+            "priority": c["priority"].as_i64().unwrap_or(0),
+        }));
+    }
+    out
+}
+
+/// Row cells of a custom resource: its name, then each column's JSONPath value (`null` when
+/// absent; strings printed, dates as ages, other types as JSON values).
+pub fn custom_cells(cr: &crate::crd::CustomResource, obj: &Value, now: Timestamp) -> Vec<Value> {
+    let mut out = vec![obj["metadata"]["name"].clone()];
+    for c in custom_columns(cr) {
+        let path = c["jsonPath"].as_str().unwrap_or_default();
+        let Some(v) = crate::crd::json_path(obj, path) else {
+            out.push(Value::Null);
+            continue;
+        };
+        out.push(match (c["type"].as_str().unwrap_or_default(), v) {
+            ("date", Value::String(s)) => json!(age(Some(s), now)),
+            ("string", Value::String(s)) => json!(s),
+            ("string", other) => json!(other.to_string()),
+            (_, other) => other.clone(),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,8 +54,11 @@ pub struct ResourceInfo {
     pub storage_group: &'static str,
     /// See `storage_group`.
     pub storage_version: &'static str,
-    /// Typed normalisation of the JSON form.
+    /// Typed normalisation of the JSON form (identity for custom resources, which go
+    /// through structural-schema processing instead, see `custom`).
     pub normalize: NormalizeFn,
+    /// For custom resources: the CRD version's schema, printer columns and subresources.
+    pub custom: Option<std::sync::Arc<crate::crd::CustomResource>>,
 }
 
 impl ResourceInfo {
@@ -221,6 +224,7 @@ where
         storage_group,
         storage_version,
         normalize: normalize::<T>,
+        custom: None,
     }
 }
 
@@ -246,6 +250,7 @@ where
         storage_group: T::GROUP,
         storage_version: T::VERSION,
         normalize: normalize::<T>,
+        custom: None,
     }
 }
 

@@ -35,6 +35,8 @@ pub enum FieldErrorKind {
     TooMany,
     /// Reference to something that does not exist (`FieldValueNotFound`).
     NotFound,
+    /// Value of the wrong JSON type (`FieldValueTypeInvalid`).
+    TypeInvalid,
 }
 
 impl FieldErrorKind {
@@ -49,13 +51,14 @@ impl FieldErrorKind {
             Self::TooLong => "FieldValueTooLong",
             Self::TooMany => "FieldValueTooMany",
             Self::NotFound => "FieldValueNotFound",
+            Self::TypeInvalid => "FieldValueTypeInvalid",
         }
     }
 
     /// The words a message starts with (`Invalid value`, …), as `ErrorType.String()`.
     pub fn label(self) -> &'static str {
         match self {
-            Self::Invalid => "Invalid value",
+            Self::Invalid | Self::TypeInvalid => "Invalid value",
             Self::Required => "Required value",
             Self::Forbidden => "Forbidden",
             Self::NotSupported => "Unsupported value",
@@ -93,6 +96,20 @@ impl FieldError {
     ) -> Self {
         Self {
             kind: FieldErrorKind::Invalid,
+            field: field.into(),
+            value: Some(value.into()),
+            detail: detail.into(),
+        }
+    }
+
+    /// A `FieldValueTypeInvalid` error (shown as `Invalid value`).
+    pub fn type_invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: FieldErrorKind::TypeInvalid,
             field: field.into(),
             value: Some(value.into()),
             detail: detail.into(),

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub mod auth;
 pub mod clock;
 mod codec;
+pub mod crd;
 pub mod discovery;
 pub mod field_manager;
 pub mod field_validation;
@@ -77,6 +78,8 @@ pub struct ServerState {
     /// Signs service-account tokens; set from the data directory's `sa.key`, or generated
     /// in memory at first use.
     token_signer: std::sync::OnceLock<Arc<pki::TokenSigner>>,
+    /// OpenAPI documents of the resource table generation they were built for.
+    openapi: std::sync::Mutex<Option<(u64, Arc<openapi::Documents>)>>,
 }
 
 impl ServerState {
@@ -114,6 +117,7 @@ impl ApiServer {
             ready: AtomicBool::new(false),
             admin_token,
             token_signer: std::sync::OnceLock::new(),
+            openapi: std::sync::Mutex::new(None),
         });
         ApiServer { state, config }
     }
@@ -137,6 +141,7 @@ impl ApiServer {
         for ns in SYSTEM_NAMESPACES {
             self.state.registry.ensure_namespace(ns).await?;
         }
+        crd::sync(&self.state.registry).await?;
         self.state.ready.store(true, Ordering::SeqCst);
         tokio::spawn(compactor(
             self.state.registry.store().clone(),

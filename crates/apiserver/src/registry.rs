@@ -3,7 +3,8 @@
 //! generateName, optimistic concurrency, status split, finalizers, graceful deletion,
 //! namespace lifecycle, dry run).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use api::{ApiError, GroupResource, ResourceInfo, selector, validation};
 use base64::Engine;
@@ -23,41 +24,92 @@ const MAX_PAGE: usize = 10_000;
 /// How many times a write retries after losing a race with another writer.
 const MAX_RETRIES: usize = 16;
 
-/// The table of served resources.
+/// The table of served resources: the built-ins plus the served versions of established
+/// CustomResourceDefinitions. Readers take a cheap snapshot; a CRD change swaps the table and
+/// bumps `generation` (OpenAPI documents are cached per generation).
 #[derive(Debug)]
 pub struct Resources {
-    list: Vec<ResourceInfo>,
+    builtin: Vec<ResourceInfo>,
+    table: RwLock<Arc<Vec<ResourceInfo>>>,
+    generation: AtomicU64,
 }
 
 impl Resources {
     /// The built-in resources.
     pub fn builtin() -> Self {
+        let builtin = api::resources::builtin();
         Resources {
-            list: api::resources::builtin(),
+            table: RwLock::new(Arc::new(builtin.clone())),
+            builtin,
+            generation: AtomicU64::new(0),
         }
     }
 
-    /// Every served resource in discovery order.
-    pub fn all(&self) -> &[ResourceInfo] {
-        &self.list
+    /// Every served resource in discovery order (a snapshot).
+    pub fn all(&self) -> Arc<Vec<ResourceInfo>> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts table changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Replaces the custom resources with `custom` (built-ins always win a clash).
+    pub fn set_custom(&self, custom: Vec<ResourceInfo>) {
+        let mut list = self.builtin.clone();
+        for r in custom {
+            if !list
+                .iter()
+                .any(|b| b.group == r.group && b.version == r.version && b.plural == r.plural)
+            {
+                list.push(r);
+            }
+        }
+        let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let changed = table.len() != list.len()
+            || table.iter().zip(&list).any(|(a, b)| {
+                (
+                    a.group,
+                    a.version,
+                    a.plural,
+                    a.kind,
+                    a.namespaced,
+                    a.subresources,
+                    a.short_names,
+                ) != (
+                    b.group,
+                    b.version,
+                    b.plural,
+                    b.kind,
+                    b.namespaced,
+                    b.subresources,
+                    b.short_names,
+                ) || a.custom != b.custom
+            });
+        if changed {
+            *table = Arc::new(list);
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// The resource served at group/version/plural.
-    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceInfo> {
-        self.list
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<ResourceInfo> {
+        self.all()
             .iter()
             .find(|r| r.group == group && r.version == version && r.plural == plural)
+            .cloned()
     }
 
     /// Whether a group/version is served at all.
     pub fn has_group_version(&self, group: &str, version: &str) -> bool {
-        self.list
+        self.all()
             .iter()
             .any(|r| r.group == group && r.version == version)
     }
 
     /// The namespaces resource.
-    pub fn namespaces(&self) -> Option<&ResourceInfo> {
+    pub fn namespaces(&self) -> Option<ResourceInfo> {
         self.find("", "v1", "namespaces")
     }
 }
@@ -220,7 +272,12 @@ fn tracks_generation(info: &ResourceInfo) -> bool {
             | ("policy", "poddisruptionbudgets")
             | ("networking.k8s.io", "ingresses" | "networkpolicies")
             | ("apiextensions.k8s.io", _)
-    )
+    ) || info.custom.is_some()
+}
+
+/// Whether `info` is the CustomResourceDefinitions resource.
+pub fn is_crd(info: &ResourceInfo) -> bool {
+    info.group == "apiextensions.k8s.io" && info.plural == "customresourcedefinitions"
 }
 
 /// Resources whose PUT may create a missing object (upstream `AllowCreateOnUpdate`).
@@ -315,6 +372,38 @@ impl Registry {
 
     fn key(info: &ResourceInfo, ns: Option<&str>, name: &str) -> String {
         info.key(ns, name)
+    }
+
+    /// Every stored CustomResourceDefinition.
+    pub async fn list_crds(&self) -> Result<Vec<Value>, ApiError> {
+        let Some(info) =
+            self.resources
+                .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        else {
+            return Ok(Vec::new());
+        };
+        let page = self
+            .store
+            .list(&info.key_prefix(), ListOptions::default())
+            .await
+            .map_err(store_err)?;
+        page.items
+            .iter()
+            .map(|kv| codec::decode(&info, kv))
+            .collect()
+    }
+
+    /// Rebuilds the custom part of the resource table from the stored CRDs: the served
+    /// versions of every established CRD (terminating ones stay served until removed).
+    pub async fn refresh_custom_resources(&self) -> Result<(), ApiError> {
+        let crds = self.list_crds().await?;
+        let custom = crds
+            .iter()
+            .filter(|c| api::crd::is_established(c))
+            .flat_map(api::crd::resources_for)
+            .collect();
+        self.resources.set_custom(custom);
+        Ok(())
     }
 
     /// Reads one object (`resourceVersion` semantics of GET: unset/0 = latest; N = not older than N).
@@ -492,7 +581,7 @@ impl Registry {
                 name: ns.to_string(),
             });
         };
-        let obj = codec::decode(ns_info, &kv)?;
+        let obj = codec::decode(&ns_info, &kv)?;
         if meta_str(&obj, "deletionTimestamp").is_some() || obj["status"]["phase"] == "Terminating"
         {
             return Err(ApiError::Forbidden {
@@ -542,7 +631,12 @@ impl Registry {
     }
 
     /// Decodes through the typed model: wrong field types are a 400 as upstream's decoder gives.
-    fn normalize(info: &ResourceInfo, obj: Value) -> Result<Value, ApiError> {
+    fn normalize(info: &ResourceInfo, mut obj: Value) -> Result<Value, ApiError> {
+        if let Some(cr) = &info.custom {
+            // Custom resources: structural pruning and defaulting instead of a typed decode.
+            api::crd::process(&mut obj, cr);
+            return Ok(obj);
+        }
         (info.normalize)(obj).map_err(|e| {
             ApiError::BadRequest(format!(
                 "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
@@ -613,6 +707,12 @@ impl Registry {
         prepare_for_create(info, &mut obj);
         let mut obj = Self::normalize(info, obj)?;
         api::defaults::apply(info.group, info.plural, &mut obj);
+        if is_crd(info) {
+            api::crd::apply_crd_defaults(&mut obj);
+            let others = self.list_crds().await?;
+            let conflict = api::crd::name_conflict(&obj, &others);
+            api::crd::set_status(&mut obj, conflict, &now_rfc3339());
+        }
         if let Some(manager) = &opts.manager {
             crate::field_manager::track_update(info, None, None, &mut obj, manager, &now_rfc3339());
         }
@@ -627,7 +727,10 @@ impl Registry {
                 meta.insert("name".into(), json!(format!("{base}{}", random_suffix())));
             }
             let name = meta_str(&obj, "name").unwrap_or_default().to_string();
-            let errs = validation::validate_create(info.group, info.plural, &obj);
+            let mut errs = validation::validate_create(info.group, info.plural, &obj);
+            if let Some(cr) = &info.custom {
+                errs.extend(api::crd::validate(&obj, cr));
+            }
             if !errs.is_empty() {
                 return Err(Self::invalid(info, &name, errs));
             }
@@ -1053,6 +1156,19 @@ impl Registry {
         }
         let mut new = Self::normalize(info, new)?;
         api::defaults::apply(info.group, info.plural, &mut new);
+        if is_crd(info) && subresource.is_none() {
+            api::crd::apply_crd_defaults(&mut new);
+            // Names may change with the spec; keep status in step (no conflict re-check).
+            let conflict = old["status"]["conditions"]
+                .as_array()
+                .and_then(|c| {
+                    c.iter()
+                        .find(|c| c["type"] == "NamesAccepted" && c["status"] == "False")
+                })
+                .and_then(|c| c["message"].as_str())
+                .map(str::to_string);
+            api::crd::set_status(&mut new, conflict, &now_rfc3339());
+        }
         if tracks_generation(info) && desired_state(&new) != desired_state(old) {
             let generation = old
                 .pointer("/metadata/generation")
@@ -1066,7 +1182,11 @@ impl Registry {
         let errs = if subresource == Some("binding") {
             Vec::new()
         } else {
-            validation::validate_update(info.group, info.plural, &new, old)
+            let mut errs = validation::validate_update(info.group, info.plural, &new, old);
+            if let Some(cr) = &info.custom {
+                errs.extend(api::crd::validate(&new, cr));
+            }
+            errs
         };
         if !errs.is_empty() {
             return Err(Self::invalid(info, &name, errs));
@@ -1213,6 +1333,14 @@ impl Registry {
                 }
                 _ => {}
             }
+            if is_crd(info)
+                && !already_deleting
+                && !finalizers.iter().any(|f| f == api::crd::CLEANUP_FINALIZER)
+            {
+                // Upstream's CRD storage: deleting marks the CRD and the cleanup finalizer
+                // holds it until its custom resources are gone.
+                finalizers.push(api::crd::CLEANUP_FINALIZER.into());
+            }
             let grace = pod_grace_period(info, &old, opts.grace_period_seconds);
             let spec_finalizers =
                 info.plural == "namespaces" && namespace_has_spec_finalizers(&old);
@@ -1291,7 +1419,7 @@ impl Registry {
 
     /// Creates a namespace at first start if it does not exist (`default`, `kube-system`...).
     pub async fn ensure_namespace(&self, name: &str) -> Result<(), ApiError> {
-        let Some(info) = self.resources.namespaces().cloned() else {
+        let Some(info) = self.resources.namespaces() else {
             return Ok(());
         };
         match self
@@ -1388,6 +1516,10 @@ fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
                 "status".into(),
                 json!({"phase": "Pending", "qosClass": qos_class(map.get("spec"))}),
             );
+        }
+        // Custom resources with a status subresource drop status on create.
+        _ if info.custom.is_some() && info.has_subresource("status") => {
+            map.remove("status");
         }
         _ if info.has_subresource("status") => {
             map.insert("status".into(), json!({}));

@@ -63,22 +63,34 @@ async fn route(state: Arc<ServerState>, req: Request) -> Result<Response, ApiErr
             )?;
             let body = match (&api_path, output) {
                 (ApiPath::CoreVersions, Output::Discovery) => {
-                    return Ok(discovery_response(discovery::aggregated(table, true)));
+                    return Ok(discovery_response(discovery::aggregated(&table, true)));
                 }
                 (ApiPath::Groups, Output::Discovery) => {
-                    return Ok(discovery_response(discovery::aggregated(table, false)));
+                    return Ok(discovery_response(discovery::aggregated(&table, false)));
                 }
                 (ApiPath::CoreVersions, _) => discovery::core_versions(&state.advertise_address),
-                (ApiPath::Groups, _) => discovery::group_list(table),
-                (ApiPath::Group(g), _) => discovery::group(table, g).ok_or(ApiError::NoSuchPath)?,
+                (ApiPath::Groups, _) => discovery::group_list(&table),
+                (ApiPath::Group(g), _) => {
+                    discovery::group(&table, g).ok_or(ApiError::NoSuchPath)?
+                }
                 (ApiPath::GroupVersion { group, version }, _) => {
-                    discovery::resource_list(table, group, version).ok_or(ApiError::NoSuchPath)?
+                    discovery::resource_list(&table, group, version).ok_or(ApiError::NoSuchPath)?
                 }
                 (ApiPath::Resource(_), _) => return Err(ApiError::NoSuchPath),
             };
             Ok(json_response(StatusCode::OK, &body))
         }
-        ApiPath::Resource(rp) => resource(state, who, rp, query, accept, req).await,
+        ApiPath::Resource(rp) => {
+            let crd_write = crate::crd::is_crd_path(&rp.group, &rp.resource)
+                && !matches!(*req.method(), Method::GET | Method::HEAD);
+            let registry = state.registry.clone();
+            let out = resource(state, who, rp, query, accept, req).await;
+            if crd_write {
+                // The CRD's versions become (or stop being) served at once.
+                crate::crd::sync(&registry).await?;
+            }
+            out
+        }
     }
 }
 
@@ -99,10 +111,7 @@ async fn resource(
     req: Request,
 ) -> Result<Response, ApiError> {
     let resources = state.registry.resources().clone();
-    let Some(info) = resources
-        .find(&rp.group, &rp.version, &rp.resource)
-        .cloned()
-    else {
+    let Some(info) = resources.find(&rp.group, &rp.version, &rp.resource) else {
         return Err(ApiError::NoSuchPath);
     };
     let method = req.method().clone();

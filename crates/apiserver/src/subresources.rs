@@ -404,7 +404,6 @@ fn pods_info(registry: &Registry) -> Result<ResourceInfo, ApiError> {
     registry
         .resources()
         .find("", "v1", "pods")
-        .cloned()
         .ok_or_else(|| ApiError::Internal("pods are not served".into()))
 }
 
@@ -630,7 +629,7 @@ async fn bind(
     body: Value,
     opts: &WriteOptions,
 ) -> Result<Response, ApiError> {
-    let Some(binding_info) = registry.resources().find("", "v1", "bindings").cloned() else {
+    let Some(binding_info) = registry.resources().find("", "v1", "bindings") else {
         return Err(ApiError::Internal("bindings are not served".into()));
     };
     let binding = typed(&binding_info, body)?;
@@ -927,7 +926,6 @@ async fn token_request(
         registry
             .resources()
             .find("", "v1", plural)
-            .cloned()
             .ok_or_else(|| ApiError::Internal(format!("{plural} are not served")))
     };
     let sa = registry

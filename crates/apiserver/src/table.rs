@@ -59,7 +59,11 @@ pub fn table(
     let rows: Vec<Value> = items
         .iter()
         .map(|obj| {
-            let mut row = json!({ "cells": printers::cells(info.group, info.plural, obj, now) });
+            let cells = match &info.custom {
+                Some(cr) => printers::custom_cells(cr, obj, now),
+                None => printers::cells(info.group, info.plural, obj, now),
+            };
+            let mut row = json!({ "cells": cells });
             if let Some(conditions) = printers::row_conditions(info.group, info.plural, obj) {
                 row["conditions"] = conditions;
             }
@@ -75,7 +79,10 @@ pub fn table(
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": list_meta,
-        "columnDefinitions": printers::columns(info.group, info.plural),
+        "columnDefinitions": match &info.custom {
+            Some(cr) => json!(printers::custom_column_definitions(cr)),
+            None => json!(printers::columns(info.group, info.plural)),
+        },
         "rows": rows,
     })
 }

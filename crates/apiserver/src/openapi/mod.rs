@@ -17,7 +17,7 @@ mod schemas;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use api::{ApiError, ResourceInfo};
 use axum::body::Body;
@@ -121,11 +121,20 @@ impl Documents {
     }
 }
 
-/// The documents for the server's resource table, built on first use.
-/// (The table is static today; when CRDs make it dynamic this becomes a rebuildable cache.)
-fn documents(state: &ServerState) -> &'static Documents {
-    static DOCS: OnceLock<Documents> = OnceLock::new();
-    DOCS.get_or_init(|| Documents::build(state.registry.resources().all()))
+/// The documents for the server's resource table, rebuilt when the table changes (a CRD
+/// was established, changed or removed): cached per table generation.
+fn documents(state: &ServerState) -> Arc<Documents> {
+    let resources = state.registry.resources();
+    let generation = resources.generation();
+    let mut cache = state.openapi.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((g, docs)) = cache.as_ref()
+        && *g == generation
+    {
+        return docs.clone();
+    }
+    let docs = Arc::new(Documents::build(&resources.all()));
+    *cache = Some((generation, docs.clone()));
+    docs
 }
 
 /// 64-bit FNV-1a twice (two offsets), as 32 upper-case hex digits: stable across builds.

@@ -283,6 +283,42 @@ pub fn build(table: &[ResourceInfo]) -> Definitions {
         let list = list_schema(out.schemas.get(&kind_name), &kind_name, r);
         out.schemas.insert(list_name, list);
     }
+    // Custom resources: the served version's openAPIV3Schema, named as upstream
+    // (reversed group, version, kind: `com.example.v1.Foo`), with the object envelope.
+    for r in table {
+        let Some(cr) = &r.custom else { continue };
+        let reversed: Vec<&str> = r.group.split('.').rev().collect();
+        let kind_name = format!("{}.{}.{}", reversed.join("."), r.version, r.kind);
+        let list_name = format!("{}.{}.{}", reversed.join("."), r.version, r.list_kind);
+        let mut schema = cr
+            .schema
+            .clone()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({"type": "object"}));
+        schema["properties"]["apiVersion"] = json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"});
+        schema["properties"]["kind"] = json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"});
+        schema["properties"]["metadata"] = json!({"$ref": format!("{REF_PREFIX}io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), "description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"});
+        let list = list_schema(Some(&schema), &kind_name, r);
+        gvks.entry(kind_name.clone())
+            .or_default()
+            .push(json!({"group": r.group, "kind": r.kind, "version": r.version}));
+        gvks.entry(list_name.clone())
+            .or_default()
+            .push(json!({"group": r.group, "kind": r.list_kind, "version": r.version}));
+        out.schemas.insert(kind_name.clone(), schema);
+        out.schemas.insert(list_name.clone(), list);
+        out.kinds.insert(
+            (
+                r.group.to_string(),
+                r.version.to_string(),
+                r.kind.to_string(),
+            ),
+            KindNames {
+                kind: kind_name,
+                list: Some(list_name),
+            },
+        );
+    }
     for (name, schema) in out.schemas.iter_mut() {
         decorate(name, schema);
         if let Some(list) = gvks.get(name)

@@ -1324,3 +1324,91 @@ spec:
     assert!(out.contains(r#""data":{"a":"2"}"#), "{out}");
     skiff.stop().await;
 }
+
+const WIDGET_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: [wd]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    additionalPrinterColumns:
+    - name: Size
+      type: integer
+      jsonPath: .spec.size
+    - name: Color
+      type: string
+      jsonPath: .spec.color
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            description: The widget's desired shape.
+            properties:
+              size:
+                type: integer
+                description: How big the widget is.
+              color:
+                type: string
+                default: blue
+"#;
+
+#[tokio::test]
+async fn kubectl_apply_of_a_crd_and_its_object_then_get_and_explain() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let Some((mut skiff, k, _)) = setup(temp.path()).await else {
+        return;
+    };
+    let crd_file = temp.path().join("crd.yaml");
+    std::fs::write(&crd_file, WIDGET_CRD).expect("write CRD");
+    let out = k
+        .ok(&["apply", "-f", crd_file.to_str().expect("utf-8")])
+        .await;
+    assert_eq!(
+        out.trim(),
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created"
+    );
+    // Served at once: api-resources lists it.
+    let out = k.ok(&["api-resources", "--api-group=example.com"]).await;
+    assert!(
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["widgets", "wd", "example.com/v1", "true", "Widget"]),
+        "api-resources:\n{out}"
+    );
+    let obj_file = temp.path().join("w.yaml");
+    std::fs::write(
+        &obj_file,
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: default\nspec:\n  size: 3\n",
+    )
+    .expect("write widget");
+    let out = k
+        .ok(&["apply", "-f", obj_file.to_str().expect("utf-8")])
+        .await;
+    assert_eq!(out.trim(), "widget.example.com/w1 created");
+    let out = k.ok(&["get", "widgets", "-n", "default"]).await;
+    let rows = table(&out);
+    assert_eq!(rows[0].join(" "), "NAME SIZE COLOR", "header:\n{out}");
+    assert_eq!(
+        rows[1].join(" "),
+        "w1 3 blue",
+        "row (color defaulted):\n{out}"
+    );
+    let out = k.ok(&["explain", "widget.spec"]).await;
+    assert!(
+        out.contains("The widget's desired shape."),
+        "explain:\n{out}"
+    );
+    assert!(out.contains("How big the widget is."), "explain:\n{out}");
+    skiff.stop().await;
+}
