@@ -235,7 +235,9 @@ pub fn track_update(
     let set = prev.difference(&cmp.removed).union(&changed);
     match idx {
         Some(i) => {
-            if entries[i].fields != set {
+            // The time moves when this write changed something (upstream's
+            // managedFieldsUpdater), not on a no-op.
+            if entries[i].fields != set || !changed.is_empty() || !cmp.removed.is_empty() {
                 entries[i].time = Some(now.to_string());
             }
             entries[i].fields = set;
