@@ -235,7 +235,9 @@ pub fn track_update(
     let set = prev.difference(&cmp.removed).union(&changed);
     match idx {
         Some(i) => {
-            if entries[i].fields != set {
+            // The time moves when this write changed something (upstream's
+            // managedFieldsUpdater), not on a no-op.
+            if entries[i].fields != set || !changed.is_empty() || !cmp.removed.is_empty() {
                 entries[i].time = Some(now.to_string());
             }
             entries[i].fields = set;
@@ -249,7 +251,68 @@ pub fn track_update(
             fields: set,
         }),
     }
+    cap_update_managers(&mut entries);
     encode(new, entries);
+}
+
+/// Upstream keeps at most this many `Update` entries; older ones fold into
+/// [`ANCIENT_CHANGES`] buckets, one per apiVersion.
+const MAX_UPDATE_MANAGERS: usize = 10;
+const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// Folds the oldest `Update` entries into per-apiVersion `ancient-changes` buckets until at
+/// most [`MAX_UPDATE_MANAGERS`] remain (upstream's capManagersManager).
+fn cap_update_managers(entries: &mut Vec<Entry>) {
+    let mut updaters: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].operation == "Update")
+        .collect();
+    if updaters.len() <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    updaters.sort_by(|&a, &b| entries[a].time.cmp(&entries[b].time));
+    let mut remaining = updaters.len();
+    let mut first_of_version: Vec<(String, usize)> = Vec::new();
+    let mut drop = vec![false; entries.len()];
+    for &i in &updaters {
+        if remaining <= MAX_UPDATE_MANAGERS {
+            break;
+        }
+        let version = entries[i].api_version.clone();
+        let Some(&(_, first)) = first_of_version.iter().find(|(v, _)| *v == version) else {
+            first_of_version.push((version, i));
+            continue;
+        };
+        let bucket = entries.iter().position(|e| {
+            e.manager == ANCIENT_CHANGES
+                && e.operation == "Update"
+                && e.api_version == version
+                && e.subresource.is_empty()
+        });
+        let bucket = match bucket {
+            Some(b) => b,
+            None => {
+                // The first entry of this version becomes the bucket.
+                let e = &mut entries[first];
+                e.manager = ANCIENT_CHANGES.into();
+                e.subresource = String::new();
+                first
+            }
+        };
+        if bucket == i {
+            continue;
+        }
+        let folded = entries[i].fields.clone();
+        entries[bucket].fields = entries[bucket].fields.union(&folded);
+        entries[bucket].time = entries[i].time.clone();
+        drop[i] = true;
+        remaining -= 1;
+    }
+    let mut idx = 0;
+    entries.retain(|_| {
+        let keep = !drop[idx];
+        idx += 1;
+        keep
+    });
 }
 
 /// Server-side apply of `config` by `manager` onto `live` (`None`: the object is created
@@ -468,6 +531,43 @@ mod tests {
             "kubectl"
         );
         assert_eq!(manager_from_user_agent(""), "unknown");
+    }
+
+    #[test]
+    fn update_managers_are_capped_at_ten() {
+        let info = deployments();
+        let mut obj =
+            apply(&info, None, None, &config(1, "nginx:1"), "a", false, "t00").expect("create");
+        for n in 0..12 {
+            let old = obj.clone();
+            obj["metadata"]["labels"][format!("l{n}")] = json!("x");
+            track_update(
+                &info,
+                None,
+                Some(&old),
+                &mut obj,
+                &format!("m{n:02}"),
+                &format!("t{:02}", n + 1),
+            );
+        }
+        let entries = decode(&obj).expect("valid");
+        let updates: Vec<&Entry> = entries.iter().filter(|e| e.operation == "Update").collect();
+        assert_eq!(updates.len(), MAX_UPDATE_MANAGERS, "{updates:?}");
+        assert!(entries.iter().any(|e| e.manager == "m11"));
+        let bucket = entries
+            .iter()
+            .find(|e| e.manager == ANCIENT_CHANGES)
+            .expect("bucket");
+        assert!(
+            bucket
+                .fields
+                .has(&["f:metadata".into(), "f:labels".into(), "f:l0".into()])
+        );
+        assert!(
+            bucket
+                .fields
+                .has(&["f:metadata".into(), "f:labels".into(), "f:l2".into()])
+        );
     }
 
     #[test]
