@@ -15,8 +15,7 @@ pub enum Patch {
     Merge(Value),
     /// `application/strategic-merge-patch+json`.
     Strategic(Value),
-    /// `application/apply-patch+yaml`: a server-side apply configuration (JSON, which is
-    /// YAML too).
+    /// `application/apply-patch+yaml`: a server-side apply configuration (YAML or JSON).
     Apply(Value),
 }
 
@@ -53,11 +52,17 @@ impl Patch {
                 Ok(Patch::Strategic(v))
             }
             "application/apply-patch+yaml" => {
-                let v: Value = serde_json::from_slice(body).map_err(|e| {
-                    ApiError::BadRequest(format!(
-                        "error decoding YAML: {e} (skiff reads apply configurations in the JSON form of YAML)"
-                    ))
-                })?;
+                // JSON is the common case (kubectl, client-go, kube-rs); block YAML also works.
+                let v: Value = match serde_json::from_slice(body) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        let mut opts = serde_saphyr::Options::default();
+                        opts.legacy_octal_numbers = true;
+                        serde_saphyr::from_slice_with_options(body, opts).map_err(|e| {
+                            ApiError::BadRequest(format!("error decoding YAML: {e}"))
+                        })?
+                    }
+                };
                 if !v.is_object() {
                     return Err(ApiError::BadRequest(
                         "error decoding YAML: the apply configuration must be an object".into(),
@@ -121,6 +126,31 @@ mod tests {
             .into_iter()
             .find(|r| r.kind == kind)
             .expect("built-in kind")
+    }
+
+    #[test]
+    fn apply_configurations_may_be_block_yaml_or_json() {
+        let yaml = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  mode: 0644\n";
+        match Patch::parse("application/apply-patch+yaml", yaml).expect("block YAML") {
+            Patch::Apply(v) => assert_eq!(v["metadata"]["name"], "c"),
+            other => panic!("expected an apply patch, got {other:?}"),
+        }
+        assert!(matches!(
+            Patch::parse("application/apply-patch+yaml", br#"{"kind":"ConfigMap"}"#),
+            Ok(Patch::Apply(_))
+        ));
+        assert_eq!(
+            Patch::parse("application/apply-patch+yaml", b"- a\n- b\n")
+                .expect_err("a list")
+                .code(),
+            400
+        );
+        assert_eq!(
+            Patch::parse("application/apply-patch+yaml", b"a: [unclosed")
+                .expect_err("bad YAML")
+                .code(),
+            400
+        );
     }
 
     #[test]
