@@ -1412,3 +1412,226 @@ async fn kubectl_apply_of_a_crd_and_its_object_then_get_and_explain() {
     assert!(out.contains("How big the widget is."), "explain:\n{out}");
     skiff.stop().await;
 }
+
+const SHOP_MANIFEST: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: shop
+data:
+  mode: fast
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+        env:
+        - {name: A, value: "1"}
+        - {name: B, value: "2"}
+        ports:
+        - containerPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+spec:
+  selector: {app: web}
+  ports:
+  - port: 80
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+---
+apiVersion: example.com/v1
+kind: Gadget
+metadata:
+  name: g1
+  namespace: shop
+spec:
+  size: 3
+"#;
+
+#[tokio::test]
+async fn kubectl_apply_edit_reapply_edit_patch_dry_run_and_diff_a_multi_document_manifest() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let Some((mut skiff, k, _)) = setup(temp.path()).await else {
+        return;
+    };
+    let file = temp.path().join("shop.yaml");
+    let path = file.to_str().expect("utf-8 path").to_string();
+    std::fs::write(&file, SHOP_MANIFEST).expect("write manifest");
+    // As on any cluster, the first pass cannot map the custom resource before its CRD exists.
+    let first = k.run(&["apply", "-f", &path]).await;
+    assert!(
+        first
+            .stdout
+            .contains("customresourcedefinition.apiextensions.k8s.io/gadgets.example.com created"),
+        "{}",
+        first.describe()
+    );
+    assert!(
+        first.stderr.contains("ensure CRDs are installed first"),
+        "{}",
+        first.describe()
+    );
+    let out = k.ok(&["apply", "-f", &path]).await;
+    assert!(
+        out.contains("gadget.example.com/g1 created"),
+        "second apply:\n{out}"
+    );
+    let out = k.ok(&["get", "deploy,svc,gadgets", "-n", "shop"]).await;
+    for header in [
+        "NAME READY UP-TO-DATE AVAILABLE AGE",
+        "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE",
+        "NAME SIZE",
+    ] {
+        assert!(
+            table(&out).iter().any(|r| r.join(" ") == header),
+            "header {header:?} in:\n{out}"
+        );
+    }
+    assert!(
+        table(&out)
+            .iter()
+            .any(|r| r.join(" ") == "gadget.example.com/g1 3"),
+        "printer column row in:\n{out}"
+    );
+
+    k.ok(&["label", "deploy", "web", "-n", "shop", "team=blue"])
+        .await;
+    let edited = SHOP_MANIFEST
+        .replace("nginx:1.25", "nginx:1.27")
+        .replace("        - {name: B, value: \"2\"}\n", "")
+        .replace(
+            "        - containerPort: 80\n",
+            "        - containerPort: 80\n        - containerPort: 443\n",
+        );
+    std::fs::write(&file, &edited).expect("write edited manifest");
+    let out = k.ok(&["apply", "-f", &path]).await;
+    assert!(out.contains("deployment.apps/web configured"), "{out}");
+    let jp = "jsonpath={.metadata.labels.team} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[*].name} {.spec.template.spec.containers[0].ports[*].containerPort}";
+    let out = k
+        .ok(&["get", "deploy", "web", "-n", "shop", "-o", jp])
+        .await;
+    assert_eq!(
+        out, "blue nginx:1.27 A 80 443",
+        "exactly the edited fields changed and the label survived"
+    );
+
+    let mut edit = k.command(&["edit", "deploy", "web", "-n", "shop"]);
+    edit.env("EDITOR", "sed -i s/nginx:1.27/nginx:1.28/");
+    let status = tokio::time::timeout(KUBECTL_TIMEOUT, edit.output())
+        .await
+        .expect("kubectl edit finished")
+        .expect("kubectl edit ran");
+    assert!(
+        status.status.success(),
+        "kubectl edit: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let out = k
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .await;
+    assert_eq!(out, "nginx:1.28");
+
+    k.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#,
+    ])
+    .await;
+    let out = k
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .await;
+    assert_eq!(out, "4");
+    let out = k
+        .ok(&[
+            "create",
+            "configmap",
+            "dry",
+            "-n",
+            "shop",
+            "--from-literal=a=b",
+            "--dry-run=server",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert_eq!(out.trim(), "configmap/dry");
+    k.fails(&["get", "configmap", "dry", "-n", "shop"]).await;
+
+    let diff = k.run(&["diff", "-f", &path]).await;
+    assert_eq!(
+        diff.code,
+        Some(1),
+        "kubectl diff exits 1 when there are differences: {}",
+        diff.describe()
+    );
+    assert!(
+        diff.stdout.contains("+        image: nginx:1.27")
+            && diff.stdout.contains("-        image: nginx:1.28"),
+        "{}",
+        diff.describe()
+    );
+    skiff.stop().await;
+}
