@@ -280,6 +280,16 @@ pub fn is_crd(info: &ResourceInfo) -> bool {
     info.group == "apiextensions.k8s.io" && info.plural == "customresourcedefinitions"
 }
 
+/// The propagation policy a delete gets when it names none, where upstream's strategy is not
+/// the usual Background: batch/v1 Jobs and core ReplicationControllers keep their dependents
+/// (`DefaultGarbageCollectionPolicy` returns OrphanDependents for them).
+pub fn default_propagation(info: &ResourceInfo) -> Option<&'static str> {
+    match (info.group, info.plural) {
+        ("batch", "jobs") | ("", "replicationcontrollers") => Some("Orphan"),
+        _ => None,
+    }
+}
+
 /// Resources whose PUT may create a missing object (upstream `AllowCreateOnUpdate`).
 fn allows_create_on_update(info: &ResourceInfo) -> bool {
     matches!(
@@ -1253,7 +1263,7 @@ impl Registry {
     ) -> Result<Deleted, ApiError> {
         let key = Self::key(info, ns, name);
         let policy = match opts.propagation_policy.as_deref() {
-            None | Some("") => None,
+            None | Some("") => default_propagation(info).map(str::to_string),
             Some(p @ ("Orphan" | "Foreground" | "Background")) => Some(p.to_string()),
             Some(other) => {
                 return Err(Self::invalid(

@@ -316,8 +316,23 @@ async fn resource(
             let format = BodyFormat::of(req.headers()).unwrap_or(BodyFormat::Json);
             let body = read_body(req.into_body()).await?;
             let dopts = delete_options(&query, format, &body)?;
+            // Upstream warns that a Job deleted without a policy keeps its pods.
+            let warnings: Vec<String> = if dopts
+                .propagation_policy
+                .as_deref()
+                .is_none_or(str::is_empty)
+                && info.group == "batch"
+                && info.plural == "jobs"
+            {
+                vec!["child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning".into()]
+            } else {
+                Vec::new()
+            };
             match registry.delete(&info, ns.as_deref(), &name, &dopts).await? {
-                Deleted::Pending(obj) => Ok(json_response(StatusCode::OK, &obj)),
+                Deleted::Pending(obj) => Ok(field_validation::with_warnings(
+                    json_response(StatusCode::OK, &obj),
+                    &warnings,
+                )),
                 Deleted::Gone(obj) => {
                     if returns_deleted_object(&info) {
                         Ok(json_response(StatusCode::OK, &obj))

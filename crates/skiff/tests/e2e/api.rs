@@ -2956,3 +2956,60 @@ async fn custom_resources_through_the_dynamic_api_status_split_tables_and_crd_de
     assert!(list.items.is_empty(), "objects were deleted with the CRD");
     c.stop().await;
 }
+
+#[tokio::test]
+async fn every_recorded_exchange_replays_with_the_same_status_code_and_kind() {
+    let Some(dir) = replays_dir() else { return };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("replay dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 8,
+        "expected the recorded exchanges in {}",
+        dir.display()
+    );
+    for file in files {
+        let c = TestCluster::start().await.expect("cluster starts");
+        let exchanges: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("JSON");
+        for (i, ex) in exchanges.iter().enumerate() {
+            let method = ex["request_method"].as_str().expect("method");
+            let url = ex["request_url"].as_str().expect("url").replace("?&", "?");
+            let case = format!("{} exchange {i}: {method} {url}", file.display());
+            let mut req = http::Request::builder().method(method).uri(&url);
+            if let Some(ct) = ex["request_content_type"].as_str() {
+                req = req.header("content-type", ct);
+            }
+            let body = ex["request_body"]
+                .as_str()
+                .unwrap_or("")
+                .as_bytes()
+                .to_vec();
+            let want_code = ex["response_status_code"].as_u64().expect("code") as u16;
+            if url.contains("watch=") {
+                // A watch stays open: compare the status line, then hang up.
+                let resp = within(
+                    &format!("{case}: watch response head"),
+                    c.client.send(
+                        req.body(body)
+                            .expect("request")
+                            .map(kube::client::Body::from),
+                    ),
+                )
+                .await
+                .expect("sent");
+                assert_eq!(resp.status().as_u16(), want_code, "{case}");
+                continue;
+            }
+            let (code, got) = raw(&c, req.body(body).expect("request")).await;
+            assert_eq!(code, want_code, "{case}: {got}");
+            let want: Value = serde_json::from_str(ex["response_body"].as_str().unwrap_or("null"))
+                .unwrap_or(Value::Null);
+            assert_eq!(got["kind"], want["kind"], "{case}");
+        }
+        c.stop().await;
+    }
+}
