@@ -872,6 +872,64 @@ mod tests {
         assert_eq!(json_path(&obj, ".spec.missing"), None);
     }
 
+    /// A change to a valid CRD, for table-driven cases.
+    type Edit = Box<dyn Fn(&mut Value)>;
+
+    #[test]
+    fn crd_validation_cases() {
+        let base = || {
+            json!({"metadata": {"name": "foos.example.com"}, "spec": {
+                "group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "foos", "kind": "Foo"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object"}}}]}})
+        };
+        let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
+            ("valid", Box::new(|_| {}), vec![]),
+            (
+                "name must match",
+                Box::new(|c| c["metadata"]["name"] = json!("bars.example.com")),
+                vec![
+                    "metadata.name: Invalid value: \"bars.example.com\": must be spec.names.plural+\".\"+spec.group",
+                ],
+            ),
+            (
+                "no storage version",
+                Box::new(|c| c["spec"]["versions"][0]["storage"] = json!(false)),
+                vec![
+                    "spec.versions: Invalid value: must have exactly one version marked as storage version",
+                ],
+            ),
+            (
+                "schema required",
+                Box::new(|c| c["spec"]["versions"][0]["schema"] = Value::Null),
+                vec![
+                    "spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required",
+                ],
+            ),
+            (
+                "root type required",
+                Box::new(|c| c["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = json!({})),
+                vec![
+                    "spec.versions[0].schema.openAPIV3Schema.type: Required value: must not be empty at the root",
+                ],
+            ),
+        ];
+        for (name, edit, want) in cases {
+            let mut crd = base();
+            edit(&mut crd);
+            let got: Vec<String> = crate::validation::validate_create(
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                &crd,
+            )
+            .iter()
+            .map(FieldError::to_string_full)
+            .collect();
+            assert_eq!(got, want, "case {name}");
+        }
+    }
+
     #[test]
     fn resources_from_a_crd() {
         let crd = json!({"metadata": {"name": "foos.example.com"}, "spec": {

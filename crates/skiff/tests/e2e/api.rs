@@ -2616,6 +2616,24 @@ async fn custom_resources_through_the_dynamic_api_status_split_tables_and_crd_de
         err.message,
         "Gadget.example.com \"g2\" is invalid: spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1"
     );
+    // fieldValidation=Strict rejects what pruning would drop; Warn answers with a warning.
+    let body = json!({"apiVersion": "example.com/v1", "kind": "Gadget",
+        "metadata": {"name": "g3"}, "spec": {"size": 1, "extra": 1}});
+    let (code, status) = raw(
+        &c,
+        http::Request::post(
+            "/apis/example.com/v1/namespaces/default/gadgets?fieldValidation=Strict",
+        )
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).expect("json"))
+        .expect("request"),
+    )
+    .await;
+    assert_eq!(code, 400, "{status}");
+    assert_eq!(
+        status["message"],
+        "Gadget in version \"v1\" cannot be handled as a Gadget: strict decoding error: unknown field \"spec.extra\""
+    );
     // Patch of the main resource bumps generation and ignores status.
     let patched = api
         .patch(
