@@ -2716,3 +2716,68 @@ async fn custom_resources_through_the_dynamic_api_status_split_tables_and_crd_de
     assert!(list.items.is_empty(), "objects were deleted with the CRD");
     c.stop().await;
 }
+
+#[tokio::test]
+async fn custom_resource_scale_subresource_reads_and_writes_the_declared_paths() {
+    let c = TestCluster::start().await.expect("cluster starts");
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "pools.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "pools", "kind": "Pool"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                    "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.selector"}},
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}},
+                    "status": {"type": "object", "properties": {
+                        "replicas": {"type": "integer"}, "selector": {"type": "string"}}}}}}}]}});
+    let post = |path: &str, body: &Value| {
+        http::Request::post(path)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).expect("json"))
+            .expect("request")
+    };
+    let (code, body) = raw(
+        &c,
+        post(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            &crd,
+        ),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let pool = json!({"apiVersion": "example.com/v1", "kind": "Pool",
+        "metadata": {"name": "p"}, "spec": {"replicas": 2}});
+    let (code, body) = raw(
+        &c,
+        post("/apis/example.com/v1/namespaces/default/pools", &pool),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, scale) = get_json(
+        &c,
+        "/apis/example.com/v1/namespaces/default/pools/p/scale",
+        "application/json",
+    )
+    .await;
+    assert_eq!(code, 200, "{scale}");
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 2);
+    let (code, body) = raw(
+        &c,
+        http::Request::patch("/apis/example.com/v1/namespaces/default/pools/p/scale")
+            .header("content-type", "application/merge-patch+json")
+            .body(br#"{"spec":{"replicas":7}}"#.to_vec())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let (_, obj) = get_json(
+        &c,
+        "/apis/example.com/v1/namespaces/default/pools/p",
+        "application/json",
+    )
+    .await;
+    assert_eq!(obj["spec"]["replicas"], 7, "{obj}");
+    c.stop().await;
+}
