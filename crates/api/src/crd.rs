@@ -24,6 +24,8 @@ pub struct CustomResource {
     pub scale: Option<Value>,
     /// The CRD's name (`<plural>.<group>`).
     pub crd_name: String,
+    /// The CRD is being deleted: its objects are being removed and no new ones are taken.
+    pub terminating: bool,
 }
 
 /// Serves `f` as `&'static str`. Resource table entries use static strings; the names of
@@ -99,6 +101,7 @@ pub fn resources_for(crd: &Value) -> Vec<ResourceInfo> {
     let storage_version = leak(storage);
     let namespaced = str_at(spec, &["scope"]) != "Cluster";
     let crd_name = str_at(crd, &["metadata", "name"]).to_string();
+    let terminating = crd["metadata"]["deletionTimestamp"].is_string();
     versions
         .iter()
         .filter(|v| v["served"] == true)
@@ -141,6 +144,7 @@ pub fn resources_for(crd: &Value) -> Vec<ResourceInfo> {
                         .unwrap_or_default(),
                     scale,
                     crd_name: crd_name.clone(),
+                    terminating,
                 })),
             }
         })

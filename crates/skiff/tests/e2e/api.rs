@@ -2781,3 +2781,46 @@ async fn custom_resource_scale_subresource_reads_and_writes_the_declared_paths()
     assert_eq!(obj["spec"]["replicas"], 7, "{obj}");
     c.stop().await;
 }
+
+#[tokio::test]
+async fn stored_crds_are_served_again_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = TestCluster::start_in(dir.path())
+        .await
+        .expect("cluster starts");
+    let post = |path: &str, body: Value| {
+        http::Request::post(path)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body).expect("json"))
+            .expect("request")
+    };
+    let (code, body) = raw(
+        &c,
+        post(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            gadget_crd(),
+        ),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = raw(
+        &c,
+        post(
+            "/apis/example.com/v1/namespaces/default/gadgets",
+            json!({"apiVersion": "example.com/v1", "kind": "Gadget",
+                   "metadata": {"name": "kept"}, "spec": {"size": 3}}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let c = c.restart().await.expect("restarts");
+    let (code, obj) = get_json(
+        &c,
+        "/apis/example.com/v1/namespaces/default/gadgets/kept",
+        "application/json",
+    )
+    .await;
+    assert_eq!(code, 200, "{obj}");
+    assert_eq!(obj["spec"], json!({"size": 3, "mode": "fast"}));
+    c.stop().await;
+}
