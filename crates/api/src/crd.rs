@@ -28,23 +28,39 @@ pub struct CustomResource {
     pub terminating: bool,
 }
 
-/// Serves `f` as `&'static str`. Resource table entries use static strings; the names of
-/// custom resources are leaked once per CRD change that introduces them, which bounds the
-/// leak by the number of CRD writes.
+/// Interns `s` as `&'static str`. Resource table entries use static strings; the names of
+/// custom resources are leaked once per distinct string (so the leak is bounded by the
+/// distinct names CRDs ever used, not by the number of CRD writes).
 fn leak(s: &str) -> &'static str {
-    Box::leak(s.to_string().into_boxed_str())
+    static INTERNED: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut set = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = set.get(s) {
+        return existing;
+    }
+    let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
+    set.insert(leaked);
+    leaked
 }
 
+/// Interns a list of names (see [`leak`]).
 fn leak_list(v: Option<&Value>) -> &'static [&'static str] {
+    static INTERNED: std::sync::Mutex<Vec<&'static [&'static str]>> =
+        std::sync::Mutex::new(Vec::new());
     let items: Vec<&'static str> = v
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(leak).collect())
         .unwrap_or_default();
     if items.is_empty() {
-        &[]
-    } else {
-        Box::leak(items.into_boxed_slice())
+        return &[];
     }
+    let mut lists = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = lists.iter().find(|l| **l == items.as_slice()) {
+        return existing;
+    }
+    let leaked: &'static [&'static str] = Box::leak(items.into_boxed_slice());
+    lists.push(leaked);
+    leaked
 }
 
 fn identity(v: Value) -> Result<Value, String> {
