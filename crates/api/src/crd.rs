@@ -24,25 +24,43 @@ pub struct CustomResource {
     pub scale: Option<Value>,
     /// The CRD's name (`<plural>.<group>`).
     pub crd_name: String,
+    /// The CRD is being deleted: its objects are being removed and no new ones are taken.
+    pub terminating: bool,
 }
 
-/// Serves `f` as `&'static str`. Resource table entries use static strings; the names of
-/// custom resources are leaked once per CRD change that introduces them, which bounds the
-/// leak by the number of CRD writes.
+/// Interns `s` as `&'static str`. Resource table entries use static strings; the names of
+/// custom resources are leaked once per distinct string (so the leak is bounded by the
+/// distinct names CRDs ever used, not by the number of CRD writes).
 fn leak(s: &str) -> &'static str {
-    Box::leak(s.to_string().into_boxed_str())
+    static INTERNED: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut set = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = set.get(s) {
+        return existing;
+    }
+    let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
+    set.insert(leaked);
+    leaked
 }
 
+/// Interns a list of names (see [`leak`]).
 fn leak_list(v: Option<&Value>) -> &'static [&'static str] {
+    static INTERNED: std::sync::Mutex<Vec<&'static [&'static str]>> =
+        std::sync::Mutex::new(Vec::new());
     let items: Vec<&'static str> = v
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(leak).collect())
         .unwrap_or_default();
     if items.is_empty() {
-        &[]
-    } else {
-        Box::leak(items.into_boxed_slice())
+        return &[];
     }
+    let mut lists = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = lists.iter().find(|l| **l == items.as_slice()) {
+        return existing;
+    }
+    let leaked: &'static [&'static str] = Box::leak(items.into_boxed_slice());
+    lists.push(leaked);
+    leaked
 }
 
 fn identity(v: Value) -> Result<Value, String> {
@@ -99,6 +117,7 @@ pub fn resources_for(crd: &Value) -> Vec<ResourceInfo> {
     let storage_version = leak(storage);
     let namespaced = str_at(spec, &["scope"]) != "Cluster";
     let crd_name = str_at(crd, &["metadata", "name"]).to_string();
+    let terminating = crd["metadata"]["deletionTimestamp"].is_string();
     versions
         .iter()
         .filter(|v| v["served"] == true)
@@ -141,6 +160,7 @@ pub fn resources_for(crd: &Value) -> Vec<ResourceInfo> {
                         .unwrap_or_default(),
                     scale,
                     crd_name: crd_name.clone(),
+                    terminating,
                 })),
             }
         })
@@ -870,6 +890,64 @@ mod tests {
             Some(&json!("Other"))
         );
         assert_eq!(json_path(&obj, ".spec.missing"), None);
+    }
+
+    /// A change to a valid CRD, for table-driven cases.
+    type Edit = Box<dyn Fn(&mut Value)>;
+
+    #[test]
+    fn crd_validation_cases() {
+        let base = || {
+            json!({"metadata": {"name": "foos.example.com"}, "spec": {
+                "group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "foos", "kind": "Foo"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object"}}}]}})
+        };
+        let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
+            ("valid", Box::new(|_| {}), vec![]),
+            (
+                "name must match",
+                Box::new(|c| c["metadata"]["name"] = json!("bars.example.com")),
+                vec![
+                    "metadata.name: Invalid value: \"bars.example.com\": must be spec.names.plural+\".\"+spec.group",
+                ],
+            ),
+            (
+                "no storage version",
+                Box::new(|c| c["spec"]["versions"][0]["storage"] = json!(false)),
+                vec![
+                    "spec.versions: Invalid value: must have exactly one version marked as storage version",
+                ],
+            ),
+            (
+                "schema required",
+                Box::new(|c| c["spec"]["versions"][0]["schema"] = Value::Null),
+                vec![
+                    "spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required",
+                ],
+            ),
+            (
+                "root type required",
+                Box::new(|c| c["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = json!({})),
+                vec![
+                    "spec.versions[0].schema.openAPIV3Schema.type: Required value: must not be empty at the root",
+                ],
+            ),
+        ];
+        for (name, edit, want) in cases {
+            let mut crd = base();
+            edit(&mut crd);
+            let got: Vec<String> = crate::validation::validate_create(
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                &crd,
+            )
+            .iter()
+            .map(FieldError::to_string_full)
+            .collect();
+            assert_eq!(got, want, "case {name}");
+        }
     }
 
     #[test]

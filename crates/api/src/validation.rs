@@ -4111,6 +4111,38 @@ fn crd_errors(crd: &Value) -> Vec<FieldError> {
             "must be spec.names.plural+\".\"+spec.group",
         ));
     }
+    let versions = items(spec, "versions");
+    let storage = versions
+        .iter()
+        .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .count();
+    if storage != 1 {
+        // Upstream prints the whole versions slice as the value; it is left out here.
+        errs.push(FieldError {
+            kind: FieldErrorKind::Invalid,
+            field: "spec.versions".into(),
+            value: None,
+            detail: "must have exactly one version marked as storage version".into(),
+        });
+    }
+    for (i, v) in versions.iter().enumerate() {
+        let path = format!("spec.versions[{i}].schema.openAPIV3Schema");
+        match v.get("schema").and_then(|s| s.get("openAPIV3Schema")) {
+            None | Some(Value::Null) => {
+                errs.push(FieldError::required(path, "schemas are required"));
+            }
+            Some(schema) => {
+                if text(schema, "type").is_empty()
+                    && schema.get("x-kubernetes-int-or-string").is_none()
+                {
+                    errs.push(FieldError::required(
+                        format!("{path}.type"),
+                        "must not be empty at the root",
+                    ));
+                }
+            }
+        }
+    }
     errs
 }
 
@@ -5091,6 +5123,13 @@ pub fn validate_update(group: &str, resource: &str, new: &Value, old: &Value) ->
         }
         (RBAC_GROUP, "rolebindings") => role_binding_update(new, old, true),
         (RBAC_GROUP, "clusterrolebindings") => role_binding_update(new, old, false),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            let mut errs = core_meta_update(new, old);
+            let mut spec_errs = crd_errors(new);
+            spec_errs.retain(|e| !e.field.starts_with("metadata."));
+            errs.extend(spec_errs);
+            errs
+        }
         _ if builtin_namespaced(group, resource).is_some() => core_meta_update(new, old),
         _ => validate_object_meta_update(new, old),
     }
@@ -6970,7 +7009,8 @@ mod tests {
                 "crd name",
                 "apiextensions.k8s.io",
                 "customresourcedefinitions",
-                json!({"metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.org", "names": {"plural": "widgets"}}}),
+                json!({"metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.org", "names": {"plural": "widgets"},
+                    "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}}]}}),
                 vec![s(
                     "metadata.name: Invalid value: \"widgets.example.com\": must be spec.names.plural+\".\"+spec.group",
                 )],

@@ -121,6 +121,14 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
 /// Paths of fields in `obj` (the served form, with apiVersion/kind) that the resource's typed
 /// model does not know. Empty when the object does not decode at all (that is a 400 elsewhere).
 pub fn unknown_fields(info: &ResourceInfo, obj: &Value) -> Vec<String> {
+    if let Some(cr) = &info.custom {
+        // Custom resources: what structural pruning drops is unknown.
+        let Some(schema) = &cr.schema else {
+            return Vec::new();
+        };
+        let mut pruned = obj.clone();
+        return api::crd::prune(&mut pruned, schema);
+    }
     let mut typed = obj.clone();
     if let Some(m) = typed.as_object_mut() {
         m.entry("apiVersion")

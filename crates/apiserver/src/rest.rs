@@ -140,6 +140,10 @@ async fn resource(
         return Err(ApiError::NoSuchPath);
     }
     auth::authorize_resource(&who, verb, info.group, info.plural, ns.as_deref())?;
+    if verb == "create" && info.custom.as_ref().is_some_and(|c| c.terminating) {
+        // Upstream: no new objects while the CRD's objects are being deleted.
+        return Err(ApiError::MethodNotAllowed);
+    }
     if let Some(sub) = &rp.subresource {
         if !info.has_subresource(sub) {
             return Err(ApiError::NoSuchPath);

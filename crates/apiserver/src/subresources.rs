@@ -277,6 +277,29 @@ pub fn scale_of(info: &ResourceInfo, parent: &Value) -> Result<Value, ApiError> 
             meta.insert(field.into(), v.clone());
         }
     }
+    if let Some(paths) = info.custom.as_ref().and_then(|c| c.scale.as_ref()) {
+        // A custom resource's scale reads the CRD's declared JSON paths.
+        let at = |key: &str| {
+            paths[key]
+                .as_str()
+                .and_then(|p| api::crd::json_path(parent, p))
+        };
+        let replicas = at("specReplicasPath").and_then(Value::as_i64).unwrap_or(0);
+        let current = at("statusReplicasPath")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let mut status = json!({"replicas": current});
+        if let Some(sel) = at("labelSelectorPath").and_then(Value::as_str) {
+            status["selector"] = json!(sel);
+        }
+        return Ok(json!({
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": meta,
+            "spec": {"replicas": replicas},
+            "status": status,
+        }));
+    }
     let replicas = parent
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
@@ -377,7 +400,25 @@ where
                 });
             }
             let mut parent = current.clone();
-            parent["spec"]["replicas"] = json!(replicas);
+            match info
+                .custom
+                .as_ref()
+                .and_then(|c| c.scale.as_ref())
+                .and_then(|p| p["specReplicasPath"].as_str())
+            {
+                Some(path) => {
+                    // `.spec.replicas` → parent["spec"]["replicas"], creating objects.
+                    let mut slot = &mut parent;
+                    for part in path.trim_start_matches('.').split('.') {
+                        if !slot.is_object() {
+                            *slot = json!({});
+                        }
+                        slot = &mut slot[part];
+                    }
+                    *slot = json!(replicas);
+                }
+                None => parent["spec"]["replicas"] = json!(replicas),
+            }
             // The Scale's resourceVersion is the precondition; none means unconditional.
             match scale
                 .pointer("/metadata/resourceVersion")

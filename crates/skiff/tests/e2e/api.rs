@@ -2874,6 +2874,24 @@ async fn custom_resources_through_the_dynamic_api_status_split_tables_and_crd_de
         err.message,
         "Gadget.example.com \"g2\" is invalid: spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1"
     );
+    // fieldValidation=Strict rejects what pruning would drop; Warn answers with a warning.
+    let body = json!({"apiVersion": "example.com/v1", "kind": "Gadget",
+        "metadata": {"name": "g3"}, "spec": {"size": 1, "extra": 1}});
+    let (code, status) = raw(
+        &c,
+        http::Request::post(
+            "/apis/example.com/v1/namespaces/default/gadgets?fieldValidation=Strict",
+        )
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).expect("json"))
+        .expect("request"),
+    )
+    .await;
+    assert_eq!(code, 400, "{status}");
+    assert_eq!(
+        status["message"],
+        "Gadget in version \"v1\" cannot be handled as a Gadget: strict decoding error: unknown field \"spec.extra\""
+    );
     // Patch of the main resource bumps generation and ignores status.
     let patched = api
         .patch(
@@ -3012,4 +3030,112 @@ async fn every_recorded_exchange_replays_with_the_same_status_code_and_kind() {
         }
         c.stop().await;
     }
+}
+
+#[tokio::test]
+async fn custom_resource_scale_subresource_reads_and_writes_the_declared_paths() {
+    let c = TestCluster::start().await.expect("cluster starts");
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "pools.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "pools", "kind": "Pool"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                    "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.selector"}},
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}},
+                    "status": {"type": "object", "properties": {
+                        "replicas": {"type": "integer"}, "selector": {"type": "string"}}}}}}}]}});
+    let post = |path: &str, body: &Value| {
+        http::Request::post(path)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).expect("json"))
+            .expect("request")
+    };
+    let (code, body) = raw(
+        &c,
+        post(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            &crd,
+        ),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let pool = json!({"apiVersion": "example.com/v1", "kind": "Pool",
+        "metadata": {"name": "p"}, "spec": {"replicas": 2}});
+    let (code, body) = raw(
+        &c,
+        post("/apis/example.com/v1/namespaces/default/pools", &pool),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, scale) = get_json(
+        &c,
+        "/apis/example.com/v1/namespaces/default/pools/p/scale",
+        "application/json",
+    )
+    .await;
+    assert_eq!(code, 200, "{scale}");
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 2);
+    let (code, body) = raw(
+        &c,
+        http::Request::patch("/apis/example.com/v1/namespaces/default/pools/p/scale")
+            .header("content-type", "application/merge-patch+json")
+            .body(br#"{"spec":{"replicas":7}}"#.to_vec())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let (_, obj) = get_json(
+        &c,
+        "/apis/example.com/v1/namespaces/default/pools/p",
+        "application/json",
+    )
+    .await;
+    assert_eq!(obj["spec"]["replicas"], 7, "{obj}");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn stored_crds_are_served_again_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = TestCluster::start_in(dir.path())
+        .await
+        .expect("cluster starts");
+    let post = |path: &str, body: Value| {
+        http::Request::post(path)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body).expect("json"))
+            .expect("request")
+    };
+    let (code, body) = raw(
+        &c,
+        post(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            gadget_crd(),
+        ),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = raw(
+        &c,
+        post(
+            "/apis/example.com/v1/namespaces/default/gadgets",
+            json!({"apiVersion": "example.com/v1", "kind": "Gadget",
+                   "metadata": {"name": "kept"}, "spec": {"size": 3}}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let c = c.restart().await.expect("restarts");
+    let (code, obj) = get_json(
+        &c,
+        "/apis/example.com/v1/namespaces/default/gadgets/kept",
+        "application/json",
+    )
+    .await;
+    assert_eq!(code, 200, "{obj}");
+    assert_eq!(obj["spec"], json!({"size": 3, "mode": "fast"}));
+    c.stop().await;
 }
