@@ -778,6 +778,43 @@ impl Registry {
         ))
     }
 
+    /// Checks a request body's apiVersion/kind, name and namespace against the URL of an
+    /// existing object (PUT, apply), filling in the ones the body leaves out.
+    fn check_identity(
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        body: &mut Value,
+    ) -> Result<(), ApiError> {
+        Self::check_type(info, body)?;
+        let meta = meta_mut(body)
+            .ok_or_else(|| ApiError::BadRequest("metadata must be an object".into()))?;
+        match meta.get("name").and_then(Value::as_str) {
+            Some(n) if n == name => {}
+            None | Some("") => {
+                meta.insert("name".into(), json!(name));
+            }
+            Some(n) => {
+                return Err(ApiError::BadRequest(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )));
+            }
+        }
+        if info.namespaced {
+            match meta.get("namespace").and_then(Value::as_str) {
+                Some(b) if !b.is_empty() && Some(b) != ns => {
+                    return Err(ApiError::BadRequest(
+                        "the namespace of the provided object does not match the namespace sent on the request".into(),
+                    ));
+                }
+                _ => {
+                    meta.insert("namespace".into(), json!(ns.unwrap_or_default()));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Replaces an object (PUT), on the main resource or a subresource (`status`, `finalize`).
     /// Returns the stored object and whether it was created.
     pub async fn update(
@@ -789,34 +826,7 @@ impl Registry {
         mut body: Value,
         opts: &WriteOptions,
     ) -> Result<(Value, bool), ApiError> {
-        Self::check_type(info, &mut body)?;
-        {
-            let meta = meta_mut(&mut body)
-                .ok_or_else(|| ApiError::BadRequest("metadata must be an object".into()))?;
-            match meta.get("name").and_then(Value::as_str) {
-                Some(n) if n == name => {}
-                None | Some("") => {
-                    meta.insert("name".into(), json!(name));
-                }
-                Some(n) => {
-                    return Err(ApiError::BadRequest(format!(
-                        "the name of the object ({n}) does not match the name on the URL ({name})"
-                    )));
-                }
-            }
-            if info.namespaced {
-                match meta.get("namespace").and_then(Value::as_str) {
-                    Some(b) if !b.is_empty() && Some(b) != ns => {
-                        return Err(ApiError::BadRequest(
-                            "the namespace of the provided object does not match the namespace sent on the request".into(),
-                        ));
-                    }
-                    _ => {
-                        meta.insert("namespace".into(), json!(ns.unwrap_or_default()));
-                    }
-                }
-            }
-        }
+        Self::check_identity(info, ns, name, &mut body)?;
         let precondition = match meta_str(&body, "resourceVersion") {
             Some(rv) if !rv.is_empty() => Some(parse_rv(rv).map_err(|_| {
                 Self::invalid(
@@ -964,34 +974,7 @@ impl Registry {
         force: bool,
         opts: &WriteOptions,
     ) -> Result<(Value, bool), ApiError> {
-        Self::check_type(info, &mut config)?;
-        {
-            let meta = meta_mut(&mut config)
-                .ok_or_else(|| ApiError::BadRequest("metadata must be an object".into()))?;
-            match meta.get("name").and_then(Value::as_str) {
-                Some(n) if n == name => {}
-                None | Some("") => {
-                    meta.insert("name".into(), json!(name));
-                }
-                Some(n) => {
-                    return Err(ApiError::BadRequest(format!(
-                        "the name of the object ({n}) does not match the name on the URL ({name})"
-                    )));
-                }
-            }
-            if info.namespaced {
-                match meta.get("namespace").and_then(Value::as_str) {
-                    Some(b) if !b.is_empty() && Some(b) != ns => {
-                        return Err(ApiError::BadRequest(
-                            "the namespace of the provided object does not match the namespace sent on the request".into(),
-                        ));
-                    }
-                    _ => {
-                        meta.insert("namespace".into(), json!(ns.unwrap_or_default()));
-                    }
-                }
-            }
-        }
+        Self::check_identity(info, ns, name, &mut config)?;
         let inner = WriteOptions {
             dry_run: opts.dry_run,
             ..WriteOptions::default()
