@@ -2,9 +2,12 @@
 //! verbs, short names), label and field selectors, validation, server-side printing
 //! columns, version conversion and `metav1.Status` errors. Pure data and functions: no I/O.
 
+pub mod clock;
+pub mod cni;
 pub mod convert;
 pub mod crd;
 pub mod defaults;
+pub mod kubelet;
 pub mod managed_fields;
 pub mod printers;
 pub mod resources;

@@ -80,9 +80,16 @@ pub struct ServerState {
     token_signer: std::sync::OnceLock<Arc<pki::TokenSigner>>,
     /// OpenAPI documents of the resource table generation they were built for.
     openapi: std::sync::Mutex<Option<(u64, Arc<openapi::Documents>)>>,
+    /// The kubelets' connection (`pods/log`), set once the simulated nodes start.
+    kubelet: std::sync::OnceLock<Arc<dyn api::kubelet::KubeletConnection>>,
 }
 
 impl ServerState {
+    /// The connection to the kubelets, if simulated nodes run.
+    pub fn kubelet(&self) -> Option<&Arc<dyn api::kubelet::KubeletConnection>> {
+        self.kubelet.get()
+    }
+
     /// The service-account token signer (an in-memory key when none was configured).
     pub fn token_signer(&self) -> Result<Arc<pki::TokenSigner>, ApiError> {
         if let Some(s) = self.token_signer.get() {
@@ -118,6 +125,7 @@ impl ApiServer {
             admin_token,
             token_signer: std::sync::OnceLock::new(),
             openapi: std::sync::Mutex::new(None),
+            kubelet: std::sync::OnceLock::new(),
         });
         ApiServer { state, config }
     }
@@ -128,6 +136,11 @@ impl ApiServer {
         // Set once at start-up; a second call keeps the first key.
         let _ = self.state.token_signer.set(Arc::new(signer));
         Ok(())
+    }
+
+    /// Hands the API server the kubelets' connection for `pods/log`; the first call wins.
+    pub fn set_kubelet(&self, kubelet: Arc<dyn api::kubelet::KubeletConnection>) {
+        let _ = self.state.kubelet.set(kubelet);
     }
 
     /// The registry (for bootstrap and tests).

@@ -163,13 +163,9 @@ pub async fn handle(
             bind(&registry, &call, &name, body, &opts).await
         }
         (Some("log"), "get") => {
-            let container = req.uri().query().and_then(|q| {
-                form_urlencoded_pairs(q)
-                    .into_iter()
-                    .find(|(k, _)| k == "container")
-                    .map(|(_, v)| v)
-            });
-            pod_log(&registry, &call, container.as_deref()).await
+            let pairs = form_urlencoded_pairs(req.uri().query().unwrap_or_default());
+            let options = LogOptions::parse(&pairs)?;
+            pod_log(state, &call, options).await
         }
         (Some("token"), "create") => {
             let (body, _) = read_json_body(req.headers().clone(), req.into_body()).await?;
@@ -811,10 +807,12 @@ async fn bind(
 /// `GET pods/{name}/log`: picks the container as upstream's `LogLocation` does, then asks
 /// the pod's node for the log.
 async fn pod_log(
-    registry: &Registry,
+    state: &Arc<ServerState>,
     call: &Call<'_>,
-    container: Option<&str>,
+    options: LogOptions,
 ) -> Result<Response, ApiError> {
+    let registry = &state.registry;
+    let container = options.container.as_deref();
     let pods = pods_info(registry)?;
     let pod = registry.get(&pods, call.namespace, call.name, None).await?;
     let name = call.name;
@@ -872,20 +870,154 @@ async fn pod_log(
         *resp.status_mut() = StatusCode::NO_CONTENT;
         return Ok(resp);
     }
-    kubelet_container_log(&pod, &container)
+    // Upstream resolves the node's kubelet address first; a pod bound to a node that does
+    // not exist has nowhere to read logs from.
+    let nodes = registry
+        .resources()
+        .find("", "v1", "nodes")
+        .ok_or_else(|| ApiError::Internal("nodes are not served".into()))?;
+    registry.get(&nodes, None, node, None).await?;
+    let Some(kubelet) = state.kubelet() else {
+        return Err(ApiError::Unavailable(format!(
+            "no kubelet serves node {node:?}: this server runs without simulated nodes"
+        )));
+    };
+    let meta = |p: &str| {
+        pod.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let request = api::kubelet::LogRequest {
+        node: node.to_string(),
+        namespace: meta("/metadata/namespace"),
+        pod: name.to_string(),
+        pod_uid: meta("/metadata/uid"),
+        container,
+        follow: options.follow,
+        previous: options.previous,
+        tail_lines: options.tail_lines,
+        since_seconds: options.since_seconds,
+        since_time: options.since_time,
+        timestamps: options.timestamps,
+        limit_bytes: options.limit_bytes,
+    };
+    let stream = kubelet
+        .container_logs(request)
+        .await
+        .map_err(|e| kubelet_error(e, name))?;
+    let body = Body::from_stream(futures::StreamExt::map(stream, |chunk| {
+        chunk
+            .map(bytes::Bytes::from)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }));
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    Ok(resp)
 }
 
-/// What the pod's kubelet answers for a container's log. There is no kubelet yet, so this
-/// answers as one does for a container that has not started; the simulated kubelet
-/// replaces this function.
-fn kubelet_container_log(pod: &Value, container: &str) -> Result<Response, ApiError> {
-    let pod_name = pod
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    Err(ApiError::BadRequest(format!(
-        "container {container:?} in pod {pod_name:?} is waiting to start: ContainerCreating"
-    )))
+fn kubelet_error(error: api::kubelet::LogError, pod: &str) -> ApiError {
+    use api::kubelet::LogError;
+    match error {
+        LogError::BadRequest(m) => ApiError::BadRequest(m),
+        LogError::NotFound(_) => ApiError::NotFound {
+            resource: GroupResource::new("", "pods"),
+            name: pod.to_string(),
+        },
+        LogError::Unavailable(m) => ApiError::Unavailable(m),
+    }
+}
+
+/// The query of `pods/log` (`PodLogOptions`), checked as upstream's validation does.
+#[derive(Debug, Default)]
+struct LogOptions {
+    container: Option<String>,
+    follow: bool,
+    previous: bool,
+    timestamps: bool,
+    tail_lines: Option<i64>,
+    since_seconds: Option<i64>,
+    since_time: Option<jiff::Timestamp>,
+    limit_bytes: Option<i64>,
+}
+
+impl LogOptions {
+    fn parse(pairs: &[(String, String)]) -> Result<LogOptions, ApiError> {
+        let mut o = LogOptions::default();
+        let mut causes = Vec::new();
+        let int = |k: &str, v: &str| -> Result<i64, ApiError> {
+            v.parse().map_err(|_| {
+                ApiError::BadRequest(format!("invalid value {v:?} for query parameter {k}"))
+            })
+        };
+        let boolean = |k: &str, v: &str| -> Result<bool, ApiError> {
+            match v {
+                "" | "true" | "1" | "True" | "TRUE" | "t" | "T" => Ok(true),
+                "false" | "0" | "False" | "FALSE" | "f" | "F" => Ok(false),
+                _ => Err(ApiError::BadRequest(format!(
+                    "invalid value {v:?} for query parameter {k}"
+                ))),
+            }
+        };
+        for (k, v) in pairs {
+            match k.as_str() {
+                "container" => o.container = Some(v.clone()),
+                "follow" => o.follow = boolean(k, v)?,
+                "previous" => o.previous = boolean(k, v)?,
+                "timestamps" => o.timestamps = boolean(k, v)?,
+                "tailLines" => o.tail_lines = Some(int(k, v)?),
+                "sinceSeconds" => o.since_seconds = Some(int(k, v)?),
+                "limitBytes" => o.limit_bytes = Some(int(k, v)?),
+                "sinceTime" => {
+                    o.since_time = Some(v.parse().map_err(|_| {
+                        ApiError::BadRequest(format!(
+                            "invalid value {v:?} for query parameter sinceTime"
+                        ))
+                    })?)
+                }
+                _ => {}
+            }
+        }
+        if o.since_seconds.is_some() && o.since_time.is_some() {
+            causes.push(FieldError::forbidden(
+                "sinceSeconds",
+                "at most one of `sinceTime` or `sinceSeconds` may be specified",
+            ));
+        }
+        if let Some(n) = o.since_seconds.filter(|n| *n < 1) {
+            causes.push(FieldError::invalid(
+                "sinceSeconds",
+                json!(n),
+                "must be greater than 0",
+            ));
+        }
+        if let Some(n) = o.tail_lines.filter(|n| *n < 0) {
+            causes.push(FieldError::invalid(
+                "tailLines",
+                json!(n),
+                "must be greater than or equal to 0",
+            ));
+        }
+        if let Some(n) = o.limit_bytes.filter(|n| *n < 1) {
+            causes.push(FieldError::invalid(
+                "limitBytes",
+                json!(n),
+                "must be greater than 0",
+            ));
+        }
+        if !causes.is_empty() {
+            return Err(ApiError::Invalid {
+                group: String::new(),
+                kind: "PodLogOptions".into(),
+                name: String::new(),
+                causes,
+            });
+        }
+        Ok(o)
+    }
 }
 
 // ---------------------------------------------------------------------------------------

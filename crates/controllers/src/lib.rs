@@ -130,6 +130,8 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 pub struct Config {
     /// The cluster CA (PEM) the root CA publisher puts in every namespace; `None` skips it.
     pub root_ca_pem: Option<String>,
+    /// The simulation clock (durations such as progress deadlines and grace periods).
+    pub clock: api::clock::Clock,
 }
 
 /// Runs every controller until `shutdown` is cancelled; a controller that fails or panics is

@@ -185,6 +185,7 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         let client = in_process_client(&server, "system:kube-controller-manager", &[]);
         let config = controllers::Config {
             root_ca_pem: Some(pki.ca_pem.clone()),
+            clock: api::clock::Clock::default(),
         };
         tasks.push(tokio::spawn(controllers::run_all(
             client,

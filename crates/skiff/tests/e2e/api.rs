@@ -1983,18 +1983,15 @@ async fn pod_binding_log_and_eviction_subresources_answer_like_kube_apiserver() 
         Some("node-2")
     );
 
-    // Scheduled but never started (no kubelet yet): the kubelet's answer.
+    // Bound to a node that does not exist: there is no kubelet to ask.
     let (code, status) = get_json(
         &c,
         "/api/v1/namespaces/pods/pods/web/log",
         "application/json",
     )
     .await;
-    assert_eq!(code, 400, "{status}");
-    assert_eq!(
-        status["message"],
-        "container \"c\" in pod \"web\" is waiting to start: ContainerCreating"
-    );
+    assert_eq!(code, 404, "{status}");
+    assert_eq!(status["message"], "nodes \"node-1\" not found");
     let (code, status) = get_json(
         &c,
         "/api/v1/namespaces/pods/pods/multi/log",

@@ -1,0 +1,1 @@
+//! The simulated kubelet (work in progress for the workloads issue).

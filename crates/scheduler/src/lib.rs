@@ -1,0 +1,1 @@
+//! The skiff scheduler (work in progress for the workloads issue).
