@@ -31,6 +31,7 @@ pub mod registry;
 pub mod request;
 pub mod rest;
 mod serve;
+pub mod service_account_admission;
 pub mod subresources;
 pub mod table;
 pub mod watch;

@@ -717,6 +717,15 @@ impl Registry {
         prepare_for_create(info, &mut obj);
         let mut obj = Self::normalize(info, obj)?;
         api::defaults::apply(info.group, info.plural, &mut obj);
+        if info.group.is_empty() && info.plural == "pods" {
+            crate::service_account_admission::admit_pod(
+                self,
+                ns.unwrap_or_default(),
+                &mut obj,
+                &random_suffix(),
+            )
+            .await?;
+        }
         if is_crd(info) {
             api::crd::apply_crd_defaults(&mut obj);
             let others = self.list_crds().await?;

@@ -3136,3 +3136,66 @@ async fn stored_crds_are_served_again_after_a_restart() {
     assert_eq!(obj["spec"], json!({"size": 3, "mode": "fast"}));
     c.stop().await;
 }
+
+#[tokio::test]
+async fn pods_run_as_a_service_account_that_must_exist_and_get_its_token_volume() {
+    let c = TestCluster::start().await.expect("start");
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .expect("pod");
+    let created = pods.create(&PostParams::default(), &pod).await.expect("create");
+    let spec = created.spec.expect("spec");
+    assert_eq!(spec.service_account_name.as_deref(), Some("default"));
+    let volume = spec
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .find(|v| v.name.starts_with("kube-api-access-"))
+        .expect("the projected token volume");
+    let sources = volume.projected.and_then(|p| p.sources).unwrap_or_default();
+    assert_eq!(sources.len(), 3, "token, CA and namespace");
+    let mount = spec.containers[0]
+        .volume_mounts
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.name == volume.name)
+        .expect("mounted in the container");
+    assert_eq!(mount.mount_path, "/var/run/secrets/kubernetes.io/serviceaccount");
+    assert_eq!(mount.read_only, Some(true));
+
+    let no_automount: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "quiet"},
+        "spec": {"automountServiceAccountToken": false, "containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .expect("pod");
+    let created = pods
+        .create(&PostParams::default(), &no_automount)
+        .await
+        .expect("create");
+    assert!(created.spec.and_then(|s| s.volumes).unwrap_or_default().is_empty());
+
+    let missing: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "ghost"},
+        "spec": {"serviceAccountName": "nobody", "containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .expect("pod");
+    let err = pods
+        .create(&PostParams::default(), &missing)
+        .await
+        .expect_err("a missing service account is refused");
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 403);
+            assert_eq!(
+                s.message,
+                "pods \"ghost\" is forbidden: error looking up service account default/nobody: serviceaccount \"nobody\" not found"
+            );
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    c.stop().await;
+}
