@@ -135,17 +135,6 @@ impl FilterPlugin for InterPodAffinity {
         let Some(s) = state.read::<PreFilterState>(Self::NAME) else {
             return Status::success();
         };
-        // Existing pods' anti-affinity.
-        for (k, v) in &node.labels {
-            if s.existing_anti_affinity
-                .get(&(k.clone(), v.clone()))
-                .copied()
-                .unwrap_or(0)
-                > 0
-            {
-                return Status::unschedulable(ERR_EXISTING_ANTI_AFFINITY);
-            }
-        }
         // The pod's affinity.
         if !pod.required_affinity.is_empty() {
             let satisfied = pod.required_affinity.iter().all(|t| {
@@ -182,6 +171,17 @@ impl FilterPlugin for InterPodAffinity {
                 {
                     return Status::unschedulable(ERR_ANTI_AFFINITY);
                 }
+            }
+        }
+        // Existing pods' anti-affinity (checked last, as upstream).
+        for (k, v) in &node.labels {
+            if s.existing_anti_affinity
+                .get(&(k.clone(), v.clone()))
+                .copied()
+                .unwrap_or(0)
+                > 0
+            {
+                return Status::unschedulable(ERR_EXISTING_ANTI_AFFINITY);
             }
         }
         Status::success()
