@@ -565,10 +565,10 @@ impl Snapshot {
     pub fn default_selector(&self, pod: &PodInfo) -> Option<Selector> {
         let mut reqs = Vec::new();
         for sel in self.workload_selectors.get(&pod.namespace)?.values() {
-            if sel.matches(&pod.labels) {
-                if let Selector::Requirements(r) = sel {
-                    reqs.extend(r.iter().cloned());
-                }
+            if sel.matches(&pod.labels)
+                && let Selector::Requirements(r) = sel
+            {
+                reqs.extend(r.iter().cloned());
             }
         }
         (!reqs.is_empty()).then_some(Selector::Requirements(reqs))
@@ -587,10 +587,10 @@ impl Snapshot {
 
 /// Whether `toleration` tolerates `taint` (upstream `Toleration.ToleratesTaint`).
 pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    if let Some(e) = toleration.effect.as_deref().filter(|e| !e.is_empty()) {
-        if e != taint.effect {
-            return false;
-        }
+    if let Some(e) = toleration.effect.as_deref().filter(|e| !e.is_empty())
+        && e != taint.effect
+    {
+        return false;
     }
     let key = toleration.key.as_deref().unwrap_or("");
     if !key.is_empty() && key != taint.key {

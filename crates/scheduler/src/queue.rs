@@ -241,10 +241,8 @@ impl SchedulingQueue {
             self.backoff.pop();
             let current =
                 matches!(self.pods.get(&uid), Some((qp, Where::Backoff(_))) if qp.seq == seq);
-            if current {
-                if let Some((qp, _)) = self.pods.remove(&uid) {
-                    self.push_active(qp, now);
-                }
+            if current && let Some((qp, _)) = self.pods.remove(&uid) {
+                self.push_active(qp, now);
             }
         }
         let timeout = self.clock.real(UNSCHEDULABLE_TIMEOUT);

@@ -221,15 +221,12 @@ impl Algorithm {
             .as_ref()
             .and_then(|s| s.nominated_node_name.as_deref())
             .filter(|n| !n.is_empty())
+            && let Some(node) = snapshot.get(nn).filter(|n| n.node.is_some())
+            && fw
+                .run_filter_with_nominated(state, pod, node, snapshot.nominated_on(nn))
+                .is_success()
         {
-            if let Some(node) = snapshot.get(nn).filter(|n| n.node.is_some()) {
-                if fw
-                    .run_filter_with_nominated(state, pod, node, snapshot.nominated_on(nn))
-                    .is_success()
-                {
-                    return vec![node];
-                }
-            }
+            return vec![node];
         }
         let slots = snapshot.slots();
         let num_all = snapshot.num_nodes();

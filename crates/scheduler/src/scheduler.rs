@@ -20,7 +20,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::framework::Code;
 use crate::node_info::{Labels, PdbInfo, PodInfo, Selector, Snapshot};
 use crate::queue::{QueuedPod, SchedulingQueue};
 use crate::schedule_one::{Action, Algorithm, Outcome};
@@ -37,8 +36,8 @@ enum Small {
 }
 
 enum Msg {
-    Pod(WEvent<Pod>),
-    Node(WEvent<Node>),
+    Pod(Box<WEvent<Pod>>),
+    Node(Box<WEvent<Node>>),
     Small(&'static str, WEvent<Small>),
 }
 
@@ -109,8 +108,8 @@ fn label_selector(
 
 /// Runs the scheduler until `shutdown` is cancelled.
 pub async fn run(client: Client, config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let pods = watch::<Pod>(&client).map(|e| e.map(Msg::Pod));
-    let nodes = watch::<Node>(&client).map(|e| e.map(Msg::Node));
+    let pods = watch::<Pod>(&client).map(|e| e.map(|e| Msg::Pod(Box::new(e))));
+    let nodes = watch::<Node>(&client).map(|e| e.map(|e| Msg::Node(Box::new(e))));
     let core = futures::stream::select(pods, nodes)
         .filter_map(|e| {
             futures::future::ready(match e {
@@ -280,18 +279,24 @@ fn is_terminal(pod: &Pod) -> bool {
 impl Scheduler {
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Pod(WEvent::Apply(p)) => self.on_pod(p),
-            Msg::Pod(WEvent::Delete(p)) => {
-                self.on_pod_deleted(p.metadata.uid.as_deref().unwrap_or(""))
-            }
-            Msg::Pod(WEvent::Init) => self.pods_seen = Some(HashSet::new()),
-            Msg::Pod(WEvent::InitApply(p)) => {
+            Msg::Pod(e) => self.handle_pod(*e),
+            Msg::Node(e) => self.handle_node(*e),
+            Msg::Small(kind, e) => self.handle_small(kind, e),
+        }
+    }
+
+    fn handle_pod(&mut self, e: WEvent<Pod>) {
+        match e {
+            WEvent::Apply(p) => self.on_pod(p),
+            WEvent::Delete(p) => self.on_pod_deleted(p.metadata.uid.as_deref().unwrap_or("")),
+            WEvent::Init => self.pods_seen = Some(HashSet::new()),
+            WEvent::InitApply(p) => {
                 if let (Some(seen), Some(uid)) = (self.pods_seen.as_mut(), p.metadata.uid.clone()) {
                     seen.insert(uid);
                 }
                 self.on_pod(p)
             }
-            Msg::Pod(WEvent::InitDone) => {
+            WEvent::InitDone => {
                 if let Some(seen) = self.pods_seen.take() {
                     let gone: Vec<String> = self
                         .pod_node
@@ -305,13 +310,18 @@ impl Scheduler {
                 }
                 self.pods_synced = true;
             }
-            Msg::Node(WEvent::Apply(n)) => self.on_node(n),
-            Msg::Node(WEvent::Delete(n)) => {
+        }
+    }
+
+    fn handle_node(&mut self, e: WEvent<Node>) {
+        match e {
+            WEvent::Apply(n) => self.on_node(n),
+            WEvent::Delete(n) => {
                 self.snapshot
                     .remove_node(n.metadata.name.as_deref().unwrap_or(""));
             }
-            Msg::Node(WEvent::Init) => self.nodes_seen = Some(HashSet::new()),
-            Msg::Node(WEvent::InitApply(n)) => {
+            WEvent::Init => self.nodes_seen = Some(HashSet::new()),
+            WEvent::InitApply(n) => {
                 if let (Some(seen), Some(name)) =
                     (self.nodes_seen.as_mut(), n.metadata.name.clone())
                 {
@@ -319,7 +329,7 @@ impl Scheduler {
                 }
                 self.on_node(n)
             }
-            Msg::Node(WEvent::InitDone) => {
+            WEvent::InitDone => {
                 if let Some(seen) = self.nodes_seen.take() {
                     let gone: Vec<String> = self
                         .snapshot
@@ -333,14 +343,19 @@ impl Scheduler {
                 }
                 self.nodes_synced = true;
             }
-            Msg::Small(kind, WEvent::Init) => {
+        }
+    }
+
+    fn handle_small(&mut self, kind: &'static str, e: WEvent<Small>) {
+        match e {
+            WEvent::Init => {
                 self.small_building.insert(kind, Vec::new());
             }
-            Msg::Small(kind, WEvent::InitApply(x)) => match self.small_building.get_mut(kind) {
+            WEvent::InitApply(x) => match self.small_building.get_mut(kind) {
                 Some(b) => b.push(x),
                 None => self.apply_small(x),
             },
-            Msg::Small(kind, WEvent::InitDone) => {
+            WEvent::InitDone => {
                 if let Some(items) = self.small_building.remove(kind) {
                     match kind {
                         "namespaces" => self.snapshot.namespace_labels.clear(),
@@ -362,7 +377,7 @@ impl Scheduler {
                     }
                 }
             }
-            Msg::Small(_, WEvent::Apply(x) | WEvent::Delete(x)) => self.apply_small(x),
+            WEvent::Apply(x) | WEvent::Delete(x) => self.apply_small(x),
         }
     }
 
@@ -434,12 +449,12 @@ impl Scheduler {
     }
 
     fn clear_nominated(&mut self, uid: &str) {
-        if let Some(node) = self.nominated_of.remove(uid) {
-            if let Some(v) = self.snapshot.nominated.get_mut(&node) {
-                v.retain(|p| p.uid != uid);
-                if v.is_empty() {
-                    self.snapshot.nominated.remove(&node);
-                }
+        if let Some(node) = self.nominated_of.remove(uid)
+            && let Some(v) = self.snapshot.nominated.get_mut(&node)
+        {
+            v.retain(|p| p.uid != uid);
+            if v.is_empty() {
+                self.snapshot.nominated.remove(&node);
             }
         }
     }
@@ -779,9 +794,4 @@ impl Scheduler {
             }
         });
     }
-}
-
-#[allow(dead_code)]
-fn _code_is_used(c: Code) -> bool {
-    c == Code::Success
 }

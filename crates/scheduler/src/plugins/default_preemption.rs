@@ -77,23 +77,19 @@ impl PostFilterPlugin for DefaultPreemption {
             .as_ref()
             .and_then(|s| s.nominated_node_name.as_deref())
             .filter(|n| !n.is_empty())
+            && statuses.get(nn).code != Code::UnschedulableAndUnresolvable
+            && let Some(node) = snapshot.get(nn)
+            && node
+                .pods
+                .iter()
+                .any(|p| p.priority < pod.priority && p.is_terminating())
         {
-            if statuses.get(nn).code != Code::UnschedulableAndUnresolvable {
-                if let Some(node) = snapshot.get(nn) {
-                    if node
-                        .pods
-                        .iter()
-                        .any(|p| p.priority < pod.priority && p.is_terminating())
-                    {
-                        return (
-                            None,
-                            Status::unschedulable(
-                                "preemption: not eligible due to a terminating pod on the nominated node.",
-                            ),
-                        );
-                    }
-                }
-            }
+            return (
+                None,
+                Status::unschedulable(
+                    "preemption: not eligible due to a terminating pod on the nominated node.",
+                ),
+            );
         }
         let num_all = snapshot.num_nodes();
         let potential: Vec<_> = snapshot

@@ -58,13 +58,13 @@ fn update_with(
     delta: i64,
 ) {
     for t in &other.required_anti_affinity {
-        if let Some(v) = node.labels.get(&t.topology_key) {
-            if t.matches(pod, own_ns) {
-                *state
-                    .existing_anti_affinity
-                    .entry((t.topology_key.clone(), v.clone()))
-                    .or_default() += delta;
-            }
+        if let Some(v) = node.labels.get(&t.topology_key)
+            && t.matches(pod, own_ns)
+        {
+            *state
+                .existing_anti_affinity
+                .entry((t.topology_key.clone(), v.clone()))
+                .or_default() += delta;
         }
     }
     if !pod.required_affinity.is_empty()
@@ -80,13 +80,13 @@ fn update_with(
         }
     }
     for t in &pod.required_anti_affinity {
-        if let Some(v) = node.labels.get(&t.topology_key) {
-            if t.matches(other, ns) {
-                *state
-                    .anti_affinity
-                    .entry((t.topology_key.clone(), v.clone()))
-                    .or_default() += delta;
-            }
+        if let Some(v) = node.labels.get(&t.topology_key)
+            && t.matches(other, ns)
+        {
+            *state
+                .anti_affinity
+                .entry((t.topology_key.clone(), v.clone()))
+                .or_default() += delta;
         }
     }
 }
@@ -162,15 +162,14 @@ impl FilterPlugin for InterPodAffinity {
         }
         // The pod's anti-affinity.
         for t in &pod.required_anti_affinity {
-            if let Some(v) = node.labels.get(&t.topology_key) {
-                if s.anti_affinity
+            if let Some(v) = node.labels.get(&t.topology_key)
+                && s.anti_affinity
                     .get(&(t.topology_key.clone(), v.clone()))
                     .copied()
                     .unwrap_or(0)
                     > 0
-                {
-                    return Status::unschedulable(ERR_ANTI_AFFINITY);
-                }
+            {
+                return Status::unschedulable(ERR_ANTI_AFFINITY);
             }
         }
         // Existing pods' anti-affinity (checked last, as upstream).

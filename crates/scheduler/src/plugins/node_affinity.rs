@@ -69,10 +69,10 @@ pub fn required_matches(pod: &PodInfo, node: &NodeInfo) -> bool {
     let Some(spec) = pod.pod.spec.as_ref() else {
         return true;
     };
-    if let Some(sel) = spec.node_selector.as_ref() {
-        if !sel.iter().all(|(k, v)| node.labels.get(k) == Some(v)) {
-            return false;
-        }
+    if let Some(sel) = spec.node_selector.as_ref()
+        && !sel.iter().all(|(k, v)| node.labels.get(k) == Some(v))
+    {
+        return false;
     }
     let required = spec
         .affinity
