@@ -295,9 +295,6 @@ pub trait BindPlugin: Plugin {
     ) -> futures::future::BoxFuture<'a, Status>;
 }
 
-/// `0/%v nodes are available` (upstream `NoNodeAvailableMsg`).
-pub const NO_NODE_AVAILABLE_MSG: &str = "0/{} nodes are available";
-
 /// Why a pod fits no node: builds upstream's `FitError.Error()` message.
 #[derive(Debug, Clone, Default)]
 pub struct FitError {
@@ -344,5 +341,92 @@ impl std::fmt::Display for FitError {
             write!(f, " {}", self.post_filter_msg)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statuses(list: &[(&str, Status)]) -> NodeToStatus {
+        NodeToStatus {
+            statuses: list
+                .iter()
+                .map(|(n, s)| (n.to_string(), s.clone()))
+                .collect(),
+            absent: None,
+        }
+    }
+
+    #[test]
+    fn fit_error_aggregates_sorts_and_appends_post_filter() {
+        let cpu = Status::unschedulable("Insufficient cpu");
+        let pods = Status::unschedulable("Too many pods");
+        let both = Status::new(
+            Code::Unschedulable,
+            vec!["Too many pods".into(), "Insufficient cpu".into()],
+        );
+        let cases: Vec<(&str, FitError, &str)> = vec![
+            (
+                "counts aggregated",
+                FitError {
+                    num_all_nodes: 3,
+                    statuses: statuses(&[
+                        ("a", cpu.clone()),
+                        ("b", cpu.clone()),
+                        ("c", cpu.clone()),
+                    ]),
+                    ..Default::default()
+                },
+                "0/3 nodes are available: 3 Insufficient cpu.",
+            ),
+            (
+                "several reasons per node, sorted as strings",
+                FitError {
+                    num_all_nodes: 3,
+                    statuses: statuses(&[("a", both), ("b", pods.clone()), ("c", cpu)]),
+                    ..Default::default()
+                },
+                "0/3 nodes are available: 2 Insufficient cpu, 2 Too many pods.",
+            ),
+            (
+                "absent nodes take the absent status",
+                FitError {
+                    num_all_nodes: 3,
+                    statuses: NodeToStatus {
+                        absent: Some(Status::unresolvable(
+                            "Preemption is not helpful for scheduling",
+                        )),
+                        ..statuses(&[("a", pods.clone())])
+                    },
+                    ..Default::default()
+                },
+                "0/3 nodes are available: 1 Too many pods, 2 Preemption is not helpful for scheduling.",
+            ),
+            (
+                "pre-filter message replaces node reasons",
+                FitError {
+                    num_all_nodes: 2,
+                    statuses: statuses(&[("a", pods)]),
+                    pre_filter_msg: "node(s) didn't match pod topology spread constraints".into(),
+                    ..Default::default()
+                },
+                "0/2 nodes are available: node(s) didn't match pod topology spread constraints.",
+            ),
+            (
+                "post-filter message appended without a period",
+                FitError {
+                    num_all_nodes: 1,
+                    statuses: statuses(&[("a", Status::unschedulable("Too many pods"))]),
+                    post_filter_msg: "preemption: not eligible due to preemptionPolicy=Never."
+                        .into(),
+                    ..Default::default()
+                },
+                "0/1 nodes are available: 1 Too many pods. preemption: not eligible due to preemptionPolicy=Never.",
+            ),
+        ];
+        for (case, err, want) in cases {
+            assert_eq!(err.to_string(), want, "case {case}");
+        }
     }
 }

@@ -168,6 +168,11 @@ impl SchedulingQueue {
         self.pods.remove(uid);
     }
 
+    /// The queued version of a pod.
+    pub fn get(&self, uid: &str) -> Option<&Arc<PodInfo>> {
+        self.pods.get(uid).map(|(qp, _)| &qp.info)
+    }
+
     /// Whether the pod is queued anywhere.
     pub fn contains(&self, uid: &str) -> bool {
         self.pods.contains_key(uid)

@@ -506,7 +506,14 @@ impl Scheduler {
         }
         self.gated.remove(&uid);
         self.set_nominated(&info);
-        let relevant = true;
+        // Only a change to what the plugins look at (spec, labels, annotations) can make an
+        // unschedulable pod schedulable; status writes (ours included) do not, as upstream's
+        // `isPodUpdated`.
+        let relevant = self.queue.get(&uid).is_none_or(|old| {
+            old.pod.spec != info.pod.spec
+                || old.pod.metadata.labels != info.pod.metadata.labels
+                || old.pod.metadata.annotations != info.pod.metadata.annotations
+        });
         self.queue.add_or_update(info, relevant, now);
     }
 

@@ -55,7 +55,8 @@ impl BindPlugin for DefaultBinder {
                 .await
             {
                 Ok(_) => Status::success(),
-                Err(e) => Status::error(format!("binding rejected: {e}")),
+                Err(kube::Error::Api(s)) => Status::error(s.message),
+                Err(e) => Status::error(e.to_string()),
             }
         }
         .boxed()

@@ -327,4 +327,45 @@ mod tests {
             other => panic!("case preempt: expected unschedulable with nomination, got {other:?}"),
         }
     }
+
+    #[test]
+    fn preemption_avoids_victims_protected_by_a_pdb() {
+        let fw = registry::default_framework("default-scheduler", 1);
+        let mut snap = snapshot(vec![
+            NodeBuilder::new("n1").cpu("1").pod(
+                PodBuilder::new("guarded")
+                    .label("app", "db")
+                    .cpu("800m")
+                    .priority(1)
+                    .build(),
+            ),
+            NodeBuilder::new("n2").cpu("1").pod(
+                PodBuilder::new("free")
+                    .label("app", "batch")
+                    .cpu("800m")
+                    .priority(1)
+                    .build(),
+            ),
+        ]);
+        snap.pdbs.push(crate::node_info::PdbInfo {
+            namespace: "default".into(),
+            selector: crate::node_info::Selector::from_map(
+                &[("app".to_string(), "db".to_string())].into(),
+            ),
+            disruptions_allowed: 0,
+        });
+        let pod = PodBuilder::new("p").cpu("500m").priority(10).build();
+        for seed in 0..4 {
+            match Algorithm::new(None, seed).schedule(&fw, &snap, &pod) {
+                Outcome::Unschedulable { nominated_node, .. } => {
+                    assert_eq!(
+                        nominated_node.as_deref(),
+                        Some("n2"),
+                        "case seed {seed}: the PDB-free node is chosen"
+                    )
+                }
+                other => panic!("case seed {seed}: expected a nomination, got {other:?}"),
+            }
+        }
+    }
 }

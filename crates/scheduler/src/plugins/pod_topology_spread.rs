@@ -462,4 +462,53 @@ mod tests {
         );
         assert_eq!(scores[2], 100, "case the emptiest node gets the maximum");
     }
+
+    #[test]
+    fn cluster_default_constraints_apply_to_pods_selected_by_a_workload() {
+        let mut snap = snapshot(vec![NodeBuilder::new("n1").label(ZONE, "a")]);
+        snap.workload_selectors
+            .entry("default".into())
+            .or_default()
+            .insert(
+                "ReplicaSet/web-abc".into(),
+                Selector::from_map(&[("app".to_string(), "web".to_string())].into()),
+            );
+        let cases: Vec<(&str, PodInfo, Vec<(&str, i64)>)> = vec![
+            (
+                "selected pod gets zone 5 and hostname 3",
+                web("p"),
+                vec![(ZONE, 5), (HOSTNAME, 3)],
+            ),
+            (
+                "unselected pod gets none",
+                PodBuilder::new("p").label("app", "db").build(),
+                vec![],
+            ),
+            (
+                "own constraints win over defaults",
+                PodBuilder::new("p")
+                    .label("app", "web")
+                    .spread(2, ZONE, "ScheduleAnyway", "app", "web")
+                    .build(),
+                vec![(ZONE, 2)],
+            ),
+            (
+                "own DoNotSchedule constraints disable the defaults",
+                PodBuilder::new("p")
+                    .label("app", "web")
+                    .spread(1, ZONE, "DoNotSchedule", "app", "web")
+                    .build(),
+                vec![],
+            ),
+        ];
+        for (case, pod, want) in cases {
+            let got: Vec<(String, i64)> = constraints(&pod, &snap, "ScheduleAnyway")
+                .into_iter()
+                .map(|c| (c.topology_key, c.max_skew))
+                .collect();
+            let want: Vec<(String, i64)> =
+                want.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            assert_eq!(got, want, "case {case}");
+        }
+    }
 }
