@@ -110,8 +110,8 @@ impl NodeCtx {
                 EventType::Normal
             },
             reason: reason.into(),
+            action: action_of(&note),
             note: Some(note),
-            action: reason.into(),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&ev, reference).await {
@@ -123,6 +123,17 @@ impl NodeCtx {
     pub fn logs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<PodLogs>>> {
         self.logs.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The event's `action`: its note (cut to the 128 bytes allowed), so that repeats of one
+/// message aggregate into a series and different messages of one reason stay apart, as the
+/// kubelet's event correlator keys events by message.
+fn action_of(note: &str) -> String {
+    let mut end = note.len().min(128);
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    note[..end].to_string()
 }
 
 /// The handle the agent keeps per node.

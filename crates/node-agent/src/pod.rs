@@ -322,7 +322,6 @@ impl PodWorker {
             name: Some(self.name.clone()),
             namespace: Some(self.ns.clone()),
             uid: Some(self.uid.clone()),
-            resource_version: self.pod.resource_version(),
             field_path,
             ..ObjectReference::default()
         }
