@@ -11,6 +11,7 @@
 
 mod admission;
 mod backoff;
+#[allow(clippy::should_implement_trait)] // `Process::next` is the interface, not an iterator.
 pub mod behaviour;
 mod logs;
 mod network;

@@ -331,7 +331,7 @@ impl Kubelet {
         let images: Vec<serde_json::Value> = {
             let images = self.ctx.images.lock().unwrap_or_else(|p| p.into_inner());
             let mut list: Vec<&ImageInfo> = images.values().collect();
-            list.sort_by(|a, b| b.size_bytes.cmp(&a.size_bytes));
+            list.sort_by_key(|i| std::cmp::Reverse(i.size_bytes));
             list.iter()
                 .map(|i| {
                     json!({"names": [crate::pod::image_id(i), i.reference], "sizeBytes": i.size_bytes})

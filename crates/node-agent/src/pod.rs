@@ -885,7 +885,7 @@ impl PodWorker {
         c.pending = None;
         c.kill_deadline = None;
         let started_at = match &c.st.state {
-            CState::Running { started_at, .. } => Some(started_at.clone()),
+            CState::Running { started_at, .. } => Some(started_at).copied(),
             _ => None,
         };
         let term = Term {
