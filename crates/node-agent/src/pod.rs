@@ -576,6 +576,23 @@ impl PodWorker {
     async fn start_container_now(&mut self, idx: usize) {
         let policy = pull_policy(&self.ctrs[idx].spec).to_string();
         let image = self.ctrs[idx].image_name().to_string();
+        if let Err(e) = self.ctx.catalog.resolve(&image)
+            && e.code == "InvalidImageName"
+        {
+            // The kubelet refuses the name before any pull.
+            self.event(Some(idx), true, "InspectFailed", e.message.clone())
+                .await;
+            self.event(Some(idx), true, "Failed", "Error: InvalidImageName".into())
+                .await;
+            let c = &mut self.ctrs[idx];
+            c.phase = Phase::PullBackOff;
+            c.st.state = CState::Waiting {
+                reason: "InvalidImageName".into(),
+                message: Some(e.message.clone()),
+            };
+            self.sync_view(idx);
+            return;
+        }
         let present = self.ctx.catalog.resolve(&image).ok().filter(|info| {
             self.ctx
                 .images
@@ -776,10 +793,8 @@ impl PodWorker {
         .await;
         match Process::start(&info, &launch) {
             Err(e) => {
-                let msg = format!(
-                    "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: {}: unknown",
-                    e.message
-                );
+                // The runtime's message, e.g. `failed to create containerd task: ...: unknown`.
+                let msg = e.message;
                 self.event(Some(idx), true, "Failed", format!("Error: {msg}"))
                     .await;
                 self.logs.start_instance(&name, &id);
@@ -787,6 +802,7 @@ impl PodWorker {
                 self.exited(idx, e.exit_code, "StartError", Some(msg)).await;
             }
             Ok(process) => {
+                let process = process.with_clock(self.ctx.clock, self.ctx.clock.now());
                 self.event(
                     Some(idx),
                     false,
@@ -809,6 +825,17 @@ impl PodWorker {
                 c.st.started = !has_startup;
                 c.st.ready = !has_startup && !has_readiness && (!c.init || c.sidecar);
                 self.sync_view(idx);
+                let memory = self.ctrs[idx]
+                    .process
+                    .as_ref()
+                    .map_or(0, Process::memory_bytes);
+                if self.ctrs[idx]
+                    .memory_limit()
+                    .is_some_and(|limit| memory > limit)
+                {
+                    self.exited(idx, 137, "OOMKilled", None).await;
+                    return;
+                }
                 self.schedule_next_event(idx);
                 if has_startup {
                     self.schedule_probe(idx, ProbeKind::Startup, true);
@@ -1636,6 +1663,7 @@ mod tests {
             digest: "sha256:ab".into(),
             size_bytes: 1,
             pull_duration: Duration::ZERO,
+            definition: Default::default(),
         };
         assert_eq!(image_id(&i), "docker.io/library/nginx@sha256:ab");
         let j = ImageInfo {
