@@ -388,6 +388,14 @@ impl PodWorker {
         }
     }
 
+    fn holds_admission(&self) -> bool {
+        self.ctx
+            .admitted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&self.uid)
+    }
+
     fn release_admission(&self) {
         self.ctx
             .admitted
@@ -450,6 +458,15 @@ impl PodWorker {
             self.write_status().await;
             if self.deleted {
                 return;
+            }
+            let terminal = self
+                .last_written
+                .as_ref()
+                .and_then(|b| b.pointer("/status/phase"))
+                .is_some_and(|p| p == "Succeeded" || p == "Failed");
+            if terminal && !self.terminating && (self.sandbox_ready || self.holds_admission()) {
+                // A finished pod gives back its sandbox (and IP) and its resources.
+                self.teardown().await;
             }
             if self.terminating && self.all_stopped() {
                 self.finish_deletion().await;
@@ -1507,7 +1524,7 @@ impl PodWorker {
 
     /// One `pods/status` patch when anything changed since the last write.
     async fn write_status(&mut self) {
-        if self.deleted {
+        if self.deleted || *self.ctx.stopped.borrow() {
             return;
         }
         let mut body = self.build_status();

@@ -666,3 +666,192 @@ async fn a_failing_liveness_probe_restarts_the_container() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn a_full_pod_network_fails_the_sandbox_until_an_address_is_free() {
+    let f = fixture().await;
+    // A /30 holds a single pod address (network + 2).
+    f.agent
+        .add_node(node_spec("node-i", "10.0.9.0/30", "192.168.0.18"))
+        .await
+        .expect("add node");
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    create_pod(
+        &f.client,
+        pod_on(
+            "first",
+            "node-i",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"]}]),
+        ),
+    )
+    .await;
+    eventually("the first pod's IP", || async {
+        get_pod(&f.client, "first").await?.status?.pod_ip
+    })
+    .await;
+    create_pod(
+        &f.client,
+        pod_on(
+            "second",
+            "node-i",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"]}]),
+        ),
+    )
+    .await;
+    let note = eventually("FailedCreatePodSandBox", || async {
+        events_of(&f.client, "second")
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "FailedCreatePodSandBox")
+            .map(|(_, n)| n)
+    })
+    .await;
+    assert!(
+        note.starts_with("Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \""),
+        "{note}"
+    );
+    assert!(
+        note.ends_with("plugin type=\"host-local\" name=\"host-local\" failed (add): failed to allocate for range 0: no IP addresses available in range set: 10.0.9.1-10.0.9.2"),
+        "{note}"
+    );
+    let second = get_pod(&f.client, "second").await.expect("second");
+    assert_eq!(phase(&second), "Pending");
+    assert!(second.status.and_then(|s| s.pod_ip).is_none());
+    let err = api
+        .logs("second", &LogParams::default())
+        .await
+        .expect_err("no container yet");
+    assert!(
+        err.to_string()
+            .contains("container \"c\" in pod \"second\" is waiting to start: ContainerCreating"),
+        "{err}"
+    );
+    api.delete("first", &DeleteParams::default())
+        .await
+        .expect("delete first");
+    let ip = eventually("the second pod's IP after the retry", || async {
+        get_pod(&f.client, "second").await?.status?.pod_ip
+    })
+    .await;
+    assert_eq!(ip, "10.0.9.2");
+}
+
+#[tokio::test]
+async fn init_containers_run_first_and_a_never_restarting_pod_succeeds() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-j", "10.0.10.0/24", "192.168.0.19"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "job",
+        "node-j",
+        json!([{"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", "echo done"]}]),
+    );
+    pod["spec"]["restartPolicy"] = json!("Never");
+    pod["spec"]["initContainers"] = json!([
+        {"name": "init-a", "image": "busybox:1.36", "command": ["sh", "-c", "echo a; sleep 2"]},
+        {"name": "init-b", "image": "busybox:1.36", "command": ["sh", "-c", "echo b"]}
+    ]);
+    create_pod(&f.client, pod).await;
+    let p = eventually("the pod Succeeded", || async {
+        let p = get_pod(&f.client, "job").await?;
+        (phase(&p) == "Succeeded").then_some(p)
+    })
+    .await;
+    let status = p.status.expect("status");
+    let init = status.init_container_statuses.expect("init statuses");
+    for s in &init {
+        let t = s
+            .state
+            .as_ref()
+            .and_then(|st| st.terminated.as_ref())
+            .expect("terminated");
+        assert_eq!(
+            (t.exit_code, t.reason.as_deref()),
+            (0, Some("Completed")),
+            "{}",
+            s.name
+        );
+    }
+    let started = |name: &str| {
+        init.iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.state.as_ref()?.terminated.as_ref()?.finished_at.clone())
+    };
+    assert!(
+        started("init-a") <= started("init-b"),
+        "init containers in order"
+    );
+    let ready = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_deref()),
+        ("False", Some("PodCompleted"))
+    );
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    assert_eq!(
+        api.logs("job", &LogParams::default()).await.expect("logs"),
+        "done\n"
+    );
+    let init_logs = api
+        .logs(
+            "job",
+            &LogParams {
+                container: Some("init-a".into()),
+                ..LogParams::default()
+            },
+        )
+        .await
+        .expect("init logs");
+    assert_eq!(init_logs, "a\n");
+}
+
+#[tokio::test]
+async fn a_failing_readiness_probe_keeps_the_pod_unready() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-k", "10.0.11.0/24", "192.168.0.20"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "unready",
+            "node-k",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 5}}]),
+        ),
+    )
+    .await;
+    let note = eventually("a readiness failure", || async {
+        events_of(&f.client, "unready")
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "Unhealthy")
+            .map(|(_, n)| n)
+    })
+    .await;
+    let p = get_pod(&f.client, "unready").await.expect("pod");
+    let ip = p
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("ip");
+    assert_eq!(
+        note,
+        format!(
+            "Readiness probe failed: Get \"http://{ip}:8080/healthz\": dial tcp {ip}:8080: connect: connection refused"
+        )
+    );
+    assert_eq!(phase(&p), "Running");
+    let s = container_state(&p, "c");
+    assert_eq!(
+        (s["ready"].clone(), s["started"].clone()),
+        (json!(false), json!(true))
+    );
+}
