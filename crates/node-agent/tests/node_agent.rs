@@ -468,7 +468,6 @@ async fn the_stopped_annotation_halts_lease_renewal_until_removed() {
 // ---- Failure paths driven by the image behaviour (busybox, nginx:doesnotexist, stress). ----
 
 #[tokio::test]
-#[ignore = "needs the image behaviour branch: processes that exit, log, grow, and failing pulls"]
 async fn a_crashing_container_goes_into_crash_loop_back_off() {
     let f = fixture().await;
     f.agent
@@ -530,7 +529,6 @@ async fn a_crashing_container_goes_into_crash_loop_back_off() {
 }
 
 #[tokio::test]
-#[ignore = "needs the image behaviour branch: processes that exit, log, grow, and failing pulls"]
 async fn a_missing_image_goes_into_image_pull_back_off() {
     let f = fixture().await;
     f.agent
@@ -593,7 +591,6 @@ async fn a_missing_image_goes_into_image_pull_back_off() {
 }
 
 #[tokio::test]
-#[ignore = "needs the image behaviour branch: processes that exit, log, grow, and failing pulls"]
 async fn memory_over_the_limit_is_oom_killed() {
     let f = fixture().await;
     f.agent
@@ -628,7 +625,6 @@ async fn memory_over_the_limit_is_oom_killed() {
 }
 
 #[tokio::test]
-#[ignore = "needs the image behaviour branch: processes that exit, log, grow, and failing pulls"]
 async fn a_failing_liveness_probe_restarts_the_container() {
     let f = fixture().await;
     f.agent
