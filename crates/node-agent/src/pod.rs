@@ -219,6 +219,8 @@ pub struct PodWorker {
     start_time: jiff::Timestamp,
     epoch: Instant,
     terminating: bool,
+    /// When the grace period of a deletion ends.
+    grace_deadline: Option<Instant>,
     deleted: bool,
     rejected: Option<(String, String)>,
 }
@@ -289,6 +291,7 @@ impl PodWorker {
             start_time: jiff::Timestamp::now(),
             epoch: Instant::now(),
             terminating: false,
+            grace_deadline: None,
             deleted: false,
             rejected: None,
         }
@@ -467,6 +470,9 @@ impl PodWorker {
             if terminal && !self.terminating && (self.sandbox_ready || self.holds_admission()) {
                 // A finished pod gives back its sandbox (and IP) and its resources.
                 self.teardown().await;
+            }
+            if self.terminating {
+                self.stop_sidecars().await;
             }
             if self.terminating && self.all_stopped() {
                 self.finish_deletion().await;
@@ -1250,8 +1256,17 @@ impl PodWorker {
             .metadata
             .deletion_grace_period_seconds
             .unwrap_or(DEFAULT_GRACE);
+        self.grace_deadline = Some(
+            Instant::now()
+                + self
+                    .ctx
+                    .clock
+                    .real(Duration::from_secs(grace.max(0) as u64)),
+        );
         for i in 0..self.ctrs.len() {
             match self.ctrs[i].phase {
+                // Sidecars stop after the regular containers (`stop_sidecars`).
+                Phase::Running if self.ctrs[i].sidecar => {}
                 Phase::Running => {
                     let name = self.ctrs[i].spec.name.clone();
                     self.event(
@@ -1270,6 +1285,40 @@ impl PodWorker {
                     c.generation += 1;
                     c.phase = Phase::Done;
                 }
+            }
+        }
+    }
+
+    /// Once the regular containers of a terminating pod have stopped, stops the sidecars
+    /// with what is left of the grace period (as the kubelet does since sidecars went GA).
+    async fn stop_sidecars(&mut self) {
+        let regular_running = self
+            .ctrs
+            .iter()
+            .any(|c| !c.sidecar && matches!(c.phase, Phase::Running | Phase::Killing));
+        if regular_running {
+            return;
+        }
+        let remaining = self
+            .grace_deadline
+            .map(|d| {
+                self.ctx
+                    .clock
+                    .simulated(d.saturating_duration_since(Instant::now()))
+            })
+            .unwrap_or_default();
+        for i in (0..self.ctrs.len()).rev() {
+            if self.ctrs[i].sidecar && self.ctrs[i].phase == Phase::Running {
+                let name = self.ctrs[i].spec.name.clone();
+                self.event(
+                    Some(i),
+                    false,
+                    "Killing",
+                    format!("Stopping container {name}"),
+                )
+                .await;
+                let pre_stop = self.pre_stop(i);
+                self.kill(i, remaining.as_secs() as i64, pre_stop).await;
             }
         }
     }

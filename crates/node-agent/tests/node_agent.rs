@@ -851,3 +851,61 @@ async fn a_failing_readiness_probe_keeps_the_pod_unready() {
         (json!(false), json!(true))
     );
 }
+
+#[tokio::test]
+async fn a_sidecar_starts_before_the_app_and_stops_after_it() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-l", "10.0.12.0/24", "192.168.0.21"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "sidecar",
+        "node-l",
+        json!([{"name": "app", "image": "busybox:1.36", "command": ["sleep", "3600"]}]),
+    );
+    pod["spec"]["initContainers"] = json!([
+        {"name": "proxy", "image": "busybox:1.36", "restartPolicy": "Always", "command": ["sleep", "3600"]}
+    ]);
+    create_pod(&f.client, pod).await;
+    let p = eventually("the pod Ready", || async {
+        let p = get_pod(&f.client, "sidecar").await?;
+        let ready = p
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        ready.then_some(p)
+    })
+    .await;
+    let init = &p
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.clone())
+        .expect("init")[0];
+    assert!(
+        init.state.as_ref().is_some_and(|s| s.running.is_some()),
+        "{init:?}"
+    );
+    assert!(init.ready);
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    api.delete("sidecar", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("the pod removed", || async {
+        get_pod(&f.client, "sidecar").await.is_none().then_some(())
+    })
+    .await;
+    let killing: Vec<String> = events_of(&f.client, "sidecar")
+        .await
+        .into_iter()
+        .filter(|(r, _)| r == "Killing")
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(
+        killing,
+        vec!["Stopping container app", "Stopping container proxy"]
+    );
+}
