@@ -909,3 +909,104 @@ async fn a_sidecar_starts_before_the_app_and_stops_after_it() {
         vec!["Stopping container app", "Stopping container proxy"]
     );
 }
+
+#[tokio::test]
+async fn a_pod_bound_later_runs_and_follow_streams_its_log_until_it_exits() {
+    use futures::{AsyncBufReadExt, TryStreamExt};
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-m", "10.0.13.0/24", "192.168.0.22"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "ticker",
+        "node-m",
+        json!([{"name": "c", "image": "busybox:1.36",
+                "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo tick $i; sleep 10; done"]}]),
+    );
+    pod["spec"]
+        .as_object_mut()
+        .expect("spec")
+        .remove("nodeName");
+    create_pod(&f.client, pod).await;
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "ticker"},
+                         "target": {"apiVersion": "v1", "kind": "Node", "name": "node-m"}});
+    let _: serde_json::Value = api
+        .create_subresource("binding", "ticker", &PostParams::default(), &binding)
+        .await
+        .expect("bind");
+    eventually("the pod Running", || async {
+        let p = get_pod(&f.client, "ticker").await?;
+        (phase(&p) == "Running").then_some(())
+    })
+    .await;
+    let stream = api
+        .log_stream(
+            "ticker",
+            &LogParams {
+                follow: true,
+                ..LogParams::default()
+            },
+        )
+        .await
+        .expect("follow");
+    let lines: Vec<String> = tokio::time::timeout(PATIENCE, stream.lines().try_collect())
+        .await
+        .expect("the followed log ends when the container exits")
+        .expect("read lines");
+    assert_eq!(
+        lines,
+        vec!["tick 1", "tick 2", "tick 3", "tick 4", "tick 5"]
+    );
+    // The node reports the pulled image.
+    let nodes: Api<Node> = Api::all(f.client.clone());
+    eventually("busybox in node.status.images", || async {
+        let n = nodes.get("node-m").await.ok()?;
+        let images = n.status?.images?;
+        images
+            .iter()
+            .any(|i| {
+                i.names
+                    .iter()
+                    .flatten()
+                    .any(|n| n == "docker.io/library/busybox:1.36")
+            })
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deleted_node_registers_again() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-n", "10.0.14.0/24", "192.168.0.23"))
+        .await
+        .expect("add node");
+    let nodes: Api<Node> = Api::all(f.client.clone());
+    let first = nodes.get("node-n").await.expect("node").metadata.uid;
+    nodes
+        .delete("node-n", &DeleteParams::default())
+        .await
+        .expect("delete node");
+    let again = eventually("the node registered again", || async {
+        let n = nodes.get_opt("node-n").await.ok().flatten()?;
+        (n.metadata.uid != first).then_some(n)
+    })
+    .await;
+    assert_eq!(
+        again
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .get("kubernetes.io/hostname")
+            .map(String::as_str),
+        Some("node-n")
+    );
+    f.agent.remove_node("node-n").await.expect("remove");
+    assert!(
+        f.agent.remove_node("node-n").await.is_err(),
+        "a second remove names the unknown node"
+    );
+}
