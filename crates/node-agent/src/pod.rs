@@ -674,20 +674,14 @@ impl PodWorker {
                 c.phase = Phase::Pulling;
                 c.pull_result = Some(result);
                 c.pull_started = Some(Instant::now());
-                if !matches!(c.st.state, CState::Waiting { .. }) || c.st.last.is_none() {
-                    let reason =
-                        if c.init || !self.ctrs.iter().any(|c| c.init) || self.initialized() {
-                            "ContainerCreating"
-                        } else {
-                            "PodInitializing"
-                        };
-                    let c = &mut self.ctrs[idx];
-                    if c.st.last.is_none() {
-                        c.st.state = CState::Waiting {
-                            reason: reason.into(),
-                            message: None,
-                        };
-                    }
+                // A first pull shows `ContainerCreating`; a retry keeps the back-off state the
+                // last sync reported.
+                if matches!(&c.st.state, CState::Waiting { reason, .. } if reason == "PodInitializing")
+                {
+                    c.st.state = CState::Waiting {
+                        reason: "ContainerCreating".into(),
+                        message: None,
+                    };
                 }
                 self.schedule(idx, d, Step::PullDone);
             }
@@ -1120,7 +1114,6 @@ impl PodWorker {
         let result = self.run_probe(idx, &p);
         let success_threshold = p.success_threshold.unwrap_or(1).max(1);
         let failure_threshold = p.failure_threshold.unwrap_or(3).max(1);
-        let name = self.ctrs[idx].spec.name.clone();
         let state = {
             let s = self.ctrs[idx].probes.entry(kind).or_default();
             match &result {
@@ -1180,7 +1173,6 @@ impl PodWorker {
                 }
             }
         }
-        let _ = name;
         self.schedule_probe(idx, kind, false);
     }
 
@@ -1425,10 +1417,6 @@ impl PodWorker {
         self.ctx.logs().remove(&self.uid);
     }
 
-    fn initialized(&self) -> bool {
-        self.incomplete_init().is_empty()
-    }
-
     fn incomplete_init(&self) -> Vec<String> {
         self.ctrs
             .iter()
@@ -1577,7 +1565,7 @@ impl PodWorker {
             return;
         }
         let mut body = self.build_status();
-        // Keep the conditions' transition times stable for the comparison.
+        strip_nulls(&mut body);
         if self.last_written.as_ref() == Some(&body) {
             return;
         }
@@ -1586,7 +1574,6 @@ impl PodWorker {
         {
             return;
         }
-        strip_nulls(&mut body);
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.ns);
         match api
             .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body))
