@@ -1,0 +1,1 @@
+//! Table-driven tests of the catalog, the reference rules and the interpreter.

@@ -1,0 +1,1728 @@
+//! One pod's worker on its node (the kubelet's `pod_workers.go` + `kuberuntime_manager.go`):
+//! admission, the sandbox and its network, image pulls with back-off, init containers,
+//! sidecars, containers and their restarts with back-off, OOM kills, probes, termination with
+//! preStop and grace period, and the batched `pods/status` writes.
+//!
+//! The worker is a discrete-event loop: every future step (a process event, a probe, the end
+//! of a back-off or a pull) is a timer on a heap; the worker sleeps until the earliest one or
+//! until the pod changes, so an idle pod costs nothing.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::cni::Sandbox;
+use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod, PodCondition, Probe};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use crate::backoff::Backoff;
+use crate::behaviour::{
+    ExecResult, HttpAnswer, ImageInfo, Launch, OnTerm, Process, ProcessEvent, PullError,
+};
+use crate::logs::{LogLine, PodLogs, View};
+use crate::node::NodeCtx;
+use crate::status::{self, CState, CStatus, ConditionInputs, RestartPolicy, Term};
+use crate::util::{Rng, go_duration, parse_milli};
+
+/// How long the kubelet waits before retrying a failed sandbox (`workerBackOffPeriod`).
+const SANDBOX_RETRY: Duration = Duration::from_secs(10);
+/// How soon after a failed pull the next sync reports `ImagePullBackOff`.
+const RESYNC: Duration = Duration::from_secs(1);
+/// How long a failing registry takes to answer.
+const PULL_FAILURE_LATENCY: Duration = Duration::from_secs(1);
+/// The default termination grace period.
+const DEFAULT_GRACE: i64 = 30;
+
+/// `imageID` of a pulled image: `docker.io/library/nginx@sha256:...`.
+pub fn image_id(i: &ImageInfo) -> String {
+    let r = &i.reference;
+    let repo = match (r.rfind(':'), r.rfind('/')) {
+        (Some(c), Some(s)) if c > s => &r[..c],
+        (Some(c), None) => &r[..c],
+        _ => r.as_str(),
+    };
+    let repo = repo.split('@').next().unwrap_or(repo);
+    format!("{repo}@{}", i.digest)
+}
+
+/// The pull policy the API server defaults when the spec has none: `Always` for `:latest`
+/// or untagged images, otherwise `IfNotPresent`.
+pub fn pull_policy(c: &Container) -> &str {
+    if let Some(p) = c.image_pull_policy.as_deref().filter(|p| !p.is_empty()) {
+        return p;
+    }
+    let image = c.image.as_deref().unwrap_or_default();
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, "latest")) | None => "Always",
+        Some(_) => "IfNotPresent",
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum ProbeKind {
+    Startup,
+    Liveness,
+    Readiness,
+}
+
+impl ProbeKind {
+    fn title(self) -> &'static str {
+        match self {
+            ProbeKind::Startup => "Startup",
+            ProbeKind::Liveness => "Liveness",
+            ProbeKind::Readiness => "Readiness",
+        }
+    }
+
+    fn probe(self, c: &Container) -> Option<&Probe> {
+        match self {
+            ProbeKind::Startup => c.startup_probe.as_ref(),
+            ProbeKind::Liveness => c.liveness_probe.as_ref(),
+            ProbeKind::Readiness => c.readiness_probe.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    /// Retry the sandbox.
+    Sandbox,
+    /// A pull finished.
+    PullDone,
+    /// The sync after a failed pull: report `ImagePullBackOff`.
+    PullBackOffState,
+    /// The pull back-off ended.
+    PullRetry,
+    /// The process's pending event is due.
+    Proc,
+    /// A probe is due.
+    Probe(ProbeKind),
+    /// The crash back-off ended: restart.
+    Restart,
+    /// preStop finished: send SIGTERM.
+    Term,
+    /// A killed process exits with this code.
+    KillDone(i32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    at: Instant,
+    seq: u64,
+    idx: usize,
+    generation: u64,
+    step: Step,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct ProbeState {
+    successes: i32,
+    failures: i32,
+}
+
+/// What a container is doing, beyond its API status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    NotStarted,
+    Pulling,
+    PullBackOff,
+    Running,
+    /// Being stopped (probe failure or pod deletion).
+    Killing,
+    Exited,
+    CrashBackOff,
+    /// Will not run again.
+    Done,
+}
+
+struct Ctr {
+    spec: Container,
+    init: bool,
+    sidecar: bool,
+    st: CStatus,
+    phase: Phase,
+    /// Invalidates timers of earlier instances/steps.
+    generation: u64,
+    process: Option<Process>,
+    pending: Option<ProcessEvent>,
+    container_id: String,
+    image: Option<ImageInfo>,
+    pull_result: Option<Result<ImageInfo, PullError>>,
+    pull_started: Option<Instant>,
+    pull_backoff: Backoff,
+    pull_failed_at: Duration,
+    prev_pull_err: String,
+    crash_backoff: Backoff,
+    finished_at: Duration,
+    started_real: Option<Instant>,
+    probes: BTreeMap<ProbeKind, ProbeState>,
+    /// Why the current instance is being killed (for the exit's reason).
+    kill_deadline: Option<Instant>,
+}
+
+impl Ctr {
+    fn field_path(&self) -> String {
+        if self.init {
+            format!("spec.initContainers{{{}}}", self.spec.name)
+        } else {
+            format!("spec.containers{{{}}}", self.spec.name)
+        }
+    }
+
+    fn image_name(&self) -> &str {
+        self.spec.image.as_deref().unwrap_or_default()
+    }
+
+    fn memory_limit(&self) -> Option<u64> {
+        let q = self
+            .spec
+            .resources
+            .as_ref()?
+            .limits
+            .as_ref()?
+            .get("memory")?;
+        parse_milli(&q.0).map(|m| (m / 1000).max(0) as u64)
+    }
+}
+
+/// The worker of one pod.
+pub struct PodWorker {
+    ctx: Arc<NodeCtx>,
+    rx: watch::Receiver<Option<Arc<Pod>>>,
+    pod: Arc<Pod>,
+    uid: String,
+    ns: String,
+    name: String,
+    logs: Arc<PodLogs>,
+    rng: Rng,
+    policy: RestartPolicy,
+    ips: Vec<IpAddr>,
+    sandbox_ready: bool,
+    sandbox_id: String,
+    ctrs: Vec<Ctr>,
+    init_failed: bool,
+    timers: BinaryHeap<Reverse<Timer>>,
+    seq: u64,
+    last_written: Option<serde_json::Value>,
+    start_time: jiff::Timestamp,
+    epoch: Instant,
+    terminating: bool,
+    /// When the grace period of a deletion ends.
+    grace_deadline: Option<Instant>,
+    deleted: bool,
+    rejected: Option<(String, String)>,
+}
+
+fn is_terminal(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+impl PodWorker {
+    /// A worker for `pod`, fed with its updates (and `None` when it is gone) by `rx`.
+    pub fn new(
+        ctx: Arc<NodeCtx>,
+        pod: Arc<Pod>,
+        rx: watch::Receiver<Option<Arc<Pod>>>,
+    ) -> PodWorker {
+        let uid = pod.uid().unwrap_or_default();
+        let ns = pod.namespace().unwrap_or_default();
+        let name = pod.name_any();
+        let logs = ctx
+            .logs()
+            .entry(uid.clone())
+            .or_insert_with(|| PodLogs::new(&name))
+            .clone();
+        let spec = pod.spec.clone().unwrap_or_default();
+        let mut ctrs = Vec::new();
+        let has_init = spec.init_containers.as_ref().is_some_and(|v| !v.is_empty());
+        for c in spec.init_containers.iter().flatten() {
+            ctrs.push(new_ctr(c, true, "PodInitializing"));
+        }
+        for c in &spec.containers {
+            ctrs.push(new_ctr(
+                c,
+                false,
+                if has_init {
+                    "PodInitializing"
+                } else {
+                    "ContainerCreating"
+                },
+            ));
+        }
+        for c in ctrs.iter_mut().filter(|c| c.init) {
+            c.st.state = CState::Waiting {
+                reason: "PodInitializing".into(),
+                message: None,
+            };
+        }
+        PodWorker {
+            rng: Rng::new(ctx.seed, &uid),
+            policy: RestartPolicy::parse(spec.restart_policy.as_deref()),
+            ctx,
+            rx,
+            pod,
+            uid,
+            ns,
+            name,
+            logs,
+            ips: Vec::new(),
+            sandbox_ready: false,
+            sandbox_id: String::new(),
+            ctrs,
+            init_failed: false,
+            timers: BinaryHeap::new(),
+            seq: 0,
+            last_written: None,
+            start_time: jiff::Timestamp::now(),
+            epoch: Instant::now(),
+            terminating: false,
+            grace_deadline: None,
+            deleted: false,
+            rejected: None,
+        }
+    }
+
+    fn sim_now(&self) -> Duration {
+        self.ctx.clock.simulated(self.epoch.elapsed())
+    }
+
+    fn after(&self, d: Duration) -> Instant {
+        Instant::now() + self.ctx.clock.real(d)
+    }
+
+    fn schedule(&mut self, idx: usize, d: Duration, step: Step) {
+        let at = self.after(d);
+        self.seq += 1;
+        let generation = self.ctrs.get(idx).map_or(0, |c| c.generation);
+        self.timers.push(Reverse(Timer {
+            at,
+            seq: self.seq,
+            idx,
+            generation,
+            step,
+        }));
+    }
+
+    fn pod_ref(&self, field_path: Option<String>) -> ObjectReference {
+        ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: Some(self.name.clone()),
+            namespace: Some(self.ns.clone()),
+            uid: Some(self.uid.clone()),
+            field_path,
+            ..ObjectReference::default()
+        }
+    }
+
+    async fn event(&self, idx: Option<usize>, warning: bool, reason: &str, note: String) {
+        let path = idx.and_then(|i| self.ctrs.get(i)).map(Ctr::field_path);
+        self.ctx
+            .event(&self.pod_ref(path), warning, reason, note)
+            .await;
+    }
+
+    fn format_pod(&self) -> String {
+        format!("{}_{}({})", self.name, self.ns, self.uid)
+    }
+
+    /// Runs the worker until the pod is gone or the kubelet stops.
+    pub async fn run(mut self) {
+        if !self.ctx.alive().await {
+            return;
+        }
+        if is_terminal(&self.pod) {
+            // A finished pod (from an earlier kubelet life): only its deletion is left.
+            self.deleted_or_wait_deletion().await;
+            return;
+        }
+        if !self.admit().await {
+            self.deleted_or_wait_deletion().await;
+            return;
+        }
+        if self.pod.metadata.deletion_timestamp.is_some() {
+            self.finish_deletion().await;
+            return;
+        }
+        self.write_status().await;
+        self.main_loop().await;
+        self.cleanup().await;
+    }
+
+    /// Admission against the node's allocatable; a rejection fails the pod.
+    async fn admit(&mut self) -> bool {
+        let requests = crate::admission::pod_requests(&self.pod);
+        let verdict = {
+            let mut admitted = self.ctx.admitted.lock().unwrap_or_else(|p| p.into_inner());
+            let others: Vec<_> = admitted
+                .iter()
+                .filter(|(k, _)| **k != self.uid)
+                .map(|(_, v)| *v)
+                .collect();
+            let v = crate::admission::admit(&requests, &others, &self.ctx.allocatable);
+            if v.is_ok() {
+                admitted.insert(self.uid.clone(), requests);
+            }
+            v
+        };
+        match verdict {
+            Ok(()) => true,
+            Err(r) => {
+                self.event(None, true, &r.reason, r.message.clone()).await;
+                self.rejected = Some((r.reason, format!("Pod was rejected: {}", r.message)));
+                self.write_status().await;
+                false
+            }
+        }
+    }
+
+    fn holds_admission(&self) -> bool {
+        self.ctx
+            .admitted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&self.uid)
+    }
+
+    fn release_admission(&self) {
+        self.ctx
+            .admitted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.uid);
+    }
+
+    fn sandbox(&self) -> Sandbox {
+        Sandbox {
+            node: self.ctx.name.clone(),
+            namespace: self.ns.clone(),
+            pod: self.name.clone(),
+            pod_uid: self.uid.clone(),
+        }
+    }
+
+    async fn setup_sandbox(&mut self) {
+        if self.sandbox_id.is_empty() {
+            self.sandbox_id = self.rng.hex64();
+        }
+        let host_network = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        let result = if host_network {
+            Ok(self
+                .ctx
+                .host_ips
+                .iter()
+                .filter_map(|i| i.parse().ok())
+                .collect())
+        } else {
+            let sb = self.sandbox();
+            self.ctx.network.setup(&sb).await
+        };
+        match result {
+            Ok(ips) => {
+                self.ips = ips;
+                self.sandbox_ready = true;
+                self.advance().await;
+            }
+            Err(e) => {
+                let msg = format!(
+                    "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \"{}\": plugin type=\"{}\" name=\"{}\" failed (add): {}",
+                    self.sandbox_id, e.plugin, e.plugin, e.message
+                );
+                self.event(None, true, "FailedCreatePodSandBox", msg).await;
+                self.sandbox_id = self.rng.hex64();
+                self.schedule(usize::MAX, SANDBOX_RETRY, Step::Sandbox);
+            }
+        }
+    }
+
+    async fn main_loop(&mut self) {
+        self.setup_sandbox().await;
+        loop {
+            self.write_status().await;
+            if self.deleted {
+                return;
+            }
+            let terminal = self
+                .last_written
+                .as_ref()
+                .and_then(|b| b.pointer("/status/phase"))
+                .is_some_and(|p| p == "Succeeded" || p == "Failed");
+            if terminal && !self.terminating && (self.sandbox_ready || self.holds_admission()) {
+                // A finished pod gives back its sandbox (and IP) and its resources.
+                self.teardown().await;
+            }
+            if self.terminating {
+                self.stop_sidecars().await;
+            }
+            if self.terminating && self.all_stopped() {
+                self.finish_deletion().await;
+                return;
+            }
+            let deadline = self.timers.peek().map(|Reverse(t)| t.at);
+            let cancel = self.ctx.cancel.clone();
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                changed = self.rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let pod = self.rx.borrow_and_update().clone();
+                    match pod {
+                        None => { self.deleted = true; return; }
+                        Some(p) => {
+                            self.pod = p;
+                            if self.pod.metadata.deletion_timestamp.is_some() && !self.terminating {
+                                if !self.ctx.alive().await { return; }
+                                self.begin_termination().await;
+                            }
+                        }
+                    }
+                }
+                _ = sleep_until_opt(deadline) => {
+                    if !self.ctx.alive().await { return; }
+                    let now = Instant::now();
+                    while let Some(Reverse(t)) = self.timers.peek() {
+                        if t.at > now { break; }
+                        let Some(Reverse(t)) = self.timers.pop() else { break };
+                        self.fire(t).await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn all_stopped(&self) -> bool {
+        self.ctrs
+            .iter()
+            .all(|c| !matches!(c.phase, Phase::Running | Phase::Killing))
+    }
+
+    async fn fire(&mut self, t: Timer) {
+        if t.step == Step::Sandbox {
+            if !self.sandbox_ready && !self.terminating {
+                self.setup_sandbox().await;
+            }
+            return;
+        }
+        let Some(c) = self.ctrs.get(t.idx) else {
+            return;
+        };
+        if c.generation != t.generation {
+            return;
+        }
+        match t.step {
+            Step::Sandbox => {}
+            Step::PullDone => self.pull_done(t.idx).await,
+            Step::PullBackOffState => self.pull_backoff_state(t.idx).await,
+            Step::PullRetry | Step::Restart => {
+                if !self.terminating {
+                    self.start_container(t.idx).await;
+                }
+            }
+            Step::Proc => self.process_event(t.idx).await,
+            Step::Probe(kind) => self.probe(t.idx, kind).await,
+            Step::Term => self.send_term(t.idx),
+            Step::KillDone(code) => {
+                let reason = if code == 0 { "Completed" } else { "Error" };
+                self.exited(t.idx, code, reason, None).await;
+            }
+        }
+    }
+
+    /// Starts whatever can start now: init containers in order (sidecars stay running),
+    /// then every regular container.
+    async fn advance(&mut self) {
+        if self.terminating || !self.sandbox_ready || self.init_failed {
+            return;
+        }
+        for i in 0..self.ctrs.len() {
+            if !self.ctrs[i].init {
+                break;
+            }
+            let c = &self.ctrs[i];
+            if c.sidecar {
+                match c.phase {
+                    Phase::NotStarted => {
+                        self.start_container(i).await;
+                        return;
+                    }
+                    Phase::Running if c.st.started => continue,
+                    _ if c.st.restart_count > 0 || c.st.last.is_some() => continue,
+                    _ => return,
+                }
+            }
+            match c.phase {
+                Phase::Done if c.st.succeeded() => continue,
+                Phase::NotStarted => {
+                    self.start_container(i).await;
+                    return;
+                }
+                _ => return,
+            }
+        }
+        for i in 0..self.ctrs.len() {
+            if !self.ctrs[i].init && self.ctrs[i].phase == Phase::NotStarted {
+                self.start_container(i).await;
+            }
+        }
+    }
+
+    /// Ensures the image, then creates and starts the container.
+    fn start_container(
+        &mut self,
+        idx: usize,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(self.start_container_now(idx))
+    }
+
+    async fn start_container_now(&mut self, idx: usize) {
+        let policy = pull_policy(&self.ctrs[idx].spec).to_string();
+        let image = self.ctrs[idx].image_name().to_string();
+        if let Err(e) = self.ctx.catalog.resolve(&image)
+            && e.code == "InvalidImageName"
+        {
+            // The kubelet refuses the name before any pull.
+            self.event(Some(idx), true, "InspectFailed", e.message.clone())
+                .await;
+            self.event(Some(idx), true, "Failed", "Error: InvalidImageName".into())
+                .await;
+            let c = &mut self.ctrs[idx];
+            c.phase = Phase::PullBackOff;
+            c.st.state = CState::Waiting {
+                reason: "InvalidImageName".into(),
+                message: Some(e.message.clone()),
+            };
+            self.sync_view(idx);
+            return;
+        }
+        let present = self.ctx.catalog.resolve(&image).ok().filter(|info| {
+            self.ctx
+                .images
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&info.reference)
+        });
+        match (policy.as_str(), present) {
+            ("Never", None) => {
+                let msg =
+                    format!("Container image {image:?} is not present with pull policy of Never");
+                self.event(Some(idx), true, "ErrImageNeverPull", msg.clone())
+                    .await;
+                self.event(Some(idx), true, "Failed", "Error: ErrImageNeverPull".into())
+                    .await;
+                let c = &mut self.ctrs[idx];
+                c.phase = Phase::PullBackOff;
+                c.st.state = CState::Waiting {
+                    reason: "ErrImageNeverPull".into(),
+                    message: Some(msg),
+                };
+                self.sync_view(idx);
+            }
+            ("Never" | "IfNotPresent", Some(info)) => {
+                self.event(
+                    Some(idx),
+                    false,
+                    "Pulled",
+                    format!("Container image {image:?} already present on machine"),
+                )
+                .await;
+                self.create(idx, info).await;
+            }
+            _ => {
+                let now = self.sim_now();
+                let c = &self.ctrs[idx];
+                if c.pull_backoff.in_backoff_since(c.pull_failed_at, now) {
+                    let wait = c.pull_backoff.until(c.pull_failed_at).saturating_sub(now);
+                    self.ctrs[idx].phase = Phase::PullBackOff;
+                    self.schedule(idx, wait, Step::PullRetry);
+                    return;
+                }
+                self.event(
+                    Some(idx),
+                    false,
+                    "Pulling",
+                    format!("Pulling image {image:?}"),
+                )
+                .await;
+                let result = self.ctx.catalog.resolve(&image);
+                let d = match &result {
+                    Ok(info) => info.pull_duration,
+                    Err(_) => PULL_FAILURE_LATENCY,
+                };
+                let c = &mut self.ctrs[idx];
+                c.phase = Phase::Pulling;
+                c.pull_result = Some(result);
+                c.pull_started = Some(Instant::now());
+                // A first pull shows `ContainerCreating`; a retry keeps the back-off state the
+                // last sync reported.
+                if matches!(&c.st.state, CState::Waiting { reason, .. } if reason == "PodInitializing")
+                {
+                    c.st.state = CState::Waiting {
+                        reason: "ContainerCreating".into(),
+                        message: None,
+                    };
+                }
+                self.schedule(idx, d, Step::PullDone);
+            }
+        }
+    }
+
+    async fn pull_done(&mut self, idx: usize) {
+        let image = self.ctrs[idx].image_name().to_string();
+        let Some(result) = self.ctrs[idx].pull_result.take() else {
+            return;
+        };
+        match result {
+            Ok(info) => {
+                let took = self.ctrs[idx]
+                    .pull_started
+                    .map(|s| self.ctx.clock.simulated(s.elapsed()))
+                    .unwrap_or(info.pull_duration);
+                let pull = truncate_ms(info.pull_duration);
+                let total = truncate_ms(took.max(info.pull_duration));
+                self.event(
+                    Some(idx),
+                    false,
+                    "Pulled",
+                    format!(
+                        "Successfully pulled image {image:?} in {} ({} including waiting). Image size: {} bytes.",
+                        go_duration(pull),
+                        go_duration(total),
+                        info.size_bytes
+                    ),
+                )
+                .await;
+                let newly = self
+                    .ctx
+                    .images
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(info.reference.clone(), info.clone())
+                    .is_none();
+                if newly {
+                    self.ctx.images_changed.notify_one();
+                }
+                self.create(idx, info).await;
+            }
+            Err(e) => {
+                let err = format!("rpc error: code = {} desc = {}", e.code, e.message);
+                self.event(
+                    Some(idx),
+                    true,
+                    "Failed",
+                    format!("Failed to pull image {image:?}: {err}"),
+                )
+                .await;
+                self.event(Some(idx), true, "Failed", "Error: ErrImagePull".into())
+                    .await;
+                let now = self.sim_now();
+                let c = &mut self.ctrs[idx];
+                c.pull_backoff.next(now);
+                c.pull_failed_at = now;
+                c.prev_pull_err = format!("ErrImagePull: {err}");
+                c.phase = Phase::PullBackOff;
+                c.st.state = CState::Waiting {
+                    reason: "ErrImagePull".into(),
+                    message: Some(err),
+                };
+                self.sync_view(idx);
+                self.schedule(idx, RESYNC, Step::PullBackOffState);
+            }
+        }
+    }
+
+    async fn pull_backoff_state(&mut self, idx: usize) {
+        let image = self.ctrs[idx].image_name().to_string();
+        let msg = format!("Back-off pulling image {image:?}");
+        self.event(Some(idx), false, "BackOff", msg.clone()).await;
+        self.event(Some(idx), true, "Failed", "Error: ImagePullBackOff".into())
+            .await;
+        let now = self.sim_now();
+        let c = &mut self.ctrs[idx];
+        c.st.state = CState::Waiting {
+            reason: "ImagePullBackOff".into(),
+            message: Some(format!("{msg}: {}", c.prev_pull_err)),
+        };
+        let wait = c.pull_backoff.until(c.pull_failed_at).saturating_sub(now);
+        self.sync_view(idx);
+        self.schedule(idx, wait, Step::PullRetry);
+    }
+
+    fn launch(&self, c: &Container) -> Launch {
+        let env = c
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| e.value.as_ref().map(|v| (e.name.clone(), v.clone())))
+            .collect();
+        let overrides = self.pod.annotations().clone();
+        Launch {
+            command: c.command.clone().unwrap_or_default(),
+            args: c.args.clone().unwrap_or_default(),
+            env,
+            overrides,
+        }
+    }
+
+    /// Creates and starts the container from a present image.
+    async fn create(&mut self, idx: usize, info: ImageInfo) {
+        let launch = self.launch(&self.ctrs[idx].spec);
+        let id = format!("containerd://{}", self.rng.hex64());
+        let name = self.ctrs[idx].spec.name.clone();
+        {
+            let c = &mut self.ctrs[idx];
+            c.generation += 1;
+            c.st.image_id = image_id(&info);
+            c.image = Some(info.clone());
+            c.container_id = id.clone();
+            c.probes.clear();
+            if c.st.last.is_some() || c.phase == Phase::CrashBackOff {
+                c.st.restart_count += 1;
+            }
+        }
+        self.event(
+            Some(idx),
+            false,
+            "Created",
+            format!("Created container: {name}"),
+        )
+        .await;
+        match Process::start(&info, &launch) {
+            Err(e) => {
+                // The runtime's message, e.g. `failed to create containerd task: ...: unknown`.
+                let msg = e.message;
+                self.event(Some(idx), true, "Failed", format!("Error: {msg}"))
+                    .await;
+                self.logs.start_instance(&name, &id);
+                self.ctrs[idx].phase = Phase::Running;
+                self.exited(idx, e.exit_code, "StartError", Some(msg)).await;
+            }
+            Ok(process) => {
+                let process = process.with_clock(self.ctx.clock, self.ctx.clock.now());
+                self.event(
+                    Some(idx),
+                    false,
+                    "Started",
+                    format!("Started container {name}"),
+                )
+                .await;
+                self.logs.start_instance(&name, &id);
+                let now = self.ctx.clock.now();
+                let c = &mut self.ctrs[idx];
+                c.process = Some(process);
+                c.phase = Phase::Running;
+                c.started_real = Some(Instant::now());
+                c.st.state = CState::Running {
+                    started_at: now,
+                    container_id: id,
+                };
+                let has_startup = c.spec.startup_probe.is_some();
+                let has_readiness = c.spec.readiness_probe.is_some();
+                c.st.started = !has_startup;
+                c.st.ready = !has_startup && !has_readiness && (!c.init || c.sidecar);
+                self.sync_view(idx);
+                let memory = self.ctrs[idx]
+                    .process
+                    .as_ref()
+                    .map_or(0, Process::memory_bytes);
+                if self.ctrs[idx]
+                    .memory_limit()
+                    .is_some_and(|limit| memory > limit)
+                {
+                    self.exited(idx, 137, "OOMKilled", None).await;
+                    return;
+                }
+                self.schedule_next_event(idx);
+                if has_startup {
+                    self.schedule_probe(idx, ProbeKind::Startup, true);
+                } else {
+                    self.schedule_probe(idx, ProbeKind::Liveness, true);
+                    self.schedule_probe(idx, ProbeKind::Readiness, true);
+                }
+                if self.ctrs[idx].sidecar && self.ctrs[idx].st.started {
+                    self.advance_boxed().await;
+                }
+            }
+        }
+    }
+
+    fn advance_boxed(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(self.advance())
+    }
+
+    fn schedule_next_event(&mut self, idx: usize) {
+        let next = self.ctrs[idx].process.as_mut().and_then(Process::next);
+        if let Some((d, ev)) = next {
+            self.ctrs[idx].pending = Some(ev);
+            self.schedule(idx, d, Step::Proc);
+        }
+    }
+
+    async fn process_event(&mut self, idx: usize) {
+        let Some(ev) = self.ctrs[idx].pending.take() else {
+            return;
+        };
+        match ev {
+            ProcessEvent::Log { line, .. } => {
+                let c = &self.ctrs[idx];
+                self.logs.append(
+                    &c.spec.name,
+                    &c.container_id,
+                    LogLine {
+                        time: self.ctx.clock.now(),
+                        text: line,
+                    },
+                );
+                self.schedule_next_event(idx);
+            }
+            ProcessEvent::Memory(bytes) => {
+                if self.ctrs[idx]
+                    .memory_limit()
+                    .is_some_and(|limit| bytes > limit)
+                {
+                    self.exited(idx, 137, "OOMKilled", None).await;
+                } else {
+                    self.schedule_next_event(idx);
+                }
+            }
+            ProcessEvent::Exit(code) => {
+                let reason = if code == 0 { "Completed" } else { "Error" };
+                self.exited(idx, code, reason, None).await;
+            }
+        }
+    }
+
+    /// The current instance ended.
+    async fn exited(&mut self, idx: usize, code: i32, reason: &str, message: Option<String>) {
+        let now = self.ctx.clock.now();
+        let sim_now = self.sim_now();
+        let name = self.ctrs[idx].spec.name.clone();
+        let c = &mut self.ctrs[idx];
+        if !matches!(c.phase, Phase::Running | Phase::Killing) {
+            return;
+        }
+        c.generation += 1;
+        c.process = None;
+        c.pending = None;
+        c.kill_deadline = None;
+        let started_at = match &c.st.state {
+            CState::Running { started_at, .. } => Some(started_at).copied(),
+            _ => None,
+        };
+        let term = Term {
+            exit_code: code,
+            reason: reason.into(),
+            message,
+            started_at: started_at.or(Some(jiff::Timestamp::UNIX_EPOCH)),
+            finished_at: now,
+            container_id: c.container_id.clone(),
+        };
+        c.st.state = CState::Terminated(term);
+        c.st.ready = false;
+        c.st.started = false;
+        c.finished_at = sim_now;
+        c.phase = Phase::Exited;
+        self.logs
+            .end_instance(&name, &self.ctrs[idx].container_id.clone());
+        self.sync_view(idx);
+        if self.terminating {
+            self.ctrs[idx].phase = Phase::Done;
+            return;
+        }
+        let c = &self.ctrs[idx];
+        let (init, sidecar) = (c.init, c.sidecar);
+        let restarts = if c.sidecar {
+            true
+        } else if c.init {
+            code != 0 && self.policy != RestartPolicy::Never
+        } else {
+            self.policy.restarts(code)
+        };
+        if !restarts {
+            self.ctrs[idx].phase = Phase::Done;
+            if init && !sidecar {
+                if code != 0 {
+                    self.init_failed = true;
+                    self.stop_all_for_failure().await;
+                } else {
+                    self.advance().await;
+                }
+            }
+            return;
+        }
+        self.crash_restart(idx).await;
+    }
+
+    /// `doBackOff`: restart now if outside the back-off window, else wait in
+    /// `CrashLoopBackOff`.
+    async fn crash_restart(&mut self, idx: usize) {
+        let now = self.sim_now();
+        let pod = self.format_pod();
+        let c = &mut self.ctrs[idx];
+        let term = match &c.st.state {
+            CState::Terminated(t) => Some(t.clone()),
+            _ => c.st.last.clone(),
+        };
+        c.st.last = term;
+        if c.crash_backoff.in_backoff_since(c.finished_at, now) {
+            let d = c.crash_backoff.current();
+            let name = c.spec.name.clone();
+            c.st.state = CState::Waiting {
+                reason: "CrashLoopBackOff".into(),
+                message: Some(format!(
+                    "back-off {} restarting failed container={name} pod={pod}",
+                    go_duration(d)
+                )),
+            };
+            c.phase = Phase::CrashBackOff;
+            let wait = c.crash_backoff.until(c.finished_at).saturating_sub(now);
+            self.sync_view(idx);
+            self.event(
+                Some(idx),
+                true,
+                "BackOff",
+                format!("Back-off restarting failed container {name} in pod {pod}"),
+            )
+            .await;
+            self.schedule(idx, wait, Step::Restart);
+        } else {
+            let finished = c.finished_at;
+            c.crash_backoff.next(finished);
+            c.phase = Phase::CrashBackOff;
+            self.start_container(idx).await;
+        }
+    }
+
+    /// An init container failed for good: the pod fails, running sidecars are stopped.
+    async fn stop_all_for_failure(&mut self) {
+        for i in 0..self.ctrs.len() {
+            if matches!(self.ctrs[i].phase, Phase::Running) {
+                self.kill(i, DEFAULT_GRACE, None).await;
+            }
+        }
+    }
+
+    fn schedule_probe(&mut self, idx: usize, kind: ProbeKind, first: bool) {
+        let Some(p) = kind.probe(&self.ctrs[idx].spec) else {
+            return;
+        };
+        let period = Duration::from_secs(p.period_seconds.unwrap_or(10).max(1) as u64);
+        let d = if first {
+            let initial = Duration::from_secs(p.initial_delay_seconds.unwrap_or(0).max(0) as u64);
+            let since = self.ctrs[idx]
+                .started_real
+                .map(|s| self.ctx.clock.simulated(s.elapsed()))
+                .unwrap_or_default();
+            // The first probe runs after the initial delay, within one period.
+            initial
+                .saturating_sub(since)
+                .max(period.min(Duration::from_secs(1)))
+        } else {
+            period
+        };
+        self.schedule(idx, d, Step::Probe(kind));
+    }
+
+    fn run_probe(&mut self, idx: usize, p: &Probe) -> Result<(), String> {
+        let ip = self.ips.first().map(|i| i.to_string()).unwrap_or_default();
+        let elapsed = self.ctrs[idx]
+            .started_real
+            .map(|s| self.ctx.clock.simulated(s.elapsed()))
+            .unwrap_or_default();
+        let spec = self.ctrs[idx].spec.clone();
+        let Some(process) = self.ctrs[idx].process.as_mut() else {
+            return Err("container not running".into());
+        };
+        if let Some(e) = &p.exec {
+            let ExecResult { exit_code, output } =
+                process.exec(e.command.as_deref().unwrap_or_default());
+            return if exit_code == 0 { Ok(()) } else { Err(output) };
+        }
+        if let Some(h) = &p.http_get {
+            let port = resolve_port(&spec, &h.port);
+            let path = h.path.clone().unwrap_or_else(|| "/".into());
+            let host = h.host.clone().filter(|h| !h.is_empty()).unwrap_or(ip);
+            let scheme = h.scheme.as_deref().unwrap_or("HTTP").to_lowercase();
+            return match process.http_get(port, &path, elapsed) {
+                HttpAnswer::Status(code) if (200..400).contains(&code) => Ok(()),
+                HttpAnswer::Status(code) => {
+                    Err(format!("HTTP probe failed with statuscode: {code}"))
+                }
+                HttpAnswer::Refused => Err(format!(
+                    "Get \"{scheme}://{}:{port}{path}\": dial tcp {}:{port}: connect: connection refused",
+                    bracket(&host),
+                    bracket(&host)
+                )),
+            };
+        }
+        if let Some(t) = &p.tcp_socket {
+            let port = resolve_port(&spec, &t.port);
+            let host = t.host.clone().filter(|h| !h.is_empty()).unwrap_or(ip);
+            return if process.tcp_open(port) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "dial tcp {}:{port}: connect: connection refused",
+                    bracket(&host)
+                ))
+            };
+        }
+        if let Some(g) = &p.grpc {
+            let port = g.port.max(0) as u16;
+            return if process.tcp_open(port) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "timeout: failed to connect service \"{}:{port}\" within 1s",
+                    bracket(&ip)
+                ))
+            };
+        }
+        Ok(())
+    }
+
+    async fn probe(&mut self, idx: usize, kind: ProbeKind) {
+        if self.ctrs[idx].phase != Phase::Running {
+            return;
+        }
+        let Some(p) = kind.probe(&self.ctrs[idx].spec).cloned() else {
+            return;
+        };
+        let result = self.run_probe(idx, &p);
+        let success_threshold = p.success_threshold.unwrap_or(1).max(1);
+        let failure_threshold = p.failure_threshold.unwrap_or(3).max(1);
+        let state = {
+            let s = self.ctrs[idx].probes.entry(kind).or_default();
+            match &result {
+                Ok(()) => {
+                    s.successes += 1;
+                    s.failures = 0;
+                }
+                Err(_) => {
+                    s.failures += 1;
+                    s.successes = 0;
+                }
+            }
+            *s
+        };
+        if let Err(output) = &result {
+            self.event(
+                Some(idx),
+                true,
+                "Unhealthy",
+                format!("{} probe failed: {output}", kind.title()),
+            )
+            .await;
+        }
+        match kind {
+            ProbeKind::Startup => {
+                if state.successes >= success_threshold {
+                    self.ctrs[idx].st.started = true;
+                    if self.ctrs[idx].spec.readiness_probe.is_none()
+                        && (!self.ctrs[idx].init || self.ctrs[idx].sidecar)
+                    {
+                        self.ctrs[idx].st.ready = true;
+                    }
+                    self.schedule_probe(idx, ProbeKind::Liveness, true);
+                    self.schedule_probe(idx, ProbeKind::Readiness, true);
+                    if self.ctrs[idx].sidecar {
+                        self.advance_boxed().await;
+                    }
+                    return;
+                }
+                if state.failures >= failure_threshold {
+                    self.probe_kill(idx, &p, "startup").await;
+                    return;
+                }
+            }
+            ProbeKind::Liveness => {
+                if state.failures >= failure_threshold {
+                    self.probe_kill(idx, &p, "liveness").await;
+                    return;
+                }
+            }
+            ProbeKind::Readiness => {
+                let c = &mut self.ctrs[idx];
+                if state.successes >= success_threshold {
+                    c.st.ready = true;
+                } else if state.failures >= failure_threshold {
+                    c.st.ready = false;
+                }
+            }
+        }
+        self.schedule_probe(idx, kind, false);
+    }
+
+    async fn probe_kill(&mut self, idx: usize, p: &Probe, what: &str) {
+        let name = self.ctrs[idx].spec.name.clone();
+        self.event(
+            Some(idx),
+            false,
+            "Killing",
+            format!("Container {name} failed {what} probe, will be restarted"),
+        )
+        .await;
+        let grace = p
+            .termination_grace_period_seconds
+            .or_else(|| {
+                self.pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+            })
+            .unwrap_or(DEFAULT_GRACE);
+        self.kill(idx, grace, None).await;
+    }
+
+    /// Stops a running container: preStop (if any, up to `grace`), then SIGTERM, then
+    /// SIGKILL at the end of the grace period.
+    async fn kill(&mut self, idx: usize, grace: i64, pre_stop: Option<Duration>) {
+        let c = &mut self.ctrs[idx];
+        if c.phase != Phase::Running {
+            return;
+        }
+        c.phase = Phase::Killing;
+        c.generation += 1;
+        c.pending = None;
+        let grace = Duration::from_secs(grace.max(0) as u64);
+        c.kill_deadline = Some(Instant::now() + self.ctx.clock.real(grace));
+        match pre_stop {
+            Some(d) if d > Duration::ZERO => {
+                let d = d.min(grace);
+                self.schedule(idx, d, Step::Term);
+            }
+            _ => self.send_term(idx),
+        }
+    }
+
+    fn send_term(&mut self, idx: usize) {
+        let c = &self.ctrs[idx];
+        let remaining = c
+            .kill_deadline
+            .map(|d| {
+                self.ctx
+                    .clock
+                    .simulated(d.saturating_duration_since(Instant::now()))
+            })
+            .unwrap_or_default();
+        let on_term = c
+            .process
+            .as_ref()
+            .map(Process::on_term)
+            .unwrap_or(OnTerm::Exits(Duration::ZERO, 0));
+        let (d, code) = match on_term {
+            OnTerm::Exits(d, code) if d <= remaining => (d, code),
+            _ => (remaining, 137),
+        };
+        self.schedule(idx, d, Step::KillDone(code));
+    }
+
+    /// The pod got a deletionTimestamp: stop every container within the grace period.
+    async fn begin_termination(&mut self) {
+        self.terminating = true;
+        let grace = self
+            .pod
+            .metadata
+            .deletion_grace_period_seconds
+            .unwrap_or(DEFAULT_GRACE);
+        self.grace_deadline = Some(
+            Instant::now()
+                + self
+                    .ctx
+                    .clock
+                    .real(Duration::from_secs(grace.max(0) as u64)),
+        );
+        for i in 0..self.ctrs.len() {
+            match self.ctrs[i].phase {
+                // Sidecars stop after the regular containers (`stop_sidecars`).
+                Phase::Running if self.ctrs[i].sidecar => {}
+                Phase::Running => {
+                    let name = self.ctrs[i].spec.name.clone();
+                    self.event(
+                        Some(i),
+                        false,
+                        "Killing",
+                        format!("Stopping container {name}"),
+                    )
+                    .await;
+                    let pre_stop = self.pre_stop(i);
+                    self.kill(i, grace, pre_stop).await;
+                }
+                Phase::Killing => {}
+                _ => {
+                    let c = &mut self.ctrs[i];
+                    c.generation += 1;
+                    c.phase = Phase::Done;
+                }
+            }
+        }
+    }
+
+    /// Once the regular containers of a terminating pod have stopped, stops the sidecars
+    /// with what is left of the grace period (as the kubelet does since sidecars went GA).
+    async fn stop_sidecars(&mut self) {
+        let regular_running = self
+            .ctrs
+            .iter()
+            .any(|c| !c.sidecar && matches!(c.phase, Phase::Running | Phase::Killing));
+        if regular_running {
+            return;
+        }
+        let remaining = self
+            .grace_deadline
+            .map(|d| {
+                self.ctx
+                    .clock
+                    .simulated(d.saturating_duration_since(Instant::now()))
+            })
+            .unwrap_or_default();
+        for i in (0..self.ctrs.len()).rev() {
+            if self.ctrs[i].sidecar && self.ctrs[i].phase == Phase::Running {
+                let name = self.ctrs[i].spec.name.clone();
+                self.event(
+                    Some(i),
+                    false,
+                    "Killing",
+                    format!("Stopping container {name}"),
+                )
+                .await;
+                let pre_stop = self.pre_stop(i);
+                self.kill(i, remaining.as_secs() as i64, pre_stop).await;
+            }
+        }
+    }
+
+    /// Runs the container's preStop hook; returns how long it takes.
+    fn pre_stop(&mut self, idx: usize) -> Option<Duration> {
+        let hook = self.ctrs[idx].spec.lifecycle.as_ref()?.pre_stop.clone()?;
+        if let Some(s) = &hook.sleep {
+            return Some(Duration::from_secs(s.seconds.max(0) as u64));
+        }
+        let spec = self.ctrs[idx].spec.clone();
+        let elapsed = self.ctrs[idx]
+            .started_real
+            .map(|s| self.ctx.clock.simulated(s.elapsed()))
+            .unwrap_or_default();
+        let process = self.ctrs[idx].process.as_mut()?;
+        if let Some(e) = &hook.exec {
+            process.exec(e.command.as_deref().unwrap_or_default());
+        } else if let Some(h) = &hook.http_get {
+            let port = resolve_port(&spec, &h.port);
+            process.http_get(port, h.path.as_deref().unwrap_or("/"), elapsed);
+        }
+        None
+    }
+
+    /// All containers stopped after a deletion: terminal status, network teardown, and the
+    /// final delete (grace 0, uid precondition) as the status manager does.
+    async fn finish_deletion(&mut self) {
+        self.terminating = true;
+        self.write_status().await;
+        self.teardown().await;
+        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: Some(self.uid.clone()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(&self.name, &dp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(st)) if st.is_not_found() || st.is_conflict() => {}
+            Err(e) => {
+                warn!(pod = %self.name, ns = %self.ns, "deleting the terminated pod failed: {e}")
+            }
+        }
+        self.wait_gone().await;
+    }
+
+    async fn wait_gone(&mut self) {
+        loop {
+            tokio::select! {
+                _ = self.ctx.cancel.cancelled() => return,
+                r = self.rx.changed() => {
+                    if r.is_err() || self.rx.borrow_and_update().is_none() {
+                        self.cleanup().await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn deleted_or_wait_deletion(&mut self) {
+        loop {
+            if self.pod.metadata.deletion_timestamp.is_some() {
+                self.release_admission();
+                self.finish_deletion().await;
+                return;
+            }
+            tokio::select! {
+                _ = self.ctx.cancel.cancelled() => return,
+                r = self.rx.changed() => {
+                    if r.is_err() { return; }
+                    let p = self.rx.borrow_and_update().clone();
+                    match p {
+                        None => { self.cleanup().await; return; }
+                        Some(p) => self.pod = p,
+                    }
+                }
+            }
+            if !self.ctx.alive().await {
+                return;
+            }
+        }
+    }
+
+    async fn teardown(&mut self) {
+        if self.sandbox_ready {
+            let sb = self.sandbox();
+            self.ctx.network.teardown(&sb).await;
+            self.sandbox_ready = false;
+        }
+        self.release_admission();
+    }
+
+    async fn cleanup(&mut self) {
+        if self.ctx.cancel.is_cancelled() {
+            return;
+        }
+        self.teardown().await;
+        self.logs.end_all();
+        self.ctx.logs().remove(&self.uid);
+    }
+
+    fn incomplete_init(&self) -> Vec<String> {
+        self.ctrs
+            .iter()
+            .filter(|c| c.init)
+            .filter(|c| {
+                if c.sidecar {
+                    !(c.st.started && c.st.is_running())
+                        && c.st.restart_count == 0
+                        && c.st.last.is_none()
+                } else {
+                    !c.st.succeeded()
+                }
+            })
+            .map(|c| c.spec.name.clone())
+            .collect()
+    }
+
+    fn sync_view(&self, idx: usize) {
+        let c = &self.ctrs[idx];
+        let view = match &c.st.state {
+            CState::Waiting { reason, .. } => View::Waiting(reason.clone()),
+            CState::Running { container_id, .. } => View::Running(container_id.clone()),
+            CState::Terminated(t) => View::Terminated(t.container_id.clone()),
+        };
+        self.logs.set_view(
+            &c.spec.name,
+            view,
+            c.st.last.as_ref().map(|t| t.container_id.clone()),
+        );
+    }
+
+    fn build_status(&self) -> serde_json::Value {
+        let previous: Vec<PodCondition> = self
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
+        let qos = self.pod.status.as_ref().and_then(|s| s.qos_class.clone());
+        if let Some((reason, message)) = &self.rejected {
+            return json!({"status": {"phase": "Failed", "reason": reason, "message": message,
+                "qosClass": qos, "startTime": Time(self.start_time)}});
+        }
+        let regular: Vec<CStatus> = self
+            .ctrs
+            .iter()
+            .filter(|c| !c.init)
+            .map(|c| c.st.clone())
+            .collect();
+        let incomplete = self.incomplete_init();
+        let mut phase = status::phase(
+            &regular,
+            self.policy,
+            incomplete.is_empty(),
+            self.init_failed,
+        );
+        if self.terminating && self.all_stopped() && !self.ctrs.is_empty() {
+            // A deleted pod whose containers all stopped is terminal.
+            phase = if self
+                .ctrs
+                .iter()
+                .filter(|c| !c.init)
+                .all(|c| c.st.succeeded())
+            {
+                "Succeeded"
+            } else {
+                "Failed"
+            };
+        }
+        let unready: Vec<String> = self
+            .ctrs
+            .iter()
+            .filter(|c| !c.init || c.sidecar)
+            .filter(|c| !c.st.ready)
+            .map(|c| c.spec.name.clone())
+            .collect();
+        let sandbox_ready = self.sandbox_ready && !matches!(phase, "Succeeded" | "Failed");
+        let conditions = status::conditions(
+            ConditionInputs {
+                sandbox_ready,
+                incomplete_init: &incomplete,
+                unready: &unready,
+                phase,
+            },
+            &previous,
+            self.start_time,
+        );
+        let conditions: Vec<PodCondition> = conditions
+            .into_iter()
+            .map(|mut c| {
+                if c.last_transition_time.as_ref().map(|t| t.0) == Some(self.start_time)
+                    && !previous
+                        .iter()
+                        .any(|p| p.type_ == c.type_ && p.status == c.status)
+                {
+                    c.last_transition_time = Some(Time(self.ctx.clock.now()));
+                }
+                c
+            })
+            .collect();
+        let init: Vec<_> = self
+            .ctrs
+            .iter()
+            .filter(|c| c.init)
+            .map(|c| status::container_status(&c.st))
+            .collect();
+        let regular: Vec<_> = self
+            .ctrs
+            .iter()
+            .filter(|c| !c.init)
+            .map(|c| status::container_status(&c.st))
+            .collect();
+        let ips: Vec<_> = self
+            .ips
+            .iter()
+            .map(|ip| json!({"ip": ip.to_string()}))
+            .collect();
+        let host_ips: Vec<_> = self
+            .ctx
+            .host_ips
+            .iter()
+            .map(|ip| json!({"ip": ip}))
+            .collect();
+        let mut st = json!({
+            "phase": phase,
+            "conditions": conditions,
+            "hostIP": self.ctx.host_ips.first(),
+            "hostIPs": host_ips,
+            "startTime": Time(self.start_time),
+            "containerStatuses": regular,
+            "qosClass": qos,
+        });
+        if !init.is_empty() {
+            st["initContainerStatuses"] = json!(init);
+        }
+        if !self.ips.is_empty() {
+            st["podIP"] = json!(self.ips[0].to_string());
+            st["podIPs"] = json!(ips);
+        }
+        json!({ "status": st })
+    }
+
+    /// One `pods/status` patch when anything changed since the last write.
+    async fn write_status(&mut self) {
+        if self.deleted || *self.ctx.stopped.borrow() {
+            return;
+        }
+        let mut body = self.build_status();
+        strip_nulls(&mut body);
+        if self.last_written.as_ref() == Some(&body) {
+            return;
+        }
+        if let Some(prev) = &self.last_written
+            && same_but_times(prev, &body)
+        {
+            return;
+        }
+        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        match api
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+        {
+            Ok(p) => {
+                if p.uid().as_deref() == Some(self.uid.as_str()) {
+                    self.pod = Arc::new(p);
+                }
+                self.last_written = Some(body);
+            }
+            Err(kube::Error::Api(st)) if st.is_not_found() => self.deleted = true,
+            Err(e) => debug!(pod = %self.name, "writing the pod status failed: {e}"),
+        }
+    }
+}
+
+fn new_ctr(c: &Container, init: bool, reason: &str) -> Ctr {
+    Ctr {
+        spec: c.clone(),
+        init,
+        sidecar: init && c.restart_policy.as_deref() == Some("Always"),
+        st: CStatus::waiting(&c.name, c.image.as_deref().unwrap_or_default(), reason),
+        phase: Phase::NotStarted,
+        generation: 0,
+        process: None,
+        pending: None,
+        container_id: String::new(),
+        image: None,
+        pull_result: None,
+        pull_started: None,
+        pull_backoff: Backoff::default(),
+        pull_failed_at: Duration::ZERO,
+        prev_pull_err: String::new(),
+        crash_backoff: Backoff::default(),
+        finished_at: Duration::ZERO,
+        started_real: None,
+        probes: BTreeMap::new(),
+        kill_deadline: None,
+    }
+}
+
+/// Whether two status bodies differ only in condition transition times.
+fn same_but_times(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    fn scrub(v: &serde_json::Value) -> serde_json::Value {
+        let mut v = v.clone();
+        if let Some(cs) = v
+            .pointer_mut("/status/conditions")
+            .and_then(|c| c.as_array_mut())
+        {
+            for c in cs {
+                if let Some(o) = c.as_object_mut() {
+                    o.remove("lastTransitionTime");
+                }
+            }
+        }
+        v
+    }
+    scrub(a) == scrub(b)
+}
+
+fn strip_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+fn truncate_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// A probe's port: a number, or a named container port.
+fn resolve_port(
+    c: &Container,
+    port: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
+) -> u16 {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    match port {
+        IntOrString::Int(p) => (*p).clamp(0, 65535) as u16,
+        IntOrString::String(name) => name.parse().ok().unwrap_or_else(|| {
+            c.ports
+                .iter()
+                .flatten()
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .map_or(0, |p| p.container_port.clamp(0, 65535) as u16)
+        }),
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_policy_defaults_per_tag() {
+        let cases = [
+            ("nginx", None, "Always"),
+            ("nginx:latest", None, "Always"),
+            ("nginx:1.27", None, "IfNotPresent"),
+            ("localhost:5000/app", None, "Always"),
+            ("localhost:5000/app:v1", None, "IfNotPresent"),
+            ("nginx@sha256:abc", None, "IfNotPresent"),
+            ("nginx:1.27", Some("Always"), "Always"),
+        ];
+        for (image, policy, want) in cases {
+            let c = Container {
+                name: "c".into(),
+                image: Some(image.into()),
+                image_pull_policy: policy.map(str::to_string),
+                ..Container::default()
+            };
+            assert_eq!(pull_policy(&c), want, "{image} {policy:?}");
+        }
+    }
+
+    #[test]
+    fn image_ids_use_the_repository_and_digest() {
+        let i = ImageInfo {
+            reference: "docker.io/library/nginx:1.27".into(),
+            digest: "sha256:ab".into(),
+            size_bytes: 1,
+            pull_duration: Duration::ZERO,
+            definition: Default::default(),
+        };
+        assert_eq!(image_id(&i), "docker.io/library/nginx@sha256:ab");
+        let j = ImageInfo {
+            reference: "localhost:5000/app".into(),
+            ..i
+        };
+        assert_eq!(image_id(&j), "localhost:5000/app@sha256:ab");
+    }
+}

@@ -1,0 +1,1012 @@
+//! The simulated kubelet against a real in-process API server, with a fast clock: node
+//! registration and Lease, pods running with their events, IPs and logs, deletion, the
+//! stopped-kubelet annotation, and the failure paths (crash loops, image pull back-off, OOM,
+//! probes) that depend on the image behaviour.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, NodeAddress, Pod};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use node_agent::{Config, HostLocalNetwork, NodeAgent, NodeSpec};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+/// How long a condition may take before a test gives up.
+const PATIENCE: Duration = Duration::from_secs(20);
+/// Simulated seconds per real second.
+const SPEED: f64 = 50.0;
+
+struct Fixture {
+    client: Client,
+    agent: NodeAgent,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn fixture() -> Fixture {
+    let shutdown = CancellationToken::new();
+    let store: Arc<dyn store::Backend> = Arc::new(store::MemoryBackend::new());
+    let server =
+        apiserver::ApiServer::new(store, apiserver::Config::default(), None, shutdown.clone());
+    server.bootstrap().await.expect("bootstrap");
+    let svc = tower::ServiceExt::map_request(
+        server.service_for(apiserver::auth::Identity::user(
+            "admin",
+            &["system:masters"],
+        )),
+        |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
+    );
+    let client = Client::new(svc, "default");
+    let config = Config {
+        clock: api::clock::Clock::with_speed(SPEED).expect("speed"),
+        catalog: node_agent::behaviour::Catalog::builtin(),
+        network: Arc::new(HostLocalNetwork::new(client.clone())),
+        seed: 42,
+    };
+    let agent = NodeAgent::start(client.clone(), config, shutdown.clone());
+    server.set_kubelet(Arc::new(agent.clone()));
+    Fixture {
+        client,
+        agent,
+        shutdown,
+    }
+}
+
+fn q(s: &str) -> Quantity {
+    Quantity(s.into())
+}
+
+fn node_spec(name: &str, cidr: &str, ip: &str) -> NodeSpec {
+    let resources: BTreeMap<String, Quantity> = [
+        ("cpu".to_string(), q("2")),
+        ("memory".to_string(), q("4Gi")),
+        ("pods".to_string(), q("110")),
+    ]
+    .into();
+    NodeSpec {
+        name: name.into(),
+        labels: [(
+            "node.kubernetes.io/instance-type".to_string(),
+            "m5.large".to_string(),
+        )]
+        .into(),
+        capacity: resources.clone(),
+        allocatable: resources,
+        addresses: vec![
+            NodeAddress {
+                type_: "InternalIP".into(),
+                address: ip.into(),
+            },
+            NodeAddress {
+                type_: "Hostname".into(),
+                address: name.into(),
+            },
+        ],
+        pod_cidr: Some(cidr.into()),
+        architecture: "amd64".into(),
+        os_image: "Amazon Linux 2023".into(),
+        kernel_version: "6.1.0".into(),
+        kubelet_version: "v1.33.0".into(),
+        container_runtime_version: "containerd://1.7.27".into(),
+        ..NodeSpec::default()
+    }
+}
+
+/// Polls `f` until it returns `Some`, or fails naming `what`.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn create_pod(client: &Client, pod: serde_json::Value) -> Pod {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod: Pod = serde_json::from_value(pod).expect("pod json");
+    api.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod")
+}
+
+fn pod_on(name: &str, node: &str, containers: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"nodeName": node, "containers": containers, "terminationGracePeriodSeconds": 5}
+    })
+}
+
+async fn get_pod(client: &Client, name: &str) -> Option<Pod> {
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .get_opt(name)
+        .await
+        .expect("get pod")
+}
+
+/// `(reason, note)` of the events about `name`, oldest first.
+async fn events_of(client: &Client, name: &str) -> Vec<(String, String)> {
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    let mut list: Vec<Event> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect();
+    list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    list.into_iter()
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+fn phase(p: &Pod) -> &str {
+    p.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or_default()
+}
+
+fn container_state(p: &Pod, c: &str) -> serde_json::Value {
+    let statuses = p
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.clone())
+        .unwrap_or_default();
+    statuses
+        .into_iter()
+        .find(|s| s.name == c)
+        .map(|s| serde_json::to_value(s).expect("status json"))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test]
+async fn a_node_registers_with_its_status_and_keeps_its_lease_fresh() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-a", "10.0.1.0/24", "192.168.0.10"))
+        .await
+        .expect("add node");
+    let nodes: Api<Node> = Api::all(f.client.clone());
+    let node = eventually("node Ready", || async {
+        let n = nodes.get_opt("node-a").await.ok().flatten()?;
+        let ready = n
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        ready.then_some(n)
+    })
+    .await;
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get("kubernetes.io/hostname").map(String::as_str),
+        Some("node-a")
+    );
+    assert_eq!(
+        labels.get("kubernetes.io/arch").map(String::as_str),
+        Some("amd64")
+    );
+    assert_eq!(
+        labels.get("kubernetes.io/os").map(String::as_str),
+        Some("linux")
+    );
+    let status = node.status.clone().expect("status");
+    let ready = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(ready.reason.as_deref(), Some("KubeletReady"));
+    assert_eq!(
+        ready.message.as_deref(),
+        Some("kubelet is posting ready status")
+    );
+    let info = status.node_info.expect("nodeInfo");
+    assert_eq!(info.kubelet_version, "v1.33.0");
+    assert!(!info.boot_id.is_empty());
+    assert_eq!(
+        status
+            .daemon_endpoints
+            .and_then(|d| d.kubelet_endpoint)
+            .map(|e| e.port),
+        Some(10250)
+    );
+    assert_eq!(
+        node.spec.and_then(|s| s.pod_cidr).as_deref(),
+        Some("10.0.1.0/24")
+    );
+
+    let leases: Api<Lease> = Api::namespaced(f.client.clone(), "kube-node-lease");
+    let first = eventually("the lease", || async {
+        let l = leases.get_opt("node-a").await.ok().flatten()?;
+        l.spec?.renew_time
+    })
+    .await;
+    let lease = leases.get("node-a").await.expect("lease");
+    let spec = lease.spec.clone().expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("node-a"));
+    assert_eq!(spec.lease_duration_seconds, Some(40));
+    let owner = &lease.metadata.owner_references.expect("owner")[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Node", "node-a")
+    );
+    eventually("a lease renewal", || async {
+        let t = leases.get("node-a").await.ok()?.spec?.renew_time?;
+        (t.0 > first.0).then_some(())
+    })
+    .await;
+    let events = eventually("node events", || async {
+        let api: Api<Event> = Api::all(f.client.clone());
+        let reasons: Vec<String> = api
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("Node"))
+            .filter_map(|e| e.reason)
+            .collect();
+        reasons.iter().any(|r| r == "NodeReady").then_some(reasons)
+    })
+    .await;
+    for want in ["Starting", "NodeHasSufficientMemory", "NodeReady"] {
+        assert!(events.iter().any(|r| r == want), "{want} in {events:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_bound_pod_runs_with_events_an_ip_and_logs_then_terminates_on_delete() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-b", "10.0.2.0/24", "192.168.0.11"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "web",
+            "node-b",
+            json!([{"name": "nginx", "image": "nginx:1.27"}]),
+        ),
+    )
+    .await;
+    let pod = eventually("pod Running and Ready", || async {
+        let p = get_pod(&f.client, "web").await?;
+        let ready = p
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        (phase(&p) == "Running" && ready).then_some(p)
+    })
+    .await;
+    let status = pod.status.clone().expect("status");
+    let ip = status.pod_ip.clone().expect("pod ip");
+    assert!(ip.starts_with("10.0.2."), "{ip}");
+    assert_eq!(status.host_ip.as_deref(), Some("192.168.0.11"));
+    assert!(status.start_time.is_some());
+    let cs = &status.container_statuses.expect("statuses")[0];
+    assert!(cs.ready);
+    assert_eq!(cs.started, Some(true));
+    assert!(
+        cs.container_id
+            .as_deref()
+            .is_some_and(|id| id.starts_with("containerd://") && id.len() == 13 + 64)
+    );
+    for kind in [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "ContainersReady",
+        "Ready",
+    ] {
+        assert!(
+            status
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == kind && c.status == "True"),
+            "{kind}"
+        );
+    }
+    let events = eventually("Started event", || async {
+        let ev = events_of(&f.client, "web").await;
+        ev.iter().any(|(r, _)| r == "Started").then_some(ev)
+    })
+    .await;
+    let find = |reason: &str| {
+        events
+            .iter()
+            .find(|(r, _)| r == reason)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| panic!("{reason} in {events:?}"))
+    };
+    assert_eq!(find("Pulling"), "Pulling image \"nginx:1.27\"");
+    assert!(
+        find("Pulled").starts_with("Successfully pulled image \"nginx:1.27\" in "),
+        "{events:?}"
+    );
+    assert_eq!(find("Created"), "Created container: nginx");
+    assert_eq!(find("Started"), "Started container nginx");
+
+    // Logs come through the API server's pods/log.
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    api.logs("web", &LogParams::default())
+        .await
+        .expect("logs of a running container");
+    let previous = api
+        .logs(
+            "web",
+            &LogParams {
+                previous: true,
+                ..LogParams::default()
+            },
+        )
+        .await
+        .expect_err("no previous instance");
+    assert!(
+        previous
+            .to_string()
+            .contains("previous terminated container \"nginx\" in pod \"web\" not found"),
+        "{previous}"
+    );
+
+    api.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("the pod removed", || async {
+        get_pod(&f.client, "web").await.is_none().then_some(())
+    })
+    .await;
+    let events = events_of(&f.client, "web").await;
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "Killing" && n == "Stopping container nginx"),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pod_that_does_not_fit_is_rejected_as_out_of_cpu() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-c", "10.0.3.0/24", "192.168.0.12"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "big",
+            "node-c",
+            json!([{"name": "c", "image": "nginx:1.27", "resources": {"requests": {"cpu": "3"}}}]),
+        ),
+    )
+    .await;
+    let p = eventually("the pod Failed", || async {
+        let p = get_pod(&f.client, "big").await?;
+        (phase(&p) == "Failed").then_some(p)
+    })
+    .await;
+    let status = p.status.expect("status");
+    assert_eq!(status.reason.as_deref(), Some("OutOfcpu"));
+    assert_eq!(
+        status.message.as_deref(),
+        Some(
+            "Pod was rejected: Node didn't have enough resource: cpu, requested: 3000, used: 0, capacity: 2000"
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_stopped_annotation_halts_lease_renewal_until_removed() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-d", "10.0.4.0/24", "192.168.0.13"))
+        .await
+        .expect("add node");
+    let leases: Api<Lease> = Api::namespaced(f.client.clone(), "kube-node-lease");
+    let nodes: Api<Node> = Api::all(f.client.clone());
+    eventually("the lease", || async {
+        leases.get_opt("node-d").await.ok().flatten()
+    })
+    .await;
+    let patch = json!({"metadata": {"annotations": {"node.skiff.dev/kubelet": "stopped"}}});
+    nodes
+        .patch("node-d", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("annotate");
+    // Let the kubelet see it (one renewal may be in flight), then take a reading.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let renew = |l: Lease| l.spec.and_then(|s| s.renew_time).map(|t| t.0);
+    let frozen = renew(leases.get("node-d").await.expect("lease"));
+    // Ten renewal periods (10 s simulated each) pass.
+    tokio::time::sleep(Duration::from_secs_f64(100.0 / SPEED)).await;
+    assert_eq!(
+        renew(leases.get("node-d").await.expect("lease")),
+        frozen,
+        "a stopped kubelet renewed its lease"
+    );
+    let patch = json!({"metadata": {"annotations": {"node.skiff.dev/kubelet": null}}});
+    nodes
+        .patch("node-d", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("remove annotation");
+    eventually("renewal after resuming", || async {
+        (renew(leases.get("node-d").await.ok()?) > frozen).then_some(())
+    })
+    .await;
+}
+
+// ---- Failure paths driven by the image behaviour (busybox, nginx:doesnotexist, stress). ----
+
+#[tokio::test]
+async fn a_crashing_container_goes_into_crash_loop_back_off() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-e", "10.0.5.0/24", "192.168.0.14"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "crash",
+            "node-e",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sh", "-c", "echo boom; exit 1"]}]),
+        ),
+    )
+    .await;
+    let p = eventually("CrashLoopBackOff", || async {
+        let p = get_pod(&f.client, "crash").await?;
+        let s = container_state(&p, "c");
+        (s.pointer("/state/waiting/reason")? == "CrashLoopBackOff").then_some(p)
+    })
+    .await;
+    let s = container_state(&p, "c");
+    let uid = p.metadata.uid.clone().expect("uid");
+    let msg = s
+        .pointer("/state/waiting/message")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
+    assert!(
+        msg.starts_with("back-off ")
+            && msg.ends_with(&format!(
+                " restarting failed container=c pod=crash_default({uid})"
+            )),
+        "{msg}"
+    );
+    assert_eq!(s.pointer("/lastState/terminated/exitCode"), Some(&json!(1)));
+    assert_eq!(
+        s.pointer("/lastState/terminated/reason"),
+        Some(&json!("Error"))
+    );
+    assert!(s["restartCount"].as_i64().unwrap_or(0) >= 1);
+    let events = events_of(&f.client, "crash").await;
+    assert!(
+        events.iter().any(|(r, n)| r == "BackOff"
+            && *n == format!("Back-off restarting failed container c in pod crash_default({uid})")),
+        "{events:?}"
+    );
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    let logs = api
+        .logs(
+            "crash",
+            &LogParams {
+                previous: true,
+                ..LogParams::default()
+            },
+        )
+        .await
+        .expect("previous logs");
+    assert_eq!(logs, "boom\n");
+}
+
+#[tokio::test]
+async fn a_missing_image_goes_into_image_pull_back_off() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-f", "10.0.6.0/24", "192.168.0.15"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "bad",
+            "node-f",
+            json!([{"name": "c", "image": "nginx:doesnotexist"}]),
+        ),
+    )
+    .await;
+    let p = eventually("ImagePullBackOff", || async {
+        let p = get_pod(&f.client, "bad").await?;
+        let s = container_state(&p, "c");
+        (s.pointer("/state/waiting/reason")? == "ImagePullBackOff").then_some(p)
+    })
+    .await;
+    let s = container_state(&p, "c");
+    let msg = s
+        .pointer("/state/waiting/message")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
+    assert!(
+        msg.starts_with("Back-off pulling image \"nginx:doesnotexist\": ErrImagePull: "),
+        "{msg}"
+    );
+    let events = events_of(&f.client, "bad").await;
+    assert!(
+        events.iter().any(|(r, n)| r == "Failed"
+            && n.starts_with("Failed to pull image \"nginx:doesnotexist\": ")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "Failed" && n == "Error: ErrImagePull"),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "BackOff" && n == "Back-off pulling image \"nginx:doesnotexist\""),
+        "{events:?}"
+    );
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    let err = api
+        .logs("bad", &LogParams::default())
+        .await
+        .expect_err("waiting");
+    assert!(
+        err.to_string().contains(
+            "container \"c\" in pod \"bad\" is waiting to start: trying and failing to pull image"
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn memory_over_the_limit_is_oom_killed() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-g", "10.0.7.0/24", "192.168.0.16"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "oom",
+            "node-g",
+            json!([{"name": "stress", "image": "polinux/stress",
+                    "command": ["stress"], "args": ["--vm", "1", "--vm-bytes", "250M", "--vm-hang", "1"],
+                    "resources": {"limits": {"memory": "100Mi"}}}]),
+        ),
+    )
+    .await;
+    let p = eventually("OOMKilled", || async {
+        let p = get_pod(&f.client, "oom").await?;
+        let s = container_state(&p, "stress");
+        let reason = s
+            .pointer("/lastState/terminated/reason")
+            .or_else(|| s.pointer("/state/terminated/reason"))?;
+        (reason == "OOMKilled").then_some(p)
+    })
+    .await;
+    let s = container_state(&p, "stress");
+    let code = s
+        .pointer("/lastState/terminated/exitCode")
+        .or_else(|| s.pointer("/state/terminated/exitCode"));
+    assert_eq!(code, Some(&json!(137)));
+}
+
+#[tokio::test]
+async fn a_failing_liveness_probe_restarts_the_container() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-h", "10.0.8.0/24", "192.168.0.17"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "live",
+            "node-h",
+            json!([{"name": "c", "image": "busybox:1.36",
+                    "command": ["sh", "-c", "touch /tmp/healthy; sleep 30; rm -f /tmp/healthy; sleep 600"],
+                    "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "initialDelaySeconds": 5, "periodSeconds": 5}}]),
+        ),
+    )
+    .await;
+    eventually("a liveness restart", || async {
+        let p = get_pod(&f.client, "live").await?;
+        (container_state(&p, "c")["restartCount"].as_i64()? >= 1).then_some(())
+    })
+    .await;
+    let events = events_of(&f.client, "live").await;
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "Unhealthy" && n.starts_with("Liveness probe failed: ")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "Killing"
+                && n == "Container c failed liveness probe, will be restarted"),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_pod_network_fails_the_sandbox_until_an_address_is_free() {
+    let f = fixture().await;
+    // A /30 holds a single pod address (network + 2).
+    f.agent
+        .add_node(node_spec("node-i", "10.0.9.0/30", "192.168.0.18"))
+        .await
+        .expect("add node");
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    create_pod(
+        &f.client,
+        pod_on(
+            "first",
+            "node-i",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"]}]),
+        ),
+    )
+    .await;
+    eventually("the first pod's IP", || async {
+        get_pod(&f.client, "first").await?.status?.pod_ip
+    })
+    .await;
+    create_pod(
+        &f.client,
+        pod_on(
+            "second",
+            "node-i",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"]}]),
+        ),
+    )
+    .await;
+    let note = eventually("FailedCreatePodSandBox", || async {
+        events_of(&f.client, "second")
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "FailedCreatePodSandBox")
+            .map(|(_, n)| n)
+    })
+    .await;
+    assert!(
+        note.starts_with("Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox \""),
+        "{note}"
+    );
+    assert!(
+        note.ends_with("plugin type=\"host-local\" name=\"host-local\" failed (add): failed to allocate for range 0: no IP addresses available in range set: 10.0.9.1-10.0.9.2"),
+        "{note}"
+    );
+    let second = get_pod(&f.client, "second").await.expect("second");
+    assert_eq!(phase(&second), "Pending");
+    assert!(second.status.and_then(|s| s.pod_ip).is_none());
+    let err = api
+        .logs("second", &LogParams::default())
+        .await
+        .expect_err("no container yet");
+    assert!(
+        err.to_string()
+            .contains("container \"c\" in pod \"second\" is waiting to start: ContainerCreating"),
+        "{err}"
+    );
+    api.delete("first", &DeleteParams::default())
+        .await
+        .expect("delete first");
+    let ip = eventually("the second pod's IP after the retry", || async {
+        get_pod(&f.client, "second").await?.status?.pod_ip
+    })
+    .await;
+    assert_eq!(ip, "10.0.9.2");
+}
+
+#[tokio::test]
+async fn init_containers_run_first_and_a_never_restarting_pod_succeeds() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-j", "10.0.10.0/24", "192.168.0.19"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "job",
+        "node-j",
+        json!([{"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", "echo done"]}]),
+    );
+    pod["spec"]["restartPolicy"] = json!("Never");
+    pod["spec"]["initContainers"] = json!([
+        {"name": "init-a", "image": "busybox:1.36", "command": ["sh", "-c", "echo a; sleep 2"]},
+        {"name": "init-b", "image": "busybox:1.36", "command": ["sh", "-c", "echo b"]}
+    ]);
+    create_pod(&f.client, pod).await;
+    let p = eventually("the pod Succeeded", || async {
+        let p = get_pod(&f.client, "job").await?;
+        (phase(&p) == "Succeeded").then_some(p)
+    })
+    .await;
+    let status = p.status.expect("status");
+    let init = status.init_container_statuses.expect("init statuses");
+    for s in &init {
+        let t = s
+            .state
+            .as_ref()
+            .and_then(|st| st.terminated.as_ref())
+            .expect("terminated");
+        assert_eq!(
+            (t.exit_code, t.reason.as_deref()),
+            (0, Some("Completed")),
+            "{}",
+            s.name
+        );
+    }
+    let started = |name: &str| {
+        init.iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.state.as_ref()?.terminated.as_ref()?.finished_at.clone())
+    };
+    assert!(
+        started("init-a") <= started("init-b"),
+        "init containers in order"
+    );
+    let ready = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_deref()),
+        ("False", Some("PodCompleted"))
+    );
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    assert_eq!(
+        api.logs("job", &LogParams::default()).await.expect("logs"),
+        "done\n"
+    );
+    let init_logs = api
+        .logs(
+            "job",
+            &LogParams {
+                container: Some("init-a".into()),
+                ..LogParams::default()
+            },
+        )
+        .await
+        .expect("init logs");
+    assert_eq!(init_logs, "a\n");
+}
+
+#[tokio::test]
+async fn a_failing_readiness_probe_keeps_the_pod_unready() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-k", "10.0.11.0/24", "192.168.0.20"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "unready",
+            "node-k",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 5}}]),
+        ),
+    )
+    .await;
+    let note = eventually("a readiness failure", || async {
+        events_of(&f.client, "unready")
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "Unhealthy")
+            .map(|(_, n)| n)
+    })
+    .await;
+    let p = get_pod(&f.client, "unready").await.expect("pod");
+    let ip = p
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("ip");
+    assert_eq!(
+        note,
+        format!(
+            "Readiness probe failed: Get \"http://{ip}:8080/healthz\": dial tcp {ip}:8080: connect: connection refused"
+        )
+    );
+    assert_eq!(phase(&p), "Running");
+    let s = container_state(&p, "c");
+    assert_eq!(
+        (s["ready"].clone(), s["started"].clone()),
+        (json!(false), json!(true))
+    );
+}
+
+#[tokio::test]
+async fn a_sidecar_starts_before_the_app_and_stops_after_it() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-l", "10.0.12.0/24", "192.168.0.21"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "sidecar",
+        "node-l",
+        json!([{"name": "app", "image": "busybox:1.36", "command": ["sleep", "3600"]}]),
+    );
+    pod["spec"]["initContainers"] = json!([
+        {"name": "proxy", "image": "busybox:1.36", "restartPolicy": "Always", "command": ["sleep", "3600"]}
+    ]);
+    create_pod(&f.client, pod).await;
+    let p = eventually("the pod Ready", || async {
+        let p = get_pod(&f.client, "sidecar").await?;
+        let ready = p
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        ready.then_some(p)
+    })
+    .await;
+    let init = &p
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.clone())
+        .expect("init")[0];
+    assert!(
+        init.state.as_ref().is_some_and(|s| s.running.is_some()),
+        "{init:?}"
+    );
+    assert!(init.ready);
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    api.delete("sidecar", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("the pod removed", || async {
+        get_pod(&f.client, "sidecar").await.is_none().then_some(())
+    })
+    .await;
+    let killing: Vec<String> = events_of(&f.client, "sidecar")
+        .await
+        .into_iter()
+        .filter(|(r, _)| r == "Killing")
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(
+        killing,
+        vec!["Stopping container app", "Stopping container proxy"]
+    );
+}
+
+#[tokio::test]
+async fn a_pod_bound_later_runs_and_follow_streams_its_log_until_it_exits() {
+    use futures::{AsyncBufReadExt, TryStreamExt};
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-m", "10.0.13.0/24", "192.168.0.22"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "ticker",
+        "node-m",
+        json!([{"name": "c", "image": "busybox:1.36",
+                "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo tick $i; sleep 10; done"]}]),
+    );
+    pod["spec"]
+        .as_object_mut()
+        .expect("spec")
+        .remove("nodeName");
+    create_pod(&f.client, pod).await;
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "ticker"},
+                         "target": {"apiVersion": "v1", "kind": "Node", "name": "node-m"}});
+    let _: serde_json::Value = api
+        .create_subresource("binding", "ticker", &PostParams::default(), &binding)
+        .await
+        .expect("bind");
+    eventually("the pod Running", || async {
+        let p = get_pod(&f.client, "ticker").await?;
+        (phase(&p) == "Running").then_some(())
+    })
+    .await;
+    let stream = api
+        .log_stream(
+            "ticker",
+            &LogParams {
+                follow: true,
+                ..LogParams::default()
+            },
+        )
+        .await
+        .expect("follow");
+    let lines: Vec<String> = tokio::time::timeout(PATIENCE, stream.lines().try_collect())
+        .await
+        .expect("the followed log ends when the container exits")
+        .expect("read lines");
+    assert_eq!(
+        lines,
+        vec!["tick 1", "tick 2", "tick 3", "tick 4", "tick 5"]
+    );
+    // The node reports the pulled image.
+    let nodes: Api<Node> = Api::all(f.client.clone());
+    eventually("busybox in node.status.images", || async {
+        let n = nodes.get("node-m").await.ok()?;
+        let images = n.status?.images?;
+        images
+            .iter()
+            .any(|i| {
+                i.names
+                    .iter()
+                    .flatten()
+                    .any(|n| n == "docker.io/library/busybox:1.36")
+            })
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deleted_node_registers_again() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-n", "10.0.14.0/24", "192.168.0.23"))
+        .await
+        .expect("add node");
+    let nodes: Api<Node> = Api::all(f.client.clone());
+    let first = nodes.get("node-n").await.expect("node").metadata.uid;
+    nodes
+        .delete("node-n", &DeleteParams::default())
+        .await
+        .expect("delete node");
+    let again = eventually("the node registered again", || async {
+        let n = nodes.get_opt("node-n").await.ok().flatten()?;
+        (n.metadata.uid != first).then_some(n)
+    })
+    .await;
+    assert_eq!(
+        again
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .get("kubernetes.io/hostname")
+            .map(String::as_str),
+        Some("node-n")
+    );
+    f.agent.remove_node("node-n").await.expect("remove");
+    assert!(
+        f.agent.remove_node("node-n").await.is_err(),
+        "a second remove names the unknown node"
+    );
+}
