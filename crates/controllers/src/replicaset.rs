@@ -166,14 +166,56 @@ pub(crate) fn now_time(clock: &api::clock::Clock) -> Time {
     Time(jiff::Timestamp::from_second(now.as_second()).unwrap_or(now))
 }
 
+/// Writes events for one controller. Repeats of the same event (same object, reason *and*
+/// message, as client-go's event key has it) are aggregated into a series by kube-runtime's
+/// [`Recorder`]; since that recorder leaves the message out of its key, one recorder is kept
+/// per message so different messages are separate events, as upstream shows them.
+pub(crate) struct EventSink {
+    client: Client,
+    reporter: Reporter,
+    recorders: Mutex<HashMap<String, Recorder>>,
+}
+
+/// Recorders kept before the cache is reset (bounds memory; a reset only restarts series).
+const MAX_RECORDERS: usize = 4096;
+
+impl EventSink {
+    /// A sink reporting as `controller`.
+    pub(crate) fn new(client: Client, controller: &str) -> Self {
+        EventSink {
+            client,
+            reporter: Reporter {
+                controller: controller.into(),
+                instance: None,
+            },
+            recorders: Mutex::default(),
+        }
+    }
+
+    fn recorder(&self, key: String) -> Recorder {
+        let mut recorders = self
+            .recorders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if recorders.len() >= MAX_RECORDERS && !recorders.contains_key(&key) {
+            recorders.clear();
+        }
+        recorders
+            .entry(key)
+            .or_insert_with(|| Recorder::new(self.client.clone(), self.reporter.clone()))
+            .clone()
+    }
+}
+
 /// Publishes an event, logging (not failing) when the API refuses it.
 pub(crate) async fn record(
-    recorder: &Recorder,
+    events: &EventSink,
     object: &k8s_openapi::api::core::v1::ObjectReference,
     type_: EventType,
     reason: &str,
     note: String,
 ) {
+    let recorder = events.recorder(format!("{reason}\n{note}"));
     let event = KubeEvent {
         type_,
         reason: reason.into(),
@@ -753,7 +795,7 @@ struct Controller {
     pods: Informer<Pod>,
     queue: Arc<WorkQueue>,
     expectations: Arc<Expectations>,
-    recorder: Recorder,
+    recorder: EventSink,
     shutdown: CancellationToken,
 }
 
@@ -869,10 +911,11 @@ impl PodHandler {
         }
         let (old_ref, cur_ref) = (controller_ref(&old.metadata), controller_ref(&cur.metadata));
         let ref_changed = old_ref != cur_ref;
-        if ref_changed && old_ref.is_some() {
-            if let Some((key, _)) = owning_replica_set(&self.replica_sets, old) {
-                self.queue.add(key);
-            }
+        if ref_changed
+            && old_ref.is_some()
+            && let Some((key, _)) = owning_replica_set(&self.replica_sets, old)
+        {
+            self.queue.add(key);
         }
         if cur_ref.is_some() {
             if let Some((key, rs)) = owning_replica_set(&self.replica_sets, cur) {
@@ -975,13 +1018,7 @@ pub async fn run(
     info!("replicaset controller: caches synced");
 
     let controller = Arc::new(Controller {
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: CONTROLLER_NAME.into(),
-                instance: None,
-            },
-        ),
+        recorder: EventSink::new(client.clone(), CONTROLLER_NAME),
         client,
         clock,
         replica_sets,
@@ -1270,8 +1307,7 @@ impl Controller {
                             None
                         }
                         Err(e) => {
-                            self.expectations
-                                .deletion_observed(key, &key_of(&ns, &name));
+                            self.expectations.deletion_observed(key, &key_of(ns, &name));
                             if is_not_found(&e) {
                                 return None;
                             }

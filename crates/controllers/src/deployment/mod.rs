@@ -21,7 +21,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodSpec, PodStatus};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::SelectorExt;
-use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::Event;
 use kube::{Client, Resource, ResourceExt};
@@ -32,8 +32,8 @@ use tracing::info;
 
 use crate::garbage_collector::queue::WorkQueue;
 use crate::replicaset::{
-    Informer, api_message, controller_ref, informer, key_of, labels_of, new_controller_ref, record,
-    run_workers, selector_of, split_key,
+    EventSink, Informer, api_message, controller_ref, informer, key_of, labels_of,
+    new_controller_ref, record, run_workers, selector_of, split_key,
 };
 use crate::{Error, is_not_found};
 
@@ -50,7 +50,7 @@ pub(crate) struct Controller {
     replica_sets: Informer<ReplicaSet>,
     pods: Informer<Pod>,
     queue: Arc<WorkQueue>,
-    recorder: Recorder,
+    recorder: EventSink,
     shutdown: CancellationToken,
 }
 
@@ -117,10 +117,10 @@ fn on_replica_set(
     match event {
         Event::Apply(rs) | Event::InitApply(rs) => {
             let old = store.get(&ObjectRef::from_obj(rs));
-            if let Some(old) = &old {
-                if controller_ref(&old.metadata) != controller_ref(&rs.metadata) {
-                    queue.add_all(owning_deployment(deployments, old));
-                }
+            if let Some(old) = &old
+                && controller_ref(&old.metadata) != controller_ref(&rs.metadata)
+            {
+                queue.add_all(owning_deployment(deployments, old));
             }
             if controller_ref(&rs.metadata).is_some() {
                 queue.add_all(owning_deployment(deployments, rs));
@@ -205,13 +205,7 @@ pub async fn run(
     }
     info!("deployment controller: caches synced");
     let controller = Arc::new(Controller {
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: CONTROLLER_NAME.into(),
-                instance: None,
-            },
-        ),
+        recorder: EventSink::new(client.clone(), CONTROLLER_NAME),
         client,
         clock,
         deployments,
