@@ -551,4 +551,137 @@ mod deployment {
             ))
         );
     }
+
+    async fn events_with_reason(c: &Cluster, reason: &str) -> Vec<String> {
+        Api::<k8s_openapi::api::events::v1::Event>::namespaced(c.client.clone(), NS)
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .filter(|e| e.reporting_controller.as_deref() == Some("replicaset-controller"))
+            .filter_map(|e| e.note)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_replica_set_adopts_orphans_and_deletes_unready_pods_first() {
+        let c = start().await;
+        let pods_api = Api::<Pod>::namespaced(c.client.clone(), NS);
+        let orphan: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "orphan", "labels": {"app": "bare"}},
+            "spec": {"containers": [{"name": "app", "image": "nginx"}]}
+        }))
+        .expect("pod");
+        let orphan = pods_api
+            .create(&PostParams::default(), &orphan)
+            .await
+            .expect("orphan");
+        mark_ready(&c, &orphan).await;
+        let rs: ReplicaSet = serde_json::from_value(json!({
+            "metadata": {"name": "bare", "namespace": NS},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "bare"}},
+                     "template": {"metadata": {"labels": {"app": "bare"}},
+                                  "spec": {"containers": [{"name": "app", "image": "nginx"}]}}}
+        }))
+        .expect("rs");
+        let rs_api = Api::<ReplicaSet>::namespaced(c.client.clone(), NS);
+        let rs = rs_api
+            .create(&PostParams::default(), &rs)
+            .await
+            .expect("create rs");
+        let all = wait_for("the orphan adopted and two pods created", || async {
+            let all = pods(&c, "bare").await;
+            (all.len() == 3 && all.iter().all(|p| owner_uid(p) == rs.metadata.uid)).then_some(all)
+        })
+        .await;
+        let adopted = all
+            .iter()
+            .find(|p| p.name_any() == "orphan")
+            .expect("orphan");
+        let owner = adopted.owner_references()[0].clone();
+        assert_eq!(
+            (
+                owner.kind.as_str(),
+                owner.controller,
+                owner.block_owner_deletion
+            ),
+            ("ReplicaSet", Some(true), Some(true))
+        );
+        let created: Vec<&Pod> = all.iter().filter(|p| p.name_any() != "orphan").collect();
+        for p in &created {
+            assert!(p.name_any().starts_with("bare-"), "{}", p.name_any());
+        }
+        // One created pod becomes ready, the other stays unready: it goes first.
+        mark_ready(&c, created[0]).await;
+        let unready = created[1].name_any();
+        wait_for("two ready replicas", || async {
+            let rs = rs_api.get("bare").await.expect("rs");
+            (rs.status.and_then(|s| s.ready_replicas) == Some(2)).then_some(())
+        })
+        .await;
+        rs_api
+            .patch(
+                "bare",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": {"replicas": 2}})),
+            )
+            .await
+            .expect("scale");
+        let left = wait_for("two pods left", || async {
+            let all = pods(&c, "bare").await;
+            (all.len() == 2).then_some(all)
+        })
+        .await;
+        assert!(
+            left.iter().all(|p| p.name_any() != unready),
+            "the unready pod was deleted"
+        );
+        let created_events = events_with_reason(&c, "SuccessfulCreate").await;
+        for p in &created {
+            assert!(
+                created_events.contains(&format!("Created pod: {}", p.name_any())),
+                "{created_events:?}"
+            );
+        }
+        let deleted = wait_for("the delete event", || async {
+            let e = events_with_reason(&c, "SuccessfulDelete").await;
+            (!e.is_empty()).then_some(e)
+        })
+        .await;
+        assert_eq!(deleted, vec![format!("Deleted pod: {unready}")]);
+        let status = wait_for("status with observed generation", || async {
+            let rs = rs_api.get("bare").await.expect("rs");
+            let s = rs.status.clone().unwrap_or_default();
+            (s.observed_generation == rs.metadata.generation && s.replicas == 2).then_some(s)
+        })
+        .await;
+        assert_eq!(
+            (
+                status.ready_replicas,
+                status.available_replicas,
+                status.fully_labeled_replicas
+            ),
+            (Some(2), Some(2), Some(2))
+        );
+        // Releasing: a pod whose labels stop matching is orphaned and replaced.
+        pods_api
+            .patch(
+                "orphan",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"metadata": {"labels": {"app": "other"}}})),
+            )
+            .await
+            .expect("relabel");
+        wait_for("the relabelled pod released", || async {
+            let p = pods_api.get("orphan").await.expect("pod");
+            p.owner_references().is_empty().then_some(())
+        })
+        .await;
+        wait_for("a replacement pod", || async {
+            (pods(&c, "bare").await.len() == 2).then_some(())
+        })
+        .await;
+    }
 }

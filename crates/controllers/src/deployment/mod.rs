@@ -259,7 +259,7 @@ impl Controller {
             }
             return Ok(());
         }
-        let rs_list = self.replica_sets_for(&d).await?;
+        let mut rs_list = self.replica_sets_for(&d).await?;
         let pods = self.pods_for(&d, &rs_list);
 
         if d.metadata.deletion_timestamp.is_some() {
@@ -272,7 +272,7 @@ impl Controller {
         if d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false) {
             return self.sync_scale(&mut d, &rs_list).await;
         }
-        if self.is_scaling_event(&mut d, &rs_list).await? {
+        if self.is_scaling_event(&mut d, &mut rs_list).await? {
             return self.sync_scale(&mut d, &rs_list).await;
         }
         match sync::strategy_type(&d) {
@@ -290,9 +290,17 @@ impl Controller {
     async fn is_scaling_event(
         &self,
         d: &mut Deployment,
-        rs_list: &[ReplicaSet],
+        rs_list: &mut [ReplicaSet],
     ) -> Result<bool, Error> {
         let (new_rs, old) = self.new_and_old(d, rs_list, false).await?;
+        // Later steps must see the new ReplicaSet as just written (revision, annotations).
+        if let Some(new_rs) = &new_rs
+            && let Some(slot) = rs_list
+                .iter_mut()
+                .find(|rs| rs.metadata.uid == new_rs.metadata.uid)
+        {
+            *slot = new_rs.clone();
+        }
         let mut all = old;
         all.extend(new_rs);
         Ok(sync::active(&all).iter().any(|rs| {
