@@ -14,7 +14,7 @@
 //!   guarded by uid and resourceVersion, and 404/409 answers lead to re-evaluation.
 
 mod graph;
-mod queue;
+pub(crate) mod queue;
 
 use std::collections::{HashMap, HashSet};
 use std::pin::pin;

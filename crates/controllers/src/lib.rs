@@ -7,9 +7,11 @@
 //! Each controller is one module with a `run` function; [`run_all`] runs them all under
 //! one shutdown token and restarts a failed one after a back-off.
 
+pub mod deployment;
 mod discovery;
 pub mod garbage_collector;
 pub mod namespace;
+pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
 
@@ -52,6 +54,15 @@ pub enum Error {
     NamespaceReplaced {
         /// The namespace's name.
         name: String,
+    },
+    /// A workload controller could not bring an object to its desired state (pods or replica
+    /// sets could not be created, scaled or deleted); retried with back-off.
+    #[error("syncing {object} failed: {message}")]
+    Workload {
+        /// What was synced, e.g. `replicaset default/web-5d4b9c8f5`.
+        object: String,
+        /// What went wrong.
+        message: String,
     },
     /// An internal task of a controller ended before shutdown.
     #[error("{task} ended unexpectedly")]
@@ -155,6 +166,18 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
             client.clone(),
             shutdown.clone(),
             serviceaccount::run,
+        )),
+        tokio::spawn(supervise(
+            "replicaset controller",
+            client.clone(),
+            shutdown.clone(),
+            move |c, s| replicaset::run(c, config.clock, s),
+        )),
+        tokio::spawn(supervise(
+            "deployment controller",
+            client.clone(),
+            shutdown.clone(),
+            move |c, s| deployment::run(c, config.clock, s),
         )),
     ];
     if let Some(pem) = config.root_ca_pem {
