@@ -9,9 +9,12 @@
 
 mod discovery;
 pub mod garbage_collector;
+pub mod history;
 pub mod namespace;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
+pub mod statefulset;
+mod workload;
 
 use std::future::Future;
 use std::time::Duration;
@@ -157,6 +160,13 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
             serviceaccount::run,
         )),
     ];
+    let clock = config.clock;
+    handles.push(tokio::spawn(supervise(
+        "statefulset controller",
+        client.clone(),
+        shutdown.clone(),
+        move |c, s| statefulset::run(c, clock, s),
+    )));
     if let Some(pem) = config.root_ca_pem {
         handles.push(tokio::spawn(supervise(
             "root CA publisher",
