@@ -94,7 +94,6 @@ mod support_sts {
     }
 
     /// Plays the scheduler: binds the pod to `node`.
-    #[allow(dead_code)]
     pub async fn bind(client: &Client, pod: &Pod, node: &str) {
         let ns = pod.namespace().unwrap_or_default();
         let api = Api::<Pod>::namespaced(client.clone(), &ns);
@@ -108,6 +107,63 @@ mod support_sts {
             .create_subresource("binding", &pod.name_any(), &PostParams::default(), body)
             .await
             .expect("bind pod");
+    }
+
+    /// Plays scheduler and kubelet for pods matching `selector` until `shutdown`: binds each
+    /// pending pod to the node its affinity pins it to (or `default_node`), makes bound pods
+    /// Running and Ready, and finishes the deletion of terminating pods.
+    pub fn fake_kubelet(
+        client: Client,
+        selector: &str,
+        default_node: Option<&str>,
+        shutdown: CancellationToken,
+    ) {
+        let selector = selector.to_string();
+        let default_node = default_node.map(String::from);
+        tokio::spawn(async move {
+            let api = Api::<Pod>::namespaced(client.clone(), "default");
+            while !shutdown.is_cancelled() {
+                let params = kube::api::ListParams::default().labels(&selector);
+                if let Ok(list) = api.list(&params).await {
+                    for p in list.items {
+                        if p.metadata.deletion_timestamp.is_some() {
+                            let _ = api
+                                .delete(
+                                    &p.name_any(),
+                                    &kube::api::DeleteParams::default().grace_period(0),
+                                )
+                                .await;
+                            continue;
+                        }
+                        let spec = p.spec.clone().unwrap_or_default();
+                        if spec.node_name.as_deref().unwrap_or_default().is_empty() {
+                            let target = spec
+                                .affinity
+                                .and_then(|a| a.node_affinity)
+                                .and_then(|a| a.required_during_scheduling_ignored_during_execution)
+                                .and_then(|r| r.node_selector_terms.into_iter().next())
+                                .and_then(|t| t.match_fields)
+                                .and_then(|f| f.into_iter().next())
+                                .and_then(|r| r.values)
+                                .and_then(|v| v.into_iter().next())
+                                .or_else(|| default_node.clone());
+                            if let Some(node) = target {
+                                bind(&client, &p, &node).await;
+                            }
+                            continue;
+                        }
+                        if p.status
+                            .as_ref()
+                            .and_then(|s| s.phase.as_deref())
+                            .is_none_or(|ph| ph == "Pending")
+                        {
+                            set_phase(&client, &p, "Running").await;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
     }
 
     /// The pod named `name` in default, if it exists.
@@ -325,5 +381,186 @@ mod statefulset {
         })
         .await;
         assert!(pod(&c.client, "web-0").await.is_some(), "web-0 stays");
+    }
+}
+
+mod daemonset {
+    use std::time::Duration;
+
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use k8s_openapi::api::core::v1::{Node, Pod};
+    use kube::ResourceExt;
+    use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+
+    use super::support_sts::*;
+
+    fn node(name: &str, taints: serde_json::Value) -> Node {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "spec": {"taints": taints}
+        }))
+        .expect("node")
+    }
+
+    fn agent() -> DaemonSet {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "agent"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "agent"}},
+                "template": {"metadata": {"labels": {"app": "agent"}},
+                    "spec": {"containers": [{"name": "agent", "image": "agent:1"}]}}
+            }
+        }))
+        .expect("daemonset")
+    }
+
+    fn target(p: &Pod) -> String {
+        p.spec
+            .as_ref()
+            .and_then(|s| s.affinity.as_ref())
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .map(|r| {
+                r.node_selector_terms[0]
+                    .match_fields
+                    .as_ref()
+                    .expect("matchFields")[0]
+                    .values
+                    .as_ref()
+                    .expect("values")[0]
+                    .clone()
+            })
+            .expect("pinned by node affinity")
+    }
+
+    async fn agent_pods(c: &Cluster) -> Vec<Pod> {
+        Api::<Pod>::namespaced(c.client.clone(), "default")
+            .list(&ListParams::default().labels("app=agent"))
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn one_pod_per_eligible_node_follows_nodes_and_rolls_out() {
+        let c = cluster(1.0).await;
+        let nodes = Api::<Node>::all(c.client.clone());
+        for n in ["n1", "n2", "n3"] {
+            nodes
+                .create(&PostParams::default(), &node(n, serde_json::json!([])))
+                .await
+                .expect("node");
+        }
+        let tainted = node(
+            "gpu",
+            serde_json::json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
+        );
+        nodes
+            .create(&PostParams::default(), &tainted)
+            .await
+            .expect("node");
+        tokio::spawn(controllers::daemonset::run(
+            c.client.clone(),
+            c.clock,
+            c.shutdown.clone(),
+        ));
+        let sets = Api::<DaemonSet>::namespaced(c.client.clone(), "default");
+        sets.create(&PostParams::default(), &agent())
+            .await
+            .expect("create");
+        let pods = eventually("three daemon pods", || async {
+            let pods = agent_pods(&c).await;
+            (pods.len() == 3).then_some(pods)
+        })
+        .await;
+        let mut targets: Vec<String> = pods.iter().map(target).collect();
+        targets.sort();
+        assert_eq!(targets, ["n1", "n2", "n3"], "one pod per untainted node");
+        let tolerations = pods[0]
+            .spec
+            .as_ref()
+            .and_then(|s| s.tolerations.clone())
+            .expect("tolerations");
+        assert!(
+            tolerations
+                .iter()
+                .any(|t| t.key.as_deref() == Some("node.kubernetes.io/unschedulable")),
+            "{tolerations:?}"
+        );
+        assert!(pods[0].name_any().starts_with("agent-"));
+        assert!(pods[0].labels().contains_key("controller-revision-hash"));
+        assert_eq!(pods[0].labels()["pod-template-generation"], "1");
+        fake_kubelet(c.client.clone(), "app=agent", None, c.shutdown.clone());
+        eventually("status to show 3 available", || async {
+            let st = sets.get("agent").await.ok()?.status?;
+            (st.desired_number_scheduled == 3
+                && st.number_available == Some(3)
+                && st.number_ready == 3
+                && st.updated_number_scheduled == Some(3)
+                && st.current_number_scheduled == 3
+                && st.number_misscheduled == 0)
+                .then_some(())
+        })
+        .await;
+
+        nodes
+            .create(&PostParams::default(), &node("n4", serde_json::json!([])))
+            .await
+            .expect("node");
+        eventually("a pod for the new node", || async {
+            agent_pods(&c)
+                .await
+                .iter()
+                .any(|p| target(p) == "n4")
+                .then_some(())
+        })
+        .await;
+        nodes
+            .delete("n4", &DeleteParams::default())
+            .await
+            .expect("delete node");
+        eventually("the removed node's pod to go", || async {
+            let pods = agent_pods(&c).await;
+            (pods.len() == 3 && !pods.iter().any(|p| target(p) == "n4")).then_some(())
+        })
+        .await;
+
+        // A rolling update replaces every pod, one at a time.
+        let old_hash = pods[0].labels()["controller-revision-hash"].clone();
+        let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "agent", "image": "agent:2"}]}}}});
+        sets.patch("agent", &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+            .expect("update");
+        eventually("every pod at the new revision and available", || async {
+            let s = sets.get("agent").await.ok()?;
+            let st = s.status.clone()?;
+            let pods = agent_pods(&c).await;
+            (st.observed_generation == s.metadata.generation
+                && st.updated_number_scheduled == Some(3)
+                && st.number_available == Some(3)
+                && pods.len() == 3
+                && pods
+                    .iter()
+                    .all(|p| p.labels()["controller-revision-hash"] != old_hash))
+            .then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let notes = event_notes(&c.client, "SuccessfulCreate").await;
+        assert!(
+            notes.iter().any(|n| n.starts_with("Created pod: agent-")),
+            "{notes:?}"
+        );
+        let deleted = event_notes(&c.client, "SuccessfulDelete").await;
+        assert!(
+            deleted.iter().any(|n| n.starts_with("Deleted pod: agent-")),
+            "{deleted:?}"
+        );
     }
 }
