@@ -11,6 +11,7 @@ pub mod daemonset;
 mod discovery;
 pub mod garbage_collector;
 pub mod history;
+pub mod job;
 pub mod namespace;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
@@ -173,6 +174,12 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
         client.clone(),
         shutdown.clone(),
         move |c, s| daemonset::run(c, clock, s),
+    )));
+    handles.push(tokio::spawn(supervise(
+        "job controller",
+        client.clone(),
+        shutdown.clone(),
+        move |c, s| job::run(c, clock, s),
     )));
     if let Some(pem) = config.root_ca_pem {
         handles.push(tokio::spawn(supervise(

@@ -564,3 +564,270 @@ mod daemonset {
         );
     }
 }
+
+mod job {
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::ResourceExt;
+    use kube::api::{Api, ListParams, PostParams};
+
+    use super::support_sts::*;
+
+    fn job(name: &str, spec: serde_json::Value) -> Job {
+        let mut base = serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {"template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "busybox"}]}}}
+        });
+        if let (Some(s), Some(e)) = (base["spec"].as_object_mut(), spec.as_object()) {
+            s.extend(e.clone());
+        }
+        serde_json::from_value(base).expect("job")
+    }
+
+    async fn start(speed: f64) -> Cluster {
+        let c = cluster(speed).await;
+        tokio::spawn(controllers::job::run(
+            c.client.clone(),
+            c.clock,
+            c.shutdown.clone(),
+        ));
+        c
+    }
+
+    async fn pods_of(c: &Cluster, name: &str) -> Vec<Pod> {
+        Api::<Pod>::namespaced(c.client.clone(), "default")
+            .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={name}")))
+            .await
+            .expect("list")
+            .items
+    }
+
+    fn running(p: &Pod) -> bool {
+        p.metadata.deletion_timestamp.is_none()
+            && !matches!(
+                p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            )
+    }
+
+    /// Finishes every running pod of the job with `phase` until the job has a condition of
+    /// type `until`; returns the job and the most pods seen running at once.
+    async fn drive(c: &Cluster, name: &str, phase: &str, until: &str) -> (Job, usize) {
+        let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
+        let mut most = 0;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let j = jobs.get(name).await.expect("job");
+            let done = j
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == until && c.status == "True"));
+            if done {
+                return (j, most);
+            }
+            let pods: Vec<Pod> = pods_of(c, name).await.into_iter().filter(running).collect();
+            most = most.max(pods.len());
+            for p in &pods {
+                set_phase(&c.client, p, phase).await;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out driving job {name} to {until}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    fn condition_types(j: &Job) -> Vec<String> {
+        j.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|c| c.type_.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_job_with_completions_three_one_at_a_time_completes() {
+        let c = start(1.0).await;
+        let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
+        jobs.create(
+            &PostParams::default(),
+            &job(
+                "pi",
+                serde_json::json!({"completions": 3, "parallelism": 1}),
+            ),
+        )
+        .await
+        .expect("create");
+        let first = eventually("the first pod", || async {
+            pods_of(&c, "pi").await.into_iter().next()
+        })
+        .await;
+        assert!(first.name_any().starts_with("pi-"));
+        assert!(
+            first
+                .finalizers()
+                .contains(&"batch.kubernetes.io/job-tracking".to_string())
+        );
+        for l in [
+            "batch.kubernetes.io/controller-uid",
+            "controller-uid",
+            "job-name",
+        ] {
+            assert!(first.labels().contains_key(l), "label {l}");
+        }
+        let (j, most) = drive(&c, "pi", "Succeeded", "Complete").await;
+        assert_eq!(most, 1, "parallelism 1 runs one pod at a time");
+        let st = j.status.clone().expect("status");
+        assert_eq!(st.succeeded, Some(3));
+        assert_eq!(st.active, Some(0));
+        assert!(st.completion_time.is_some() && st.start_time.is_some());
+        assert_eq!(condition_types(&j), ["SuccessCriteriaMet", "Complete"]);
+        let pods = pods_of(&c, "pi").await;
+        assert_eq!(pods.len(), 3);
+        assert!(
+            pods.iter().all(|p| p.finalizers().is_empty()),
+            "counted pods are released"
+        );
+        let notes = event_notes(&c.client, "Completed").await;
+        assert_eq!(notes, ["Job completed"]);
+        let created = event_notes(&c.client, "SuccessfulCreate").await;
+        assert!(
+            created.iter().any(|n| n.starts_with("Created pod: pi-")),
+            "{created:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_with_parallelism_three_runs_three_pods_at_once() {
+        let c = start(1.0).await;
+        let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
+        jobs.create(
+            &PostParams::default(),
+            &job(
+                "par",
+                serde_json::json!({"completions": 3, "parallelism": 3}),
+            ),
+        )
+        .await
+        .expect("create");
+        eventually("three pods", || async {
+            (pods_of(&c, "par").await.len() == 3).then_some(())
+        })
+        .await;
+        let (j, most) = drive(&c, "par", "Succeeded", "Complete").await;
+        assert_eq!(most, 3);
+        assert_eq!(j.status.and_then(|s| s.succeeded), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_hits_the_backoff_limit() {
+        let c = start(100.0).await;
+        let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
+        jobs.create(
+            &PostParams::default(),
+            &job("fail", serde_json::json!({"backoffLimit": 1})),
+        )
+        .await
+        .expect("create");
+        let (j, _) = drive(&c, "fail", "Failed", "Failed").await;
+        let st = j.status.clone().expect("status");
+        assert_eq!(st.failed, Some(2), "backoffLimit 1 allows one retry");
+        assert_eq!(condition_types(&j), ["FailureTarget", "Failed"]);
+        let failed = st
+            .conditions
+            .expect("conditions")
+            .into_iter()
+            .find(|c| c.type_ == "Failed")
+            .expect("Failed");
+        assert_eq!(failed.reason.as_deref(), Some("BackoffLimitExceeded"));
+        assert_eq!(
+            failed.message.as_deref(),
+            Some("Job has reached the specified backoff limit")
+        );
+        let notes = event_notes(&c.client, "BackoffLimitExceeded").await;
+        assert_eq!(notes, ["Job has reached the specified backoff limit"]);
+    }
+
+    #[tokio::test]
+    async fn an_indexed_job_runs_each_index_once() {
+        let c = start(1.0).await;
+        let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
+        jobs.create(
+            &PostParams::default(),
+            &job(
+                "idx",
+                serde_json::json!({
+            "completions": 3, "parallelism": 2, "completionMode": "Indexed"}),
+            ),
+        )
+        .await
+        .expect("create");
+        let pods = eventually("two indexed pods", || async {
+            let p = pods_of(&c, "idx").await;
+            (p.len() == 2).then_some(p)
+        })
+        .await;
+        let mut indexes: Vec<String> = pods
+            .iter()
+            .map(|p| p.annotations()["batch.kubernetes.io/job-completion-index"].clone())
+            .collect();
+        indexes.sort();
+        assert_eq!(indexes, ["0", "1"]);
+        for p in &pods {
+            let i = &p.labels()["batch.kubernetes.io/job-completion-index"];
+            assert!(
+                p.name_any().starts_with(&format!("idx-{i}-")),
+                "{}",
+                p.name_any()
+            );
+            assert_eq!(
+                p.spec.as_ref().and_then(|s| s.hostname.clone()),
+                Some(format!("idx-{i}"))
+            );
+        }
+        let (j, _) = drive(&c, "idx", "Succeeded", "Complete").await;
+        let st = j.status.expect("status");
+        assert_eq!(st.completed_indexes.as_deref(), Some("0-2"));
+        assert_eq!(st.succeeded, Some(3));
+    }
+
+    #[tokio::test]
+    async fn an_active_deadline_fails_the_job() {
+        let c = start(100.0).await;
+        let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
+        jobs.create(
+            &PostParams::default(),
+            &job("slow", serde_json::json!({"activeDeadlineSeconds": 30})),
+        )
+        .await
+        .expect("create");
+        let j = eventually("the job to fail", || async {
+            let j = jobs.get("slow").await.ok()?;
+            condition_types(&j)
+                .contains(&"Failed".to_string())
+                .then_some(j)
+        })
+        .await;
+        let failed = j
+            .status
+            .and_then(|s| s.conditions)
+            .into_iter()
+            .flatten()
+            .find(|c| c.type_ == "Failed")
+            .expect("Failed");
+        assert_eq!(failed.reason.as_deref(), Some("DeadlineExceeded"));
+        assert_eq!(
+            failed.message.as_deref(),
+            Some("Job was active longer than specified deadline")
+        );
+        assert!(
+            pods_of(&c, "slow").await.iter().all(|p| !running(p)),
+            "active pods are deleted"
+        );
+    }
+}
