@@ -7,13 +7,18 @@
 //! Each controller is one module with a `run` function; [`run_all`] runs them all under
 //! one shutdown token and restarts a failed one after a back-off.
 
+pub mod daemonset;
 pub mod deployment;
 mod discovery;
 pub mod garbage_collector;
+pub mod history;
+pub mod job;
 pub mod namespace;
 pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
+pub mod statefulset;
+mod workload;
 
 use std::future::Future;
 use std::time::Duration;
@@ -180,6 +185,25 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
             move |c, s| deployment::run(c, config.clock, s),
         )),
     ];
+    let clock = config.clock;
+    handles.push(tokio::spawn(supervise(
+        "statefulset controller",
+        client.clone(),
+        shutdown.clone(),
+        move |c, s| statefulset::run(c, clock, s),
+    )));
+    handles.push(tokio::spawn(supervise(
+        "daemonset controller",
+        client.clone(),
+        shutdown.clone(),
+        move |c, s| daemonset::run(c, clock, s),
+    )));
+    handles.push(tokio::spawn(supervise(
+        "job controller",
+        client.clone(),
+        shutdown.clone(),
+        move |c, s| job::run(c, clock, s),
+    )));
     if let Some(pem) = config.root_ca_pem {
         handles.push(tokio::spawn(supervise(
             "root CA publisher",

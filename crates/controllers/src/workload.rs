@@ -1,0 +1,339 @@
+//! What the workload controllers (StatefulSet, DaemonSet, Job, CronJob) share: reflector
+//! caches, upstream's "expectations" (the writes a controller made that its cache has not
+//! shown yet, so that a stale cache never makes it create a pod twice), pod state
+//! predicates, owner references and event publishing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::Api;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tracing::warn;
+
+/// Expectations older than this are dropped (upstream's `ExpectationsTimeout`).
+const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// A reflector cache of `api` and the stream of objects it touched (applied or deleted),
+/// for a controller's triggers.
+pub fn reflect<K>(
+    api: Api<K>,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    (reader, stream)
+}
+
+/// The writes of one owner that the cache has not reflected yet.
+#[derive(Debug)]
+struct Pending {
+    /// Names of pods (or jobs) created.
+    creates: HashSet<String>,
+    /// Uids of pods deleted.
+    deletes: HashSet<String>,
+    since: Instant,
+}
+
+/// Upstream's `ControllerExpectations`, keyed by owner uid: a controller acts on an owner only
+/// when its cache shows every object it created and none it deleted.
+#[derive(Debug, Default)]
+pub struct Expectations {
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+impl Expectations {
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Pending>) -> R) -> R {
+        let mut guard = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    fn entry<'a>(map: &'a mut HashMap<String, Pending>, owner: &str) -> &'a mut Pending {
+        map.entry(owner.to_string()).or_insert_with(|| Pending {
+            creates: HashSet::new(),
+            deletes: HashSet::new(),
+            since: Instant::now(),
+        })
+    }
+
+    /// Records that `name` was created for `owner`.
+    pub fn created(&self, owner: &str, name: &str) {
+        self.with(|m| {
+            let p = Self::entry(m, owner);
+            p.creates.insert(name.to_string());
+            p.since = Instant::now();
+        });
+    }
+
+    /// Records that the object with `uid` was deleted for `owner`.
+    pub fn deleted(&self, owner: &str, uid: &str) {
+        self.with(|m| {
+            let p = Self::entry(m, owner);
+            p.deletes.insert(uid.to_string());
+            p.since = Instant::now();
+        });
+    }
+
+    /// Forgets everything about `owner` (it was deleted).
+    pub fn forget(&self, owner: &str) {
+        self.with(|m| {
+            m.remove(owner);
+        });
+    }
+
+    /// Whether the cache has caught up with `owner`'s writes: every created name is in
+    /// `present_names`, every deleted uid is gone from `live_uids` (or terminating there).
+    pub fn satisfied(
+        &self,
+        owner: &str,
+        present_names: &HashSet<String>,
+        live_uids: &HashSet<String>,
+    ) -> bool {
+        self.with(|m| {
+            let Some(p) = m.get_mut(owner) else {
+                return true;
+            };
+            p.creates.retain(|n| !present_names.contains(n));
+            p.deletes.retain(|u| live_uids.contains(u));
+            if (p.creates.is_empty() && p.deletes.is_empty())
+                || p.since.elapsed() > EXPECTATIONS_TIMEOUT
+            {
+                m.remove(owner);
+                return true;
+            }
+            false
+        })
+    }
+}
+
+/// The controller owner reference of an object, if any.
+pub fn controller_of<K: Resource>(obj: &K) -> Option<&OwnerReference> {
+    obj.meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+}
+
+/// Whether `obj`'s controller is the object with `uid`.
+pub fn controlled_by<K: Resource>(obj: &K, uid: &str) -> bool {
+    controller_of(obj).is_some_and(|o| o.uid == uid)
+}
+
+/// A controller reference to `owner` (`metav1.NewControllerRef`).
+pub fn controller_ref<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReference {
+    OwnerReference {
+        api_version: K::api_version(&()).into_owned(),
+        kind: K::kind(&()).into_owned(),
+        name: owner.meta().name.clone().unwrap_or_default(),
+        uid: owner.meta().uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// Whether the pod is being deleted.
+pub fn is_terminating(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_some()
+}
+
+/// The pod's phase ("" if unset).
+pub fn phase(pod: &Pod) -> &str {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or_default()
+}
+
+/// Whether the pod reached a terminal phase.
+pub fn is_finished(pod: &Pod) -> bool {
+    matches!(phase(pod), "Succeeded" | "Failed")
+}
+
+/// When the pod's `Ready` condition became true, if it is true.
+pub fn ready_since(pod: &Pod) -> Option<jiff::Timestamp> {
+    let cond = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready" && c.status == "True")?;
+    Some(
+        cond.last_transition_time
+            .as_ref()
+            .map(|t| t.0)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+    )
+}
+
+/// Whether the pod's `Ready` condition is true (`podutil.IsPodReady`).
+pub fn is_ready(pod: &Pod) -> bool {
+    ready_since(pod).is_some()
+}
+
+/// Whether the pod is Running with its `Ready` condition true.
+pub fn is_running_and_ready(pod: &Pod) -> bool {
+    phase(pod) == "Running" && is_ready(pod)
+}
+
+/// Whether the pod has been ready for `min_ready_seconds` of simulated time
+/// (`podutil.IsPodAvailable`).
+pub fn is_available(pod: &Pod, min_ready_seconds: i32, clock: &api::clock::Clock) -> bool {
+    let Some(since) = ready_since(pod) else {
+        return false;
+    };
+    min_ready_seconds <= 0
+        || clock.elapsed_since(since)
+            >= Duration::from_secs(u64::try_from(min_ready_seconds).unwrap_or(0))
+}
+
+/// How long (simulated) until a ready pod becomes available, if it is not yet.
+pub fn until_available(
+    pod: &Pod,
+    min_ready_seconds: i32,
+    clock: &api::clock::Clock,
+) -> Option<Duration> {
+    let since = ready_since(pod)?;
+    let need = Duration::from_secs(u64::try_from(min_ready_seconds).unwrap_or(0));
+    let elapsed = clock.elapsed_since(since);
+    (elapsed < need).then(|| need - elapsed)
+}
+
+/// Most distinct events whose series are remembered before the memory is reset.
+const EVENT_MEMORY: usize = 4096;
+
+/// Publishes events for one controller (reporting component as upstream names it).
+///
+/// kube-rs' `Recorder` folds every event with the same reason and action into one series
+/// whatever its note, where client-go keys a series on the message too: `Created pod: a` and
+/// `Created pod: b` are two events upstream. So one recorder is kept per distinct
+/// (object, reason, note); repeats of the very same event still become a series.
+#[derive(Clone)]
+pub struct Events {
+    client: Client,
+    controller: String,
+    recorders: Arc<Mutex<HashMap<(String, String, String), Recorder>>>,
+}
+
+impl Events {
+    /// A publisher reporting as `controller` (e.g. `statefulset-controller`).
+    pub fn new(client: Client, controller: &str) -> Self {
+        Events {
+            client,
+            controller: controller.into(),
+            recorders: Arc::default(),
+        }
+    }
+
+    /// Publishes an event about `regarding`; failures are logged, never fatal (as upstream's
+    /// recorder drops events it cannot write).
+    pub async fn publish(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        let key = (
+            regarding.uid.clone().unwrap_or_default(),
+            reason.to_string(),
+            event.note.clone().unwrap_or_default(),
+        );
+        let recorder = {
+            let mut map = self
+                .recorders
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if map.len() >= EVENT_MEMORY && !map.contains_key(&key) {
+                map.clear();
+            }
+            map.entry(key)
+                .or_insert_with(|| {
+                    Recorder::new(
+                        self.client.clone(),
+                        Reporter {
+                            controller: self.controller.clone(),
+                            instance: None,
+                        },
+                    )
+                })
+                .clone()
+        };
+        if let Err(error) = recorder.publish(&event, regarding).await {
+            warn!(%error, reason, "publishing an event failed");
+        }
+    }
+}
+
+/// The object reference of `obj`, for events.
+pub fn reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
+    obj.object_ref(&())
+}
+
+/// `namespace/name` of an object, for error targets.
+pub fn key<K: Resource>(obj: &K) -> String {
+    format!(
+        "{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.name_any()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expectations_hold_until_the_cache_catches_up() {
+        let e = Expectations::default();
+        let none = HashSet::new();
+        assert!(e.satisfied("o", &none, &none), "nothing expected");
+        e.created("o", "web-0");
+        e.deleted("o", "uid-1");
+        let names: HashSet<String> = ["web-0".to_string()].into();
+        let live: HashSet<String> = ["uid-1".to_string()].into();
+        assert!(
+            !e.satisfied("o", &none, &live),
+            "the create is not seen yet"
+        );
+        assert!(
+            !e.satisfied("o", &names, &live),
+            "the delete is not seen yet"
+        );
+        assert!(e.satisfied("o", &names, &none), "both seen");
+        assert!(
+            e.satisfied("o", &none, &none),
+            "satisfied expectations are dropped"
+        );
+    }
+}
