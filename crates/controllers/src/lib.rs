@@ -8,6 +8,7 @@
 //! one shutdown token and restarts a failed one after a back-off.
 
 mod discovery;
+pub mod disruption;
 pub mod garbage_collector;
 pub mod namespace;
 pub mod root_ca_publisher;
@@ -52,6 +53,14 @@ pub enum Error {
     NamespaceReplaced {
         /// The namespace's name.
         name: String,
+    },
+    /// An object the controller built could not be represented (a bug in the controller).
+    #[error("building {what} failed: {detail}")]
+    Invalid {
+        /// What was built.
+        what: String,
+        /// Why it failed.
+        detail: String,
     },
     /// An internal task of a controller ended before shutdown.
     #[error("{task} ended unexpectedly")]
@@ -155,6 +164,12 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
             client.clone(),
             shutdown.clone(),
             serviceaccount::run,
+        )),
+        tokio::spawn(supervise(
+            "disruption controller",
+            client.clone(),
+            shutdown.clone(),
+            move |c, s| disruption::run(c, config.clock, s),
         )),
     ];
     if let Some(pem) = config.root_ca_pem {

@@ -1,0 +1,334 @@
+//! The controllers against a real in-process API server, driven with kube-rs; each test
+//! plays the scheduler and kubelet itself by patching pods.
+
+mod support_svc {
+    //! The fixture of the disruption, node lifecycle and endpoints tests.
+
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::Client;
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    use serde_json::{Value, json};
+    use tokio_util::sync::CancellationToken;
+
+    /// How long a test waits for a condition before failing.
+    pub const PATIENCE: Duration = Duration::from_secs(20);
+
+    /// An API server in process, with an admin client.
+    #[allow(dead_code)]
+    pub struct Cluster {
+        pub client: Client,
+        pub server: apiserver::ApiServer,
+        pub store: Arc<dyn store::Backend>,
+        pub shutdown: CancellationToken,
+    }
+
+    impl Cluster {
+        /// Starts a server over a fresh memory store.
+        pub async fn start() -> Cluster {
+            Cluster::over(Arc::new(store::MemoryBackend::new())).await
+        }
+
+        /// Starts a server over `store` (a restart when the store has content).
+        pub async fn over(store: Arc<dyn store::Backend>) -> Cluster {
+            let shutdown = CancellationToken::new();
+            let server = apiserver::ApiServer::new(
+                store.clone(),
+                apiserver::Config::default(),
+                None,
+                shutdown.clone(),
+            );
+            server.bootstrap().await.expect("bootstrap");
+            let svc = tower::ServiceExt::map_request(
+                server.service_for(apiserver::auth::Identity::user(
+                    "admin",
+                    &["system:masters"],
+                )),
+                |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
+            );
+            Cluster {
+                client: Client::new(svc, "default"),
+                server,
+                store,
+                shutdown,
+            }
+        }
+
+        /// Creates a namespace.
+        pub async fn namespace(&self, name: &str) {
+            let ns: Namespace =
+                serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+            Api::<Namespace>::all(self.client.clone())
+                .create(&PostParams::default(), &ns)
+                .await
+                .expect("create namespace");
+        }
+
+        /// Creates an object from JSON through the dynamic API of its kind.
+        pub async fn create<K>(&self, ns: &str, body: Value) -> K
+        where
+            K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+                + Clone
+                + serde::de::DeserializeOwned
+                + serde::Serialize
+                + std::fmt::Debug,
+        {
+            let obj: K = serde_json::from_value(body).expect("object");
+            Api::<K>::namespaced(self.client.clone(), ns)
+                .create(&PostParams::default(), &obj)
+                .await
+                .expect("create")
+        }
+
+        /// Marks a pod Running and Ready (or not) on `node`, as the kubelet would.
+        pub async fn run_pod(&self, ns: &str, name: &str, node: &str, ip: &str, ready: bool) {
+            let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(self.client.clone(), ns);
+            pods.patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"nodeName": node}})),
+            )
+            .await
+            .ok();
+            let state = if ready { "True" } else { "False" };
+            pods.patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                    "conditions": [{"type": "Ready", "status": state}, {"type": "ContainersReady", "status": state}]}})),
+            )
+            .await
+            .expect("patch pod status");
+        }
+
+        /// Stops the server and everything started on its token.
+        pub fn stop(&self) {
+            self.shutdown.cancel();
+        }
+    }
+
+    /// Polls `check` until it returns `Some`, failing with `what` after [`PATIENCE`].
+    pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+mod disruption {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use kube::api::{Api, EvictParams};
+    use serde_json::json;
+
+    use crate::support_svc::{Cluster, eventually};
+
+    fn pod(name: &str, owner: Option<(&str, &str)>) -> serde_json::Value {
+        let mut p = json!({"metadata": {"name": name, "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+        if let Some((rs, uid)) = owner {
+            p["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": uid, "controller": true}]);
+        }
+        p
+    }
+
+    async fn status_of(pdbs: &Api<PodDisruptionBudget>, name: &str) -> serde_json::Value {
+        let pdb = pdbs.get(name).await.expect("get pdb");
+        serde_json::to_value(pdb.status).expect("status")
+    }
+
+    #[tokio::test]
+    async fn an_eviction_spends_the_budget_and_the_next_one_gets_429() {
+        let c = Cluster::start().await;
+        tokio::spawn(controllers::disruption::run(
+            c.client.clone(),
+            api::clock::Clock::REAL_TIME,
+            c.shutdown.clone(),
+        ));
+        c.namespace("pdb").await;
+        for name in ["web-a", "web-b", "web-c"] {
+            let _: Pod = c.create("pdb", pod(name, None)).await;
+            c.run_pod("pdb", name, "node-1", "10.0.0.1", true).await;
+        }
+        let _: PodDisruptionBudget = c
+            .create(
+                "pdb",
+                json!({"metadata": {"name": "web"}, "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}}}),
+            )
+            .await;
+        let pdbs: Api<PodDisruptionBudget> = Api::namespaced(c.client.clone(), "pdb");
+        let status = eventually("the budget to allow one disruption", || async {
+            let s = status_of(&pdbs, "web").await;
+            (s["disruptionsAllowed"] == 1).then_some(s)
+        })
+        .await;
+        assert_eq!(
+            (
+                &status["currentHealthy"],
+                &status["desiredHealthy"],
+                &status["expectedPods"],
+                &status["observedGeneration"]
+            ),
+            (&json!(3), &json!(2), &json!(3), &json!(1))
+        );
+        let condition = &status["conditions"][0];
+        assert_eq!(
+            (
+                &condition["type"],
+                &condition["status"],
+                &condition["reason"]
+            ),
+            (
+                &json!("DisruptionAllowed"),
+                &json!("True"),
+                &json!("SufficientPods")
+            )
+        );
+
+        let pods: Api<Pod> = Api::namespaced(c.client.clone(), "pdb");
+        pods.evict("web-a", &EvictParams::default())
+            .await
+            .expect("the first eviction is allowed");
+        let status = status_of(&pdbs, "web").await;
+        assert_eq!(status["disruptionsAllowed"], 0, "{status}");
+        assert!(status["disruptedPods"].get("web-a").is_some(), "{status}");
+
+        // The controller sees web-a terminating and counts two healthy pods.
+        eventually("the controller to count web-a out", || async {
+            (status_of(&pdbs, "web").await["currentHealthy"] == 2).then_some(())
+        })
+        .await;
+        let err = pods
+            .evict("web-b", &EvictParams::default())
+            .await
+            .expect_err("the second eviction would violate the budget");
+        let kube::Error::Api(s) = err else {
+            panic!("not an API error: {err:?}")
+        };
+        assert_eq!(s.code, 429);
+        assert_eq!(s.reason, "TooManyRequests");
+        assert_eq!(
+            s.message,
+            "Cannot evict pod as it would violate the pod's disruption budget."
+        );
+        let cause = s
+            .details
+            .as_ref()
+            .and_then(|d| d.causes.first())
+            .expect("a cause");
+        assert_eq!(cause.reason, "DisruptionBudget");
+        assert_eq!(
+            cause.message,
+            "The disruption budget web needs 2 healthy pods and has 2 currently"
+        );
+        assert!(
+            pods.get("web-b")
+                .await
+                .expect("web-b")
+                .metadata
+                .deletion_timestamp
+                .is_none(),
+            "a refused eviction deletes nothing"
+        );
+
+        // A second budget over the same pods: the eviction subresource refuses with 500.
+        let _: PodDisruptionBudget = c
+            .create(
+                "pdb",
+                json!({"metadata": {"name": "web-2"}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}}}),
+            )
+            .await;
+        let err = pods
+            .evict("web-c", &EvictParams::default())
+            .await
+            .expect_err("two budgets");
+        let kube::Error::Api(s) = err else {
+            panic!("not an API error: {err:?}")
+        };
+        assert_eq!(
+            (s.code, s.message.as_str()),
+            (
+                500,
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+            )
+        );
+        c.stop();
+    }
+
+    #[tokio::test]
+    async fn percentages_count_against_the_controllers_scale() {
+        let c = Cluster::start().await;
+        tokio::spawn(controllers::disruption::run(
+            c.client.clone(),
+            api::clock::Clock::REAL_TIME,
+            c.shutdown.clone(),
+        ));
+        c.namespace("scale").await;
+        let rs: ReplicaSet = c
+            .create(
+                "scale",
+                json!({"metadata": {"name": "web"}, "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}),
+            )
+            .await;
+        let uid = rs.metadata.uid.clone().expect("uid");
+        for name in ["web-1", "web-2", "web-3"] {
+            let _: Pod = c.create("scale", pod(name, Some(("web", &uid)))).await;
+            c.run_pod("scale", name, "node-1", "10.0.0.2", true).await;
+        }
+        let _: PodDisruptionBudget = c
+            .create(
+                "scale",
+                json!({"metadata": {"name": "web"}, "spec": {"maxUnavailable": "50%", "selector": {"matchLabels": {"app": "web"}}}}),
+            )
+            .await;
+        let pdbs: Api<PodDisruptionBudget> = Api::namespaced(c.client.clone(), "scale");
+        let status = eventually("the budget's status", || async {
+            let s = status_of(&pdbs, "web").await;
+            (s["observedGeneration"] == 1).then_some(s)
+        })
+        .await;
+        // 4 expected (the ReplicaSet's scale), 2 desired, 3 healthy: 1 allowed.
+        assert_eq!(
+            (
+                &status["expectedPods"],
+                &status["desiredHealthy"],
+                &status["currentHealthy"],
+                &status["disruptionsAllowed"]
+            ),
+            (&json!(4), &json!(2), &json!(3), &json!(1)),
+            "{status}"
+        );
+
+        // A pod without a controller under a percentage cannot be counted.
+        let _: Pod = c
+            .create("scale", pod("stray", Some(("gone", "no-such-uid"))))
+            .await;
+        let status = eventually("the budget to fail safe", || async {
+            let s = status_of(&pdbs, "web").await;
+            (s["conditions"][0]["reason"] == "SyncFailed").then_some(s)
+        })
+        .await;
+        assert_eq!(status["disruptionsAllowed"], 0);
+        assert_eq!(
+            status["conditions"][0]["message"],
+            "found no controllers for pod \"stray\""
+        );
+        c.stop();
+    }
+}
