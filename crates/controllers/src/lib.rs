@@ -11,6 +11,7 @@ mod discovery;
 pub mod disruption;
 pub mod garbage_collector;
 pub mod namespace;
+pub mod node_lifecycle;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
 
@@ -170,6 +171,18 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
             client.clone(),
             shutdown.clone(),
             move |c, s| disruption::run(c, config.clock, s),
+        )),
+        tokio::spawn(supervise(
+            "node lifecycle controller",
+            client.clone(),
+            shutdown.clone(),
+            move |c, s| {
+                let settings = node_lifecycle::Settings {
+                    clock: config.clock,
+                    ..Default::default()
+                };
+                node_lifecycle::run(c, settings, s)
+            },
         )),
     ];
     if let Some(pem) = config.root_ca_pem {

@@ -86,13 +86,16 @@ mod support_svc {
         /// Marks a pod Running and Ready (or not) on `node`, as the kubelet would.
         pub async fn run_pod(&self, ns: &str, name: &str, node: &str, ip: &str, ready: bool) {
             let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(self.client.clone(), ns);
-            pods.patch(
+            let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+                "target": {"kind": "Node", "name": node}});
+            pods.create_subresource::<_, k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>(
+                "binding",
                 name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"nodeName": node}})),
+                &PostParams::default(),
+                &binding,
             )
             .await
-            .ok();
+            .expect("bind pod");
             let state = if ready { "True" } else { "False" };
             pods.patch_status(
                 name,
@@ -329,6 +332,233 @@ mod disruption {
             status["conditions"][0]["message"],
             "found no controllers for pod \"stray\""
         );
+        c.stop();
+    }
+}
+
+mod node_lifecycle {
+    use std::time::Duration;
+
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::{Node, Pod};
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    use serde_json::json;
+
+    use crate::support_svc::{Cluster, eventually};
+
+    fn stamp(t: jiff::Timestamp) -> String {
+        t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_lease_goes_stale_is_tainted_and_its_pods_evicted() {
+        let c = Cluster::start().await;
+        // 50x: the 50 s grace period is a real second, 60 s of toleration 1.2 s.
+        let clock = api::clock::Clock::with_speed(50.0).expect("clock");
+        let settings = controllers::node_lifecycle::Settings {
+            clock,
+            ..Default::default()
+        };
+        tokio::spawn(controllers::node_lifecycle::run(
+            c.client.clone(),
+            settings,
+            c.shutdown.clone(),
+        ));
+        let now = jiff::Timestamp::now();
+        let nodes: Api<Node> = Api::all(c.client.clone());
+        let node: Node =
+            serde_json::from_value(json!({"metadata": {"name": "node-1"}})).expect("node");
+        nodes
+            .create(&PostParams::default(), &node)
+            .await
+            .expect("create node");
+        nodes
+            .patch_status(
+                "node-1",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"conditions": [
+                    {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+                     "lastHeartbeatTime": stamp(now), "lastTransitionTime": stamp(now)},
+                    {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
+                     "lastHeartbeatTime": stamp(now), "lastTransitionTime": stamp(now)}]}})),
+            )
+            .await
+            .expect("node status");
+        let leases: Api<Lease> = Api::namespaced(c.client.clone(), "kube-node-lease");
+        let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "node-1"},
+            "spec": {"holderIdentity": "node-1", "leaseDurationSeconds": 40,
+                     "renewTime": now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()}}))
+        .expect("lease");
+        leases
+            .create(&PostParams::default(), &lease)
+            .await
+            .expect("create lease");
+
+        c.namespace("work").await;
+        let pod = |name: &str, tolerations: serde_json::Value| json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "nginx"}], "tolerations": tolerations}});
+        let cases = [
+            ("intolerant", json!([])),
+            (
+                "brief",
+                json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}]),
+            ),
+            ("forever", json!([{"operator": "Exists"}])),
+        ];
+        for (name, tolerations) in cases {
+            let _: Pod = c.create("work", pod(name, tolerations)).await;
+            c.run_pod("work", name, "node-1", "10.0.1.1", true).await;
+        }
+
+        // Nobody renews the lease: within a second of real time the node is Unknown.
+        let node = eventually("the node to become Unknown", || async {
+            let n = nodes.get("node-1").await.expect("node");
+            let unknown = controllers::node_lifecycle::ready_status(&n) == Some("Unknown");
+            let tainted = n
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.as_ref())
+                .is_some_and(|t| t.len() == 2);
+            (unknown && tainted).then_some(n)
+        })
+        .await;
+        let conditions = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .expect("conditions");
+        for condition in &conditions {
+            assert_eq!(condition.status, "Unknown", "{}", condition.type_);
+        }
+        let ready = conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready");
+        assert_eq!(ready.reason.as_deref(), Some("NodeStatusUnknown"));
+        assert_eq!(
+            ready.message.as_deref(),
+            Some("Kubelet stopped posting node status.")
+        );
+        let taints = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .expect("taints");
+        let mut keys: Vec<String> = taints
+            .iter()
+            .map(|t| format!("{}:{}", t.key, t.effect))
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                "node.kubernetes.io/unreachable:NoExecute",
+                "node.kubernetes.io/unreachable:NoSchedule"
+            ]
+        );
+        assert!(taints.iter().all(|t| t.time_added.is_some()));
+
+        let pods: Api<Pod> = Api::namespaced(c.client.clone(), "work");
+        let deleting = |name: &'static str| {
+            let pods = pods.clone();
+            async move {
+                pods.get(name)
+                    .await
+                    .expect("pod")
+                    .metadata
+                    .deletion_timestamp
+                    .is_some()
+            }
+        };
+        eventually("the intolerant pod to be deleted", || async {
+            deleting("intolerant").await.then_some(())
+        })
+        .await;
+        eventually("the briefly tolerating pod to be deleted", || async {
+            deleting("brief").await.then_some(())
+        })
+        .await;
+        let brief = pods.get("brief").await.expect("brief");
+        let target = brief
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "DisruptionTarget"))
+            .expect("DisruptionTarget");
+        assert_eq!(target.reason.as_deref(), Some("DeletionByTaintManager"));
+        // The pod tolerating forever stays, but is no longer Ready.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let forever = pods.get("forever").await.expect("forever");
+        assert!(forever.metadata.deletion_timestamp.is_none());
+        let ready = forever
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+            .expect("Ready");
+        assert_eq!(ready.status, "False");
+
+        // The kubelet comes back: the taints go.
+        let later = jiff::Timestamp::now();
+        leases
+            .patch(
+                "node-1",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"renewTime": later.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()}})),
+            )
+            .await
+            .expect("renew");
+        nodes
+            .patch_status(
+                "node-1",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"conditions": [
+                    {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+                     "lastHeartbeatTime": stamp(later), "lastTransitionTime": stamp(later)}]}})),
+            )
+            .await
+            .expect("node status");
+        eventually("the taints to be removed", || async {
+            let n = nodes.get("node-1").await.expect("node");
+            n.spec
+                .as_ref()
+                .and_then(|s| s.taints.as_ref())
+                .is_none_or(|t| t.is_empty())
+                .then_some(())
+        })
+        .await;
+        c.stop();
+    }
+
+    #[tokio::test]
+    async fn pods_on_nodes_that_no_longer_exist_are_force_deleted() {
+        let c = Cluster::start().await;
+        let clock = api::clock::Clock::with_speed(50.0).expect("clock");
+        tokio::spawn(controllers::node_lifecycle::run(
+            c.client.clone(),
+            controllers::node_lifecycle::Settings {
+                clock,
+                ..Default::default()
+            },
+            c.shutdown.clone(),
+        ));
+        c.namespace("gc").await;
+        let _: Pod = c
+            .create(
+                "gc",
+                json!({"metadata": {"name": "orphan"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}),
+            )
+            .await;
+        c.run_pod("gc", "orphan", "gone-node", "10.0.2.1", true)
+            .await;
+        let pods: Api<Pod> = Api::namespaced(c.client.clone(), "gc");
+        eventually("the orphaned pod to be gone", || async {
+            pods.get_opt("orphan")
+                .await
+                .expect("get")
+                .is_none()
+                .then_some(())
+        })
+        .await;
         c.stop();
     }
 }
