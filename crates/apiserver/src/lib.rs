@@ -15,6 +15,7 @@ use http::{StatusCode, header};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+pub mod admission;
 pub mod auth;
 pub mod clock;
 mod codec;
@@ -155,6 +156,7 @@ impl ApiServer {
             self.state.registry.ensure_namespace(ns).await?;
         }
         crd::sync(&self.state.registry).await?;
+        admission::ensure_system_priority_classes(&self.state.registry).await?;
         self.state.ready.store(true, Ordering::SeqCst);
         tokio::spawn(compactor(
             self.state.registry.store().clone(),

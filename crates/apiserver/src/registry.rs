@@ -717,6 +717,7 @@ impl Registry {
         prepare_for_create(info, &mut obj);
         let mut obj = Self::normalize(info, obj)?;
         api::defaults::apply(info.group, info.plural, &mut obj);
+        crate::admission::admit_create(self, info, &mut obj).await?;
         if is_crd(info) {
             api::crd::apply_crd_defaults(&mut obj);
             let others = self.list_crds().await?;

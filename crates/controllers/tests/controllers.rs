@@ -353,8 +353,9 @@ mod node_lifecycle {
     #[tokio::test]
     async fn a_node_whose_lease_goes_stale_is_tainted_and_its_pods_evicted() {
         let c = Cluster::start().await;
-        // 50x: the 50 s grace period is a real second, 60 s of toleration 1.2 s.
-        let clock = api::clock::Clock::with_speed(50.0).expect("clock");
+        // 200x: the 50 s grace period is a quarter second, the default 300 s of toleration
+        // 1.5 s.
+        let clock = api::clock::Clock::with_speed(200.0).expect("clock");
         let settings = controllers::node_lifecycle::Settings {
             clock,
             ..Default::default()
@@ -397,7 +398,8 @@ mod node_lifecycle {
         c.namespace("work").await;
         let pod = |name: &str, tolerations: serde_json::Value| json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "nginx"}], "tolerations": tolerations}});
         let cases = [
-            ("intolerant", json!([])),
+            // DefaultTolerationSeconds admission gives it 300 s.
+            ("default", json!([])),
             (
                 "brief",
                 json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}]),
@@ -469,8 +471,21 @@ mod node_lifecycle {
                     .is_some()
             }
         };
-        eventually("the intolerant pod to be deleted", || async {
-            deleting("intolerant").await.then_some(())
+        let default = pods.get("default").await.expect("default");
+        let tolerations = default
+            .spec
+            .as_ref()
+            .and_then(|s| s.tolerations.clone())
+            .unwrap_or_default();
+        assert!(
+            tolerations.iter().any(
+                |t| t.key.as_deref() == Some("node.kubernetes.io/unreachable")
+                    && t.toleration_seconds == Some(300)
+            ),
+            "{tolerations:?}"
+        );
+        eventually("the pod tolerating 300 s to be deleted", || async {
+            deleting("default").await.then_some(())
         })
         .await;
         eventually("the briefly tolerating pod to be deleted", || async {
