@@ -9,6 +9,7 @@
 
 mod discovery;
 pub mod disruption;
+pub mod endpoints;
 pub mod garbage_collector;
 pub mod namespace;
 pub mod node_lifecycle;
@@ -171,6 +172,12 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
             client.clone(),
             shutdown.clone(),
             move |c, s| disruption::run(c, config.clock, s),
+        )),
+        tokio::spawn(supervise(
+            "endpoints controller",
+            client.clone(),
+            shutdown.clone(),
+            endpoints::run,
         )),
         tokio::spawn(supervise(
             "node lifecycle controller",
