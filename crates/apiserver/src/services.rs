@@ -381,6 +381,15 @@ pub async fn ensure_kubernetes_service(
         let Some(info) = registry.resources().find(group, version, plural) else {
             continue;
         };
+        // Kept as they are once made (a restart must not ask for the address again).
+        match registry
+            .get(&info, Some("default"), "kubernetes", None)
+            .await
+        {
+            Ok(_) => continue,
+            Err(ApiError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
         match registry
             .create(&info, Some("default"), body, &WriteOptions::default())
             .await

@@ -10,6 +10,7 @@
 mod discovery;
 pub mod disruption;
 pub mod endpoints;
+pub mod endpointslice;
 pub mod garbage_collector;
 pub mod namespace;
 pub mod node_lifecycle;
@@ -178,6 +179,12 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
             client.clone(),
             shutdown.clone(),
             endpoints::run,
+        )),
+        tokio::spawn(supervise(
+            "endpointslice controller",
+            client.clone(),
+            shutdown.clone(),
+            endpointslice::run,
         )),
         tokio::spawn(supervise(
             "node lifecycle controller",

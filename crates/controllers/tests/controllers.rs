@@ -577,3 +577,201 @@ mod node_lifecycle {
         c.stop();
     }
 }
+
+mod endpoints {
+    use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use kube::ResourceExt;
+    use kube::api::{Api, ListParams, PostParams};
+    use serde_json::json;
+
+    use crate::support_svc::{Cluster, eventually};
+
+    #[tokio::test]
+    async fn a_service_gets_a_cluster_ip_endpoints_and_a_slice_of_its_ready_pods() {
+        let c = Cluster::start().await;
+        tokio::spawn(controllers::endpoints::run(
+            c.client.clone(),
+            c.shutdown.clone(),
+        ));
+        tokio::spawn(controllers::endpointslice::run(
+            c.client.clone(),
+            c.shutdown.clone(),
+        ));
+        // The bootstrap Service of the API server.
+        let default: Api<Service> = Api::namespaced(c.client.clone(), "default");
+        let kubernetes = default.get("kubernetes").await.expect("kubernetes service");
+        let spec = kubernetes.spec.expect("spec");
+        assert_eq!(spec.cluster_ip.as_deref(), Some("10.100.0.1"));
+
+        let node: Node = serde_json::from_value(json!({"metadata": {"name": "node-1", "labels": {"topology.kubernetes.io/zone": "us-east-1a"}}}))
+            .expect("node");
+        Api::<Node>::all(c.client.clone())
+            .create(&PostParams::default(), &node)
+            .await
+            .expect("node");
+        c.namespace("svc").await;
+        for (name, ip, ready) in [
+            ("web-1", "192.168.0.11", true),
+            ("web-2", "192.168.0.12", false),
+        ] {
+            let _: Pod = c
+                .create(
+                    "svc",
+                    json!({"metadata": {"name": name, "labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "c", "image": "nginx", "ports": [{"name": "http", "containerPort": 8080}]}]}}),
+                )
+                .await;
+            c.run_pod("svc", name, "node-1", ip, ready).await;
+        }
+        let svc: Service = c
+            .create(
+                "svc",
+                json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"},
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}),
+            )
+            .await;
+        let spec = svc.spec.clone().expect("spec");
+        let ip = spec.cluster_ip.clone().expect("a cluster IP");
+        assert!(ip.starts_with("10.100."), "{ip}");
+        assert_eq!(spec.cluster_ips, Some(vec![ip.clone()]));
+        assert_eq!(spec.ip_families, Some(vec!["IPv4".to_string()]));
+        assert_eq!(spec.ip_family_policy.as_deref(), Some("SingleStack"));
+
+        let eps: Api<Endpoints> = Api::namespaced(c.client.clone(), "svc");
+        let ep = eventually("the endpoints", || async {
+            eps.get_opt("web")
+                .await
+                .expect("get")
+                .filter(|e| e.subsets.is_some())
+        })
+        .await;
+        let subset = &ep.subsets.expect("subsets")[0];
+        let ready: Vec<_> = subset
+            .addresses
+            .iter()
+            .flatten()
+            .map(|a| a.ip.clone())
+            .collect();
+        let not_ready: Vec<_> = subset
+            .not_ready_addresses
+            .iter()
+            .flatten()
+            .map(|a| a.ip.clone())
+            .collect();
+        assert_eq!(
+            (ready, not_ready),
+            (
+                vec!["192.168.0.11".to_string()],
+                vec!["192.168.0.12".to_string()]
+            )
+        );
+        assert_eq!(subset.ports.as_ref().expect("ports")[0].port, 8080);
+        assert!(
+            ep.metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key("endpoints.kubernetes.io/last-change-trigger-time"))
+        );
+
+        let slices: Api<EndpointSlice> = Api::namespaced(c.client.clone(), "svc");
+        let slice = eventually("the endpoint slice", || async {
+            slices
+                .list(&ListParams::default().labels("kubernetes.io/service-name=web"))
+                .await
+                .expect("list")
+                .items
+                .into_iter()
+                .find(|s| s.endpoints.len() == 2)
+        })
+        .await;
+        assert!(
+            slice
+                .metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("web-"))
+        );
+        assert_eq!(
+            slice
+                .labels()
+                .get("endpointslice.kubernetes.io/managed-by")
+                .map(String::as_str),
+            Some("endpointslice-controller.k8s.io")
+        );
+        let ready: Vec<_> = slice
+            .endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e.addresses[0].clone(),
+                    e.conditions.as_ref().and_then(|c| c.ready),
+                    e.zone.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ready,
+            vec![
+                (
+                    "192.168.0.11".to_string(),
+                    Some(true),
+                    Some("us-east-1a".to_string())
+                ),
+                (
+                    "192.168.0.12".to_string(),
+                    Some(false),
+                    Some("us-east-1a".to_string())
+                ),
+            ]
+        );
+
+        // A second Service asking for the first one's address is refused.
+        let services: Api<Service> = Api::namespaced(c.client.clone(), "svc");
+        let dup: Service = serde_json::from_value(json!({"metadata": {"name": "dup"},
+            "spec": {"clusterIP": ip, "ports": [{"port": 80}]}}))
+        .expect("service");
+        let err = services
+            .create(&PostParams::default(), &dup)
+            .await
+            .expect_err("the address is taken");
+        let kube::Error::Api(s) = err else {
+            panic!("not an API error: {err:?}")
+        };
+        assert_eq!(s.code, 422);
+        assert_eq!(
+            s.message,
+            // Go's %#v of a []string, as v1.33's field errors print it.
+            format!(
+                "Service \"dup\" is invalid: spec.clusterIPs: Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"
+            )
+        );
+        c.stop();
+
+        // After a restart over the same store the address is still taken.
+        let again = Cluster::over(c.store.clone()).await;
+        let services: Api<Service> = Api::namespaced(again.client.clone(), "svc");
+        let err = services
+            .create(&PostParams::default(), &dup)
+            .await
+            .expect_err("still taken after a restart");
+        assert!(
+            matches!(&err, kube::Error::Api(s) if s.code == 422),
+            "{err:?}"
+        );
+        let other: Service = serde_json::from_value(json!({"metadata": {"name": "other"},
+            "spec": {"type": "NodePort", "ports": [{"port": 80}]}}))
+        .expect("service");
+        let other = services
+            .create(&PostParams::default(), &other)
+            .await
+            .expect("another service");
+        let other_spec = other.spec.expect("spec");
+        assert_ne!(other_spec.cluster_ip.as_deref(), Some(ip.as_str()));
+        let node_port = other_spec.ports.expect("ports")[0]
+            .node_port
+            .expect("a node port");
+        assert!((30000..=32767).contains(&node_port), "{node_port}");
+        again.stop();
+    }
+}
