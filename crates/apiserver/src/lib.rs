@@ -15,6 +15,7 @@ use http::{StatusCode, header};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+pub mod admission;
 pub mod auth;
 pub mod clock;
 mod codec;
@@ -32,6 +33,7 @@ pub mod request;
 pub mod rest;
 mod serve;
 pub mod service_account_admission;
+pub mod services;
 pub mod subresources;
 pub mod table;
 pub mod watch;
@@ -48,6 +50,9 @@ pub const KUBERNETES_VERSION: &str = "v1.33.5";
 pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/// The service CIDR EKS uses when the VPC is not in 10.0.0.0/8.
+pub const DEFAULT_SERVICE_CIDR: &str = "10.100.0.0/16";
+
 /// API server settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -55,6 +60,8 @@ pub struct Config {
     pub compaction_interval: Duration,
     /// The `host:port` clients reach the server at, advertised by `/api`.
     pub advertise_address: String,
+    /// The IPv4 range Service ClusterIPs come from (`--service-cluster-ip-range`).
+    pub service_cidr: String,
 }
 
 impl Default for Config {
@@ -62,6 +69,7 @@ impl Default for Config {
         Config {
             compaction_interval: Duration::from_secs(300),
             advertise_address: "127.0.0.1:6443".into(),
+            service_cidr: DEFAULT_SERVICE_CIDR.into(),
         }
     }
 }
@@ -119,7 +127,9 @@ impl ApiServer {
     ) -> Self {
         let resources = Arc::new(Resources::builtin());
         let state = Arc::new(ServerState {
-            registry: Arc::new(Registry::new(store, resources)),
+            registry: Arc::new(
+                Registry::new(store, resources).with_service_cidr(&config.service_cidr),
+            ),
             advertise_address: config.advertise_address.clone(),
             shutdown,
             ready: AtomicBool::new(false),
@@ -156,6 +166,9 @@ impl ApiServer {
             self.state.registry.ensure_namespace(ns).await?;
         }
         crd::sync(&self.state.registry).await?;
+        admission::ensure_system_priority_classes(&self.state.registry).await?;
+        services::ensure_kubernetes_service(&self.state.registry, &self.state.advertise_address)
+            .await?;
         self.state.ready.store(true, Ordering::SeqCst);
         tokio::spawn(compactor(
             self.state.registry.store().clone(),

@@ -226,6 +226,10 @@ impl Filter {
 pub struct Registry {
     store: Arc<dyn Backend>,
     resources: Arc<Resources>,
+    /// The service CIDR, or why the configured one is unusable.
+    service_cidr: Result<crate::services::ServiceCidr, String>,
+    /// Held while a Service's addresses are chosen and it is stored.
+    service_allocation: tokio::sync::Mutex<()>,
 }
 
 fn now_rfc3339() -> String {
@@ -367,7 +371,23 @@ fn parse_rv(rv: &str) -> Result<i64, ApiError> {
 impl Registry {
     /// A registry over `store` serving `resources`.
     pub fn new(store: Arc<dyn Backend>, resources: Arc<Resources>) -> Self {
-        Registry { store, resources }
+        Registry {
+            store,
+            resources,
+            service_cidr: crate::services::ServiceCidr::parse(crate::DEFAULT_SERVICE_CIDR),
+            service_allocation: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Sets the service CIDR (`a.b.c.d/n`) ClusterIPs are allocated from.
+    pub fn with_service_cidr(mut self, cidr: &str) -> Self {
+        self.service_cidr = crate::services::ServiceCidr::parse(cidr);
+        self
+    }
+
+    /// The service CIDR; 500 when the configured one is unusable.
+    pub fn service_cidr(&self) -> Result<crate::services::ServiceCidr, ApiError> {
+        self.service_cidr.clone().map_err(ApiError::Internal)
     }
 
     /// The served resources.
@@ -674,6 +694,13 @@ impl Registry {
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
         Self::check_type(info, &mut obj)?;
+        let is_service = (info.group, info.plural) == ("", "services");
+        // Addresses are chosen and stored under one lock, so no two Services get the same.
+        let _allocation = if is_service {
+            Some(self.service_allocation.lock().await)
+        } else {
+            None
+        };
         let meta = meta_mut(&mut obj)
             .ok_or_else(|| ApiError::BadRequest("metadata must be an object".into()))?;
         if info.namespaced {
@@ -717,6 +744,7 @@ impl Registry {
         prepare_for_create(info, &mut obj);
         let mut obj = Self::normalize(info, obj)?;
         api::defaults::apply(info.group, info.plural, &mut obj);
+        crate::admission::admit_create(self, info, &mut obj).await?;
         if info.group.is_empty() && info.plural == "pods" {
             crate::service_account_admission::admit_pod(
                 self,
@@ -725,6 +753,9 @@ impl Registry {
                 &random_suffix(),
             )
             .await?;
+        }
+        if is_service {
+            crate::services::allocate_create(self, &mut obj).await?;
         }
         if is_crd(info) {
             api::crd::apply_crd_defaults(&mut obj);

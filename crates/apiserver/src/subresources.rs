@@ -495,28 +495,310 @@ fn can_ignore_pdb(pod: &Value) -> bool {
     ) || pod.pointer("/metadata/deletionTimestamp").is_some()
 }
 
-/// The disruption budgets guarding a pod, and whether one refuses the eviction.
-///
-/// PDB enforcement: this is where budgets will be checked. Upstream lists the pod's
-/// namespace's PodDisruptionBudgets whose selector matches the pod; more than one → 500
-/// "This pod has more than one PodDisruptionBudget, which the eviction subresource does not
-/// support."; for the one budget: `status.observedGeneration < generation` → 429
-/// "Cannot evict pod as it would violate the pod's disruption budget." with cause
-/// `DisruptionBudget`; `disruptionsAllowed == 0` → the same 429 with "The disruption budget
-/// <name> needs <desired> healthy pods and has <current> currently"; otherwise decrement
-/// `status.disruptionsAllowed` and record the pod in `status.disruptedPods` (with a
-/// resourceVersion precondition on the budget) before deleting. Until then every eviction
-/// is allowed.
-async fn check_disruption_budgets(
-    _registry: &Registry,
-    _namespace: Option<&str>,
-    _pod: &Value,
-    _dry_run: bool,
-) -> Result<(), ApiError> {
-    Ok(())
+/// Whether deleting an ignorable pod must carry its resourceVersion, so a pod that becomes
+/// ready meanwhile is not deleted behind its budget's back (upstream's
+/// `shouldEnforceResourceVersion`): all but terminal and terminating pods.
+fn should_enforce_resource_version(pod: &Value) -> bool {
+    !matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    ) && pod.pointer("/metadata/deletionTimestamp").is_none()
 }
 
-/// `POST pods/{name}/eviction`.
+/// Whether the pod's `Ready` condition is `True`.
+fn pod_is_ready(pod: &Value) -> bool {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+}
+
+/// Upstream's `MaxDisruptedPodSize`: evictions the disruption controller has not yet seen.
+const MAX_DISRUPTED_POD_SIZE: usize = 2000;
+/// Conflict retries of a budget write (upstream's `EvictionsRetry` has 20 steps).
+const EVICTION_RETRIES: usize = 20;
+/// Upstream's message of every eviction a budget refuses.
+const EVICTION_REFUSED: &str = "Cannot evict pod as it would violate the pod's disruption budget.";
+
+/// Why a budget refuses an eviction (upstream's `checkAndDecrement` errors).
+#[derive(Debug, Clone, PartialEq)]
+enum Refusal {
+    /// The controller has not yet processed the budget's current generation: 429, retry in 10 s.
+    StillProcessing { budget: String },
+    /// No disruption allowed: 429.
+    Insufficient {
+        budget: String,
+        desired: i64,
+        current: i64,
+    },
+    /// `disruptionsAllowed` below zero: 403.
+    Negative { budget: String },
+    /// Too many evictions the controller has not confirmed yet: 403.
+    TooManyDisrupted { budget: String },
+}
+
+impl Refusal {
+    /// The response upstream answers with.
+    fn response(&self) -> Response {
+        let too_many = |retry_after: u32, cause: String| {
+            let mut details = json!({"causes": [{"reason": "DisruptionBudget", "message": cause}]});
+            if retry_after > 0 {
+                details["retryAfterSeconds"] = json!(retry_after);
+            }
+            let mut resp = json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": EVICTION_REFUSED, "reason": "TooManyRequests", "details": details, "code": 429}),
+            );
+            if retry_after > 0
+                && let Ok(v) = http::HeaderValue::from_str(&retry_after.to_string())
+            {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        };
+        let forbidden = |budget: &str, detail: &str| {
+            negotiate::error_response(&ApiError::Forbidden {
+                resource: GroupResource::new("policy", "poddisruptionbudget"),
+                name: budget.to_string(),
+                detail: detail.to_string(),
+            })
+        };
+        match self {
+            Refusal::StillProcessing { budget } => too_many(
+                10,
+                format!("The disruption budget {budget} is still being processed by the server."),
+            ),
+            Refusal::Insufficient {
+                budget,
+                desired,
+                current,
+            } => too_many(
+                0,
+                format!(
+                    "The disruption budget {budget} needs {desired} healthy pods and has {current} currently"
+                ),
+            ),
+            Refusal::Negative { budget } => {
+                forbidden(budget, "pdb disruptions allowed is negative")
+            }
+            Refusal::TooManyDisrupted { budget } => forbidden(
+                budget,
+                "DisruptedPods map too big - too many evictions not confirmed by PDB controller",
+            ),
+        }
+    }
+}
+
+/// Whether a budget selects a pod for eviction purposes: a missing or empty selector
+/// selects nothing here (upstream's `getPodDisruptionBudgets`), as does an invalid one.
+fn budget_selects(pdb: &Value, pod: &Value) -> bool {
+    let Some(sel) = pdb.pointer("/spec/selector").filter(|s| !s.is_null()) else {
+        return false;
+    };
+    match LabelSelector::from_value(sel) {
+        Ok(s) if !s.is_empty() && !s.is_nothing() => s.matches_object(pod),
+        _ => false,
+    }
+}
+
+fn i64_at(v: &Value, pointer: &str) -> i64 {
+    v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Whether a pod that is not ready may go without spending the budget (upstream: always
+/// with `unhealthyPodEvictionPolicy: AlwaysAllow`; with `IfHealthyBudget` or unset, when
+/// the budget is met and non-zero). The delete then carries the pod's resourceVersion.
+fn unready_pod_may_go(pdb: &Value, pod: &Value) -> bool {
+    if pod_is_ready(pod) {
+        return false;
+    }
+    if pdb
+        .pointer("/spec/unhealthyPodEvictionPolicy")
+        .and_then(Value::as_str)
+        == Some("AlwaysAllow")
+    {
+        return true;
+    }
+    let desired = i64_at(pdb, "/status/desiredHealthy");
+    i64_at(pdb, "/status/currentHealthy") >= desired && desired > 0
+}
+
+/// Upstream's `checkAndDecrement`: refuses, or returns the budget with one disruption spent
+/// and (unless `dry_run`) the pod recorded in `status.disruptedPods` at `now`.
+fn check_and_decrement(
+    pdb: &Value,
+    pod_name: &str,
+    dry_run: bool,
+    now: &str,
+) -> Result<Value, Refusal> {
+    let budget = pdb
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if i64_at(pdb, "/status/observedGeneration") < i64_at(pdb, "/metadata/generation") {
+        return Err(Refusal::StillProcessing { budget });
+    }
+    let allowed = i64_at(pdb, "/status/disruptionsAllowed");
+    if allowed < 0 {
+        return Err(Refusal::Negative { budget });
+    }
+    let disrupted = pdb
+        .pointer("/status/disruptedPods")
+        .and_then(Value::as_object)
+        .map_or(0, |m| m.len());
+    if disrupted > MAX_DISRUPTED_POD_SIZE {
+        return Err(Refusal::TooManyDisrupted { budget });
+    }
+    if allowed == 0 {
+        return Err(Refusal::Insufficient {
+            budget,
+            desired: i64_at(pdb, "/status/desiredHealthy"),
+            current: i64_at(pdb, "/status/currentHealthy"),
+        });
+    }
+    let mut new = pdb.clone();
+    if !new["status"].is_object() {
+        new["status"] = json!({});
+    }
+    new["status"]["disruptionsAllowed"] = json!(allowed - 1);
+    if allowed - 1 == 0 {
+        set_disruption_allowed_condition(&mut new, now);
+    }
+    if !dry_run {
+        let pods = &mut new["status"]["disruptedPods"];
+        if !pods.is_object() {
+            *pods = json!({});
+        }
+        pods[pod_name] = json!(now);
+    }
+    Ok(new)
+}
+
+/// Upstream's `UpdateDisruptionAllowedCondition`: `DisruptionAllowed` True/`SufficientPods`
+/// while disruptions are allowed, else False/`InsufficientPods`; the transition time moves
+/// only when the status changes.
+fn set_disruption_allowed_condition(pdb: &mut Value, now: &str) {
+    let allowed = i64_at(pdb, "/status/disruptionsAllowed") > 0;
+    let observed = i64_at(pdb, "/status/observedGeneration");
+    let (status, reason) = if allowed {
+        ("True", "SufficientPods")
+    } else {
+        ("False", "InsufficientPods")
+    };
+    let conditions = &mut pdb["status"]["conditions"];
+    if !conditions.is_array() {
+        *conditions = json!([]);
+    }
+    let Some(list) = conditions.as_array_mut() else {
+        return;
+    };
+    let mut condition = json!({"type": "DisruptionAllowed", "status": status, "observedGeneration": observed,
+        "lastTransitionTime": now, "reason": reason, "message": ""});
+    match list.iter_mut().find(|c| c["type"] == "DisruptionAllowed") {
+        Some(existing) => {
+            if existing["status"] == status {
+                condition["lastTransitionTime"] = existing["lastTransitionTime"].clone();
+            }
+            *existing = condition;
+        }
+        None => list.push(condition),
+    }
+}
+
+/// What the budgets say about evicting a running pod.
+enum BudgetOutcome {
+    /// Delete the pod (the budget, if any, was charged).
+    Delete,
+    /// Delete the pod only if it is unchanged (it is not ready and the budget can spare it).
+    DeleteIfUnchanged { budget: String },
+    /// Answer this instead of deleting.
+    Answer(Response),
+}
+
+/// Checks the budgets guarding a running pod as upstream's eviction subresource does: more
+/// than one → 500; the one budget refuses (429/403) or is charged one disruption with the
+/// pod recorded in `status.disruptedPods`, written with a resourceVersion precondition and
+/// retried on conflict (not written at all for a dry run).
+async fn check_disruption_budgets(
+    registry: &Registry,
+    namespace: Option<&str>,
+    pod: &Value,
+    dry_run: bool,
+) -> Result<BudgetOutcome, ApiError> {
+    let info = registry
+        .resources()
+        .find("policy", "v1", "poddisruptionbudgets")
+        .ok_or_else(|| ApiError::Internal("poddisruptionbudgets are not served".into()))?;
+    let budgets: Vec<Value> = registry
+        .list(&info, namespace, &Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|pdb| budget_selects(pdb, pod))
+        .collect();
+    let mut pdb = match budgets.as_slice() {
+        [] => return Ok(BudgetOutcome::Delete),
+        [one] => one.clone(),
+        _ => {
+            return Ok(BudgetOutcome::Answer(json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+                    "code": 500}),
+            )));
+        }
+    };
+    let budget = pdb
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if unready_pod_may_go(&pdb, pod) {
+        return Ok(BudgetOutcome::DeleteIfUnchanged { budget });
+    }
+    let pod_name = pod
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    for attempt in 0..EVICTION_RETRIES {
+        if attempt > 0 {
+            pdb = registry.get(&info, namespace, &budget, None).await?;
+        }
+        let charged = match check_and_decrement(&pdb, pod_name, dry_run, &now_rfc3339()) {
+            Ok(charged) => charged,
+            Err(refusal) => return Ok(BudgetOutcome::Answer(refusal.response())),
+        };
+        if dry_run {
+            return Ok(BudgetOutcome::Delete);
+        }
+        // The body carries the resourceVersion read: a concurrent eviction makes this a
+        // conflict, and the budget is read again.
+        match registry
+            .update(
+                &info,
+                namespace,
+                &budget,
+                Some("status"),
+                charged,
+                &WriteOptions::default(),
+            )
+            .await
+        {
+            Ok(_) => return Ok(BudgetOutcome::Delete),
+            Err(ApiError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::Timeout(format!(
+        "Timeout: couldn't update PodDisruptionBudget {budget:?} due to conflicts"
+    )))
+}
+
+/// `POST pods/{name}/eviction` (upstream's `EvictionREST.Create`).
 async fn evict(registry: &Registry, call: &Call<'_>, body: Value) -> Result<Response, ApiError> {
     let name = call.name;
     if body.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
@@ -544,13 +826,56 @@ async fn evict(registry: &Registry, call: &Call<'_>, body: Value) -> Result<Resp
         )));
     }
     let dopts = eviction_delete_options(&body, call.query.dry_run)?;
+    let caller_pinned_version = dopts.precondition_resource_version.is_some();
     let pods = pods_info(registry)?;
-    let pod = registry.get(&pods, call.namespace, name, None).await?;
-    if !can_ignore_pdb(&pod) {
-        check_disruption_budgets(registry, call.namespace, &pod, dopts.dry_run).await?;
+    // Pods that cannot disrupt anything more are deleted directly, pinned to the version
+    // read; a conflict is retried unless the caller pinned a version itself.
+    let mut attempt = 0;
+    let pod = loop {
+        let pod = registry.get(&pods, call.namespace, name, None).await?;
+        if !can_ignore_pdb(&pod) {
+            break pod;
+        }
+        let mut options = dopts.clone();
+        if should_enforce_resource_version(&pod) && !caller_pinned_version {
+            options.precondition_resource_version = pod
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        match delete_evicted_pod(registry, &pods, call.namespace, name, &pod, options).await {
+            Err(ApiError::Conflict { .. })
+                if !caller_pinned_version && attempt + 1 < EVICTION_RETRIES =>
+            {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+            Ok(()) => return Ok(created_status()),
+        }
+    };
+    let mut options = dopts;
+    match check_disruption_budgets(registry, call.namespace, &pod, options.dry_run).await? {
+        BudgetOutcome::Answer(response) => Ok(response),
+        BudgetOutcome::Delete => {
+            delete_evicted_pod(registry, &pods, call.namespace, name, &pod, options).await?;
+            Ok(created_status())
+        }
+        BudgetOutcome::DeleteIfUnchanged { budget } => {
+            if !caller_pinned_version {
+                options.precondition_resource_version = pod
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+            }
+            match delete_evicted_pod(registry, &pods, call.namespace, name, &pod, options).await {
+                Err(ApiError::Conflict { .. }) if !caller_pinned_version => {
+                    Ok(Refusal::StillProcessing { budget }.response())
+                }
+                Err(e) => Err(e),
+                Ok(()) => Ok(created_status()),
+            }
+        }
     }
-    delete_evicted_pod(registry, &pods, call.namespace, name, &pod, dopts).await?;
-    Ok(created_status())
 }
 
 /// Marks the pod with the `DisruptionTarget` condition (as upstream does before an eviction
@@ -602,6 +927,23 @@ async fn delete_evicted_pod(
                 Some("status"),
                 &WriteOptions::default(),
                 |current| {
+                    // The version the caller (or the budget check) pinned must still be the
+                    // current one when the condition is written.
+                    let current_rv = current
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    if let Some(want) = &dopts.precondition_resource_version
+                        && want != current_rv
+                    {
+                        return Err(ApiError::Conflict {
+                            resource: GroupResource::new("", "pods"),
+                            name: name.to_string(),
+                            detail: format!(
+                                "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {current_rv}"
+                            ),
+                        });
+                    }
                     let mut p = current.clone();
                     set_pod_condition(
                         &mut p,
@@ -1339,6 +1681,148 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!(c[0]["status"], "True");
         assert!(c[0].get("reason").is_none());
+    }
+
+    fn budget(generation: i64, observed: i64, allowed: i64, desired: i64, current: i64) -> Value {
+        json!({"metadata": {"name": "web", "generation": generation},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}},
+            "status": {"observedGeneration": observed, "disruptionsAllowed": allowed,
+                "desiredHealthy": desired, "currentHealthy": current, "expectedPods": 3}})
+    }
+
+    #[test]
+    fn budgets_refuse_or_charge_evictions_as_upstream() {
+        let now = "2026-01-01T00:00:00Z";
+        let cases = [
+            (
+                "a budget not yet processed asks to retry",
+                budget(2, 1, 1, 2, 3),
+                false,
+                Err(Refusal::StillProcessing {
+                    budget: "web".into(),
+                }),
+            ),
+            (
+                "no disruption allowed is refused with the counts",
+                budget(1, 1, 0, 2, 2),
+                false,
+                Err(Refusal::Insufficient {
+                    budget: "web".into(),
+                    desired: 2,
+                    current: 2,
+                }),
+            ),
+            (
+                "a negative allowance is forbidden",
+                budget(1, 1, -1, 2, 1),
+                false,
+                Err(Refusal::Negative {
+                    budget: "web".into(),
+                }),
+            ),
+            ("an allowance is spent", budget(1, 1, 2, 1, 3), false, Ok(1)),
+            (
+                "the last allowance is spent",
+                budget(1, 1, 1, 2, 3),
+                false,
+                Ok(0),
+            ),
+            (
+                "a dry run spends without recording",
+                budget(1, 1, 1, 2, 3),
+                true,
+                Ok(0),
+            ),
+        ];
+        for (case, pdb, dry_run, want) in cases {
+            let got = check_and_decrement(&pdb, "web-1", dry_run, now);
+            match (got, want) {
+                (Err(got), Err(want)) => assert_eq!(got, want, "{case}"),
+                (Ok(new), Ok(left)) => {
+                    assert_eq!(new["status"]["disruptionsAllowed"], left, "{case}");
+                    let recorded = new.pointer("/status/disruptedPods/web-1").cloned();
+                    assert_eq!(recorded, (!dry_run).then(|| json!(now)), "{case}");
+                    if left == 0 {
+                        let c = &new["status"]["conditions"][0];
+                        assert_eq!(
+                            (&c["type"], &c["status"], &c["reason"]),
+                            (
+                                &json!("DisruptionAllowed"),
+                                &json!("False"),
+                                &json!("InsufficientPods")
+                            ),
+                            "{case}"
+                        );
+                    }
+                }
+                (got, want) => panic!("{case}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unready_pods_go_per_the_unhealthy_pod_eviction_policy() {
+        let ready = json!({"metadata": {"labels": {"app": "web"}}, "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+        let unready = json!({"metadata": {"labels": {"app": "web"}}, "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]}});
+        let mut always = budget(1, 1, 0, 3, 2);
+        always["spec"]["unhealthyPodEvictionPolicy"] = json!("AlwaysAllow");
+        let cases = [
+            (
+                "a ready pod always spends the budget",
+                budget(1, 1, 1, 2, 3),
+                &ready,
+                false,
+            ),
+            (
+                "an unready pod goes when the budget is met",
+                budget(1, 1, 1, 2, 2),
+                &unready,
+                true,
+            ),
+            (
+                "an unready pod stays when the budget is not met",
+                budget(1, 1, 0, 3, 2),
+                &unready,
+                false,
+            ),
+            (
+                "an unready pod stays when nothing is desired",
+                budget(1, 1, 0, 0, 0),
+                &unready,
+                false,
+            ),
+            ("AlwaysAllow lets unready pods go", always, &unready, true),
+        ];
+        for (case, pdb, pod, want) in cases {
+            assert_eq!(unready_pod_may_go(&pdb, pod), want, "{case}");
+        }
+    }
+
+    #[test]
+    fn only_non_empty_selectors_guard_pods_against_eviction() {
+        let pod = json!({"metadata": {"labels": {"app": "web"}}});
+        let cases = [
+            (
+                "matching labels",
+                json!({"matchLabels": {"app": "web"}}),
+                true,
+            ),
+            ("other labels", json!({"matchLabels": {"app": "db"}}), false),
+            ("an empty selector", json!({}), false),
+            ("no selector", Value::Null, false),
+        ];
+        for (case, selector, want) in cases {
+            let pdb = json!({"spec": {"selector": selector}});
+            assert_eq!(budget_selects(&pdb, &pod), want, "{case}");
+        }
+        assert!(can_ignore_pdb(&json!({"status": {"phase": "Succeeded"}})));
+        assert!(!can_ignore_pdb(&json!({"status": {"phase": "Running"}})));
+        assert!(should_enforce_resource_version(
+            &json!({"status": {"phase": "Pending"}})
+        ));
+        assert!(!should_enforce_resource_version(
+            &json!({"status": {"phase": "Failed"}})
+        ));
     }
 
     #[test]

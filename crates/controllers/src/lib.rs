@@ -10,11 +10,15 @@
 pub mod daemonset;
 pub mod deployment;
 mod discovery;
+pub mod disruption;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod garbage_collector;
 pub mod history;
 pub mod job;
 pub mod namespace;
 pub mod replicaset;
+pub mod node_lifecycle;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
 pub mod statefulset;
@@ -68,6 +72,14 @@ pub enum Error {
         object: String,
         /// What went wrong.
         message: String,
+    },
+    /// An object the controller built could not be represented (a bug in the controller).
+    #[error("building {what} failed: {detail}")]
+    Invalid {
+        /// What was built.
+        what: String,
+        /// Why it failed.
+        detail: String,
     },
     /// An internal task of a controller ended before shutdown.
     #[error("{task} ended unexpectedly")]
@@ -183,6 +195,36 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
             client.clone(),
             shutdown.clone(),
             move |c, s| deployment::run(c, config.clock, s),
+        )),
+        tokio::spawn(supervise(
+            "disruption controller",
+            client.clone(),
+            shutdown.clone(),
+            move |c, s| disruption::run(c, config.clock, s),
+        )),
+        tokio::spawn(supervise(
+            "endpoints controller",
+            client.clone(),
+            shutdown.clone(),
+            endpoints::run,
+        )),
+        tokio::spawn(supervise(
+            "endpointslice controller",
+            client.clone(),
+            shutdown.clone(),
+            endpointslice::run,
+        )),
+        tokio::spawn(supervise(
+            "node lifecycle controller",
+            client.clone(),
+            shutdown.clone(),
+            move |c, s| {
+                let settings = node_lifecycle::Settings {
+                    clock: config.clock,
+                    ..Default::default()
+                };
+                node_lifecycle::run(c, settings, s)
+            },
         )),
     ];
     let clock = config.clock;
