@@ -332,6 +332,24 @@ mod deployment {
             ),
             (5, Some(5), Some(5), Some(5))
         );
+        // Converged means quiet: no further writes to the Deployment or its ReplicaSet.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let versions = || async {
+            (
+                get(&c, "web").await.metadata.resource_version,
+                replica_sets(&c, "web").await[0]
+                    .metadata
+                    .resource_version
+                    .clone(),
+            )
+        };
+        let before = versions().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            versions().await,
+            before,
+            "controllers keep writing after convergence"
+        );
         let events = wait_for("the scale-up event", || async {
             let e = scaling_events(&c).await;
             (!e.is_empty()).then_some(e)
@@ -683,5 +701,30 @@ mod deployment {
             (pods(&c, "bare").await.len() == 2).then_some(())
         })
         .await;
+    }
+
+    #[tokio::test]
+    async fn pods_count_as_available_only_after_min_ready_seconds() {
+        let c = start().await;
+        let mut d = deployment("warm", 2, "app:1", rolling(1, 0));
+        // 60 simulated seconds are three real seconds at speed 20 (timestamps have second
+        // precision, so shorter spans would pass before they are measured).
+        d.spec.as_mut().expect("spec").min_ready_seconds = Some(60);
+        create(&c, &d).await;
+        wait_for("two pods", || async {
+            (pods(&c, "warm").await.len() == 2).then_some(())
+        })
+        .await;
+        mark_all_ready(&c, "warm").await;
+        let rs = wait_for("ready but not yet available", || async {
+            let rs = replica_sets(&c, "warm").await.remove(0);
+            (rs.status.as_ref().and_then(|s| s.ready_replicas) == Some(2)).then_some(rs)
+        })
+        .await;
+        assert_eq!(rs.spec.as_ref().and_then(|s| s.min_ready_seconds), Some(60));
+        assert_eq!(rs.status.as_ref().and_then(|s| s.available_replicas), None);
+        // Nothing else happens: only the controllers' own requeue makes them available.
+        let d = roll_out(&c, "warm").await;
+        assert_eq!(d.status.and_then(|s| s.available_replicas), Some(2));
     }
 }
