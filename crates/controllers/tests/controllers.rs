@@ -727,4 +727,64 @@ mod deployment {
         let d = roll_out(&c, "warm").await;
         assert_eq!(d.status.and_then(|s| s.available_replicas), Some(2));
     }
+
+    #[tokio::test]
+    async fn old_replica_sets_beyond_the_revision_history_limit_are_deleted() {
+        let c = start().await;
+        let mut d = deployment("hist", 1, "app:1", rolling(1, 0));
+        d.spec.as_mut().expect("spec").revision_history_limit = Some(1);
+        create(&c, &d).await;
+        roll_out(&c, "hist").await;
+        for (i, image) in ["app:2", "app:3", "app:4"].into_iter().enumerate() {
+            set_image(&c, "hist", image).await;
+            wait_for(&format!("rollout {}", i + 2), || async {
+                mark_all_ready(&c, "hist").await;
+                let d = get(&c, "hist").await;
+                let rev = d
+                    .annotations()
+                    .get("deployment.kubernetes.io/revision")
+                    .cloned();
+                (rolled_out(&d) && rev == Some((i + 2).to_string())).then_some(())
+            })
+            .await;
+        }
+        let rss = wait_for("one old replica set kept", || async {
+            let rss = replica_sets(&c, "hist").await;
+            (rss.len() == 2).then_some(rss)
+        })
+        .await;
+        let revisions: Vec<Option<String>> = rss.iter().map(revision).collect();
+        assert_eq!(revisions, vec![Some("3".into()), Some("4".into())]);
+    }
+
+    #[tokio::test]
+    async fn scaling_during_a_rollout_is_proportional() {
+        let c = start().await;
+        create(&c, &deployment("prop", 10, "app:1", rolling(3, 2))).await;
+        roll_out(&c, "prop").await;
+        set_image(&c, "prop", "app:2").await;
+        // New pods never become ready: the rollout stalls at old 8, new 5 (10 + surge 3).
+        let rss = wait_for("the stalled rollout", || async {
+            let rss = replica_sets(&c, "prop").await;
+            let sizes: Vec<i32> = rss
+                .iter()
+                .filter_map(|r| r.spec.as_ref()?.replicas)
+                .collect();
+            (sizes == vec![8, 5]).then_some(rss)
+        })
+        .await;
+        assert_eq!(rss.len(), 2);
+        patch(&c, "prop", json!({"spec": {"replicas": 20}})).await;
+        // 13 -> 23 (20 + surge 3): 8 * 23/13 = 14.2 -> 14 (+6), the new one gets the other 4.
+        let sizes = wait_for("proportional sizes", || async {
+            let rss = replica_sets(&c, "prop").await;
+            let sizes: Vec<i32> = rss
+                .iter()
+                .filter_map(|r| r.spec.as_ref()?.replicas)
+                .collect();
+            (sizes.iter().sum::<i32>() == 23).then_some(sizes)
+        })
+        .await;
+        assert_eq!(sizes, vec![14, 9]);
+    }
 }
