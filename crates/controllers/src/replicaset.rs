@@ -228,23 +228,82 @@ pub(crate) async fn record(
     }
 }
 
-/// A watched, namespace-indexed cache of one resource (a reflector store plus an index of
-/// names per namespace, so a controller reads one namespace without scanning the cluster).
+/// Names of cached objects per namespace and per controlling owner.
+#[derive(Debug, Default)]
+struct Indexes {
+    /// Namespace -> names.
+    by_namespace: HashMap<String, BTreeSet<String>>,
+    /// Controller uid (or [`orphan_key`] of the namespace) -> (namespace, name).
+    by_owner: HashMap<String, BTreeSet<(String, String)>>,
+}
+
+/// The owner-index key of objects without a controller in namespace `ns`.
+fn orphan_key(ns: &str) -> String {
+    format!("\0orphans\0{ns}")
+}
+
+fn owner_key(meta: &ObjectMeta) -> String {
+    match controller_ref(meta) {
+        Some(r) => r.uid.clone(),
+        None => orphan_key(meta.namespace.as_deref().unwrap_or("")),
+    }
+}
+
+impl Indexes {
+    fn insert(&mut self, meta: &ObjectMeta) {
+        let ns = meta.namespace.clone().unwrap_or_default();
+        let name = meta.name.clone().unwrap_or_default();
+        self.by_namespace
+            .entry(ns.clone())
+            .or_default()
+            .insert(name.clone());
+        self.by_owner
+            .entry(owner_key(meta))
+            .or_default()
+            .insert((ns, name));
+    }
+
+    fn remove(&mut self, meta: &ObjectMeta) {
+        let ns = meta.namespace.clone().unwrap_or_default();
+        let name = meta.name.clone().unwrap_or_default();
+        if let Some(names) = self.by_namespace.get_mut(&ns) {
+            names.remove(&name);
+            if names.is_empty() {
+                self.by_namespace.remove(&ns);
+            }
+        }
+        let key = owner_key(meta);
+        if let Some(objects) = self.by_owner.get_mut(&key) {
+            objects.remove(&(ns, name));
+            if objects.is_empty() {
+                self.by_owner.remove(&key);
+            }
+        }
+    }
+}
+
+/// A watched cache of one resource: a reflector store plus indexes by namespace and by
+/// controlling owner, so a controller reads its own objects (as upstream's controller-uid pod
+/// index does) without scanning the cluster.
 pub(crate) struct Informer<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
-    index: Arc<RwLock<HashMap<String, BTreeSet<String>>>>,
+    indexes: Arc<RwLock<Indexes>>,
 }
 
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Clone for Informer<K> {
     fn clone(&self) -> Self {
         Informer {
             store: self.store.clone(),
-            index: Arc::clone(&self.index),
+            indexes: Arc::clone(&self.indexes),
         }
     }
 }
 
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Informer<K> {
+    fn indexes(&self) -> std::sync::RwLockReadGuard<'_, Indexes> {
+        self.indexes.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The cached object `ns/name`.
     pub(crate) fn get(&self, ns: &str, name: &str) -> Option<Arc<K>> {
         self.store.get(&ObjectRef::new(name).within(ns))
@@ -253,13 +312,35 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Informer<K> {
     /// Every cached object of namespace `ns`.
     pub(crate) fn in_namespace(&self, ns: &str) -> Vec<Arc<K>> {
         let names: Vec<String> = self
-            .index
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+            .indexes()
+            .by_namespace
             .get(ns)
             .map(|n| n.iter().cloned().collect())
             .unwrap_or_default();
         names.iter().filter_map(|n| self.get(ns, n)).collect()
+    }
+
+    /// Cached objects whose controller has uid `uid`.
+    pub(crate) fn owned_by(&self, uid: &str) -> Vec<Arc<K>> {
+        self.by_owner_key(uid)
+    }
+
+    /// Cached objects of namespace `ns` without a controller.
+    pub(crate) fn orphans(&self, ns: &str) -> Vec<Arc<K>> {
+        self.by_owner_key(&orphan_key(ns))
+    }
+
+    fn by_owner_key(&self, key: &str) -> Vec<Arc<K>> {
+        let objects: Vec<(String, String)> = self
+            .indexes()
+            .by_owner
+            .get(key)
+            .map(|o| o.iter().cloned().collect())
+            .unwrap_or_default();
+        objects
+            .iter()
+            .filter_map(|(ns, name)| self.get(ns, name))
+            .collect()
     }
 
     /// Every cached object.
@@ -287,12 +368,12 @@ where
     H: FnMut(&Store<K>, &Event<K>) + Send + 'static,
 {
     let (reader, writer) = reflector::store();
-    let index: Arc<RwLock<HashMap<String, BTreeSet<String>>>> = Arc::default();
+    let indexes: Arc<RwLock<Indexes>> = Arc::default();
     let informer = Informer {
         store: reader.clone(),
-        index: Arc::clone(&index),
+        indexes: Arc::clone(&indexes),
     };
-    let mut building: Option<HashMap<String, BTreeSet<String>>> = None;
+    let mut building: Option<Indexes> = None;
     let kind = K::kind(&()).to_string();
     let task = watcher(api, watcher::Config::default())
         .default_backoff()
@@ -313,26 +394,21 @@ where
         .map(move |event| {
             if let Ok(event) = &event {
                 handler(&reader, event);
-                let mut idx = index.write().unwrap_or_else(PoisonError::into_inner);
+                let mut idx = indexes.write().unwrap_or_else(PoisonError::into_inner);
                 match event {
-                    Event::Apply(obj) => {
-                        idx.entry(obj.namespace().unwrap_or_default())
-                            .or_default()
-                            .insert(obj.name_any());
-                    }
-                    Event::Delete(obj) => {
-                        if let Some(names) = idx.get_mut(&obj.namespace().unwrap_or_default()) {
-                            names.remove(&obj.name_any());
+                    Event::Apply(obj) | Event::Delete(obj) => {
+                        if let Some(old) = reader.get(&ObjectRef::from_obj(obj)) {
+                            idx.remove(old.meta());
+                        }
+                        idx.remove(obj.meta());
+                        if matches!(event, Event::Apply(_)) {
+                            idx.insert(obj.meta());
                         }
                     }
-                    Event::Init => building = Some(HashMap::new()),
-                    Event::InitApply(obj) => {
-                        building
-                            .get_or_insert_with(HashMap::new)
-                            .entry(obj.namespace().unwrap_or_default())
-                            .or_default()
-                            .insert(obj.name_any());
-                    }
+                    Event::Init => building = Some(Indexes::default()),
+                    Event::InitApply(obj) => building
+                        .get_or_insert_with(Indexes::default)
+                        .insert(obj.meta()),
                     Event::InitDone => *idx = building.take().unwrap_or_default(),
                 }
             }
@@ -1058,11 +1134,14 @@ impl Controller {
             );
             return Ok(());
         };
+        // Its own pods and the namespace's orphans (upstream's `FilterPodsByOwner`).
+        let uid = rs.metadata.uid.clone().unwrap_or_default();
         let all: Vec<Arc<Pod>> = self
             .pods
-            .in_namespace(ns)
+            .owned_by(&uid)
             .into_iter()
-            .filter(|p| is_pod_active(p))
+            .chain(self.pods.orphans(ns))
+            .filter(|p| is_pod_active(p) && p.metadata.namespace.as_deref() == Some(ns))
             .collect();
         let owned = self.claim_pods(&rs, &selector, all).await?;
         let mut manage_error = None;
@@ -1336,25 +1415,18 @@ impl Controller {
     /// Active pods of every ReplicaSet controlled by the same owner as `rs` (upstream's
     /// `getIndirectlyRelatedPods`), or of `rs` alone when it has no controller.
     fn related_pods(&self, rs: &ReplicaSet) -> Vec<Arc<Pod>> {
-        let ns = rs.namespace().unwrap_or_default();
-        let owner = controller_ref(&rs.metadata).map(|r| r.uid.clone());
-        let uids: HashSet<String> = match &owner {
+        let uids: Vec<String> = match controller_ref(&rs.metadata) {
             None => rs.metadata.uid.iter().cloned().collect(),
             Some(owner) => self
                 .replica_sets
-                .in_namespace(&ns)
+                .owned_by(&owner.uid)
                 .iter()
-                .filter(|o| controller_ref(&o.metadata).is_some_and(|r| &r.uid == owner))
                 .filter_map(|o| o.metadata.uid.clone())
                 .collect(),
         };
-        self.pods
-            .in_namespace(&ns)
-            .into_iter()
-            .filter(|p| {
-                is_pod_active(p)
-                    && controller_ref(&p.metadata).is_some_and(|r| uids.contains(&r.uid))
-            })
+        uids.iter()
+            .flat_map(|uid| self.pods.owned_by(uid))
+            .filter(|p| is_pod_active(p))
             .collect()
     }
 

@@ -325,7 +325,13 @@ impl Controller {
         let api = Api::<ReplicaSet>::namespaced(self.client.clone(), &ns);
         let mut owned = Vec::new();
         let mut can_adopt: Option<bool> = None;
-        for rs in self.replica_sets.in_namespace(&ns) {
+        let candidates = self
+            .replica_sets
+            .owned_by(&uid)
+            .into_iter()
+            .chain(self.replica_sets.orphans(&ns))
+            .filter(|rs| rs.metadata.namespace.as_deref() == Some(ns.as_str()));
+        for rs in candidates {
             let matches = selector.matches(&labels_of(&rs.metadata));
             let name = rs.name_any();
             let target = format!("replicasets.apps {ns}/{name}");
@@ -401,20 +407,15 @@ impl Controller {
 
     /// The pods of the Deployment's ReplicaSets.
     fn pods_for(&self, d: &Deployment, rs_list: &[ReplicaSet]) -> Vec<Arc<Pod>> {
-        let ns = d.namespace().unwrap_or_default();
-        let uids: std::collections::HashSet<&str> = rs_list
+        let selector = selector_of(d.spec.as_ref().map(|s| &s.selector));
+        rs_list
             .iter()
             .filter_map(|rs| rs.metadata.uid.as_deref())
-            .collect();
-        let selector = selector_of(d.spec.as_ref().map(|s| &s.selector));
-        self.pods
-            .in_namespace(&ns)
-            .into_iter()
+            .flat_map(|uid| self.pods.owned_by(uid))
             .filter(|p| {
                 selector
                     .as_ref()
                     .is_some_and(|s| s.matches(&labels_of(&p.metadata)))
-                    && controller_ref(&p.metadata).is_some_and(|r| uids.contains(r.uid.as_str()))
             })
             .collect()
     }
