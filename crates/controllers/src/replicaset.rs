@@ -461,8 +461,11 @@ where
                 match sync(key.clone()).await {
                     Ok(()) => queue.forget(&key),
                     Err(error) => {
+                        // A conflict only means the cache was behind: retry soon, still
+                        // backing off (10 ms doubling up to 2.4 s) so a stale cache cannot
+                        // make a hot loop.
                         let delay = if error.is_conflict() {
-                            Duration::from_millis(10)
+                            queue.failure_delay(&key) / 50
                         } else {
                             queue.failure_delay(&key)
                         };
