@@ -802,7 +802,6 @@ pub fn calculate_status(
 ) -> ReplicaSetStatus {
     let mut status = rs.status.clone().unwrap_or_default();
     let spec = rs.spec.as_ref();
-    let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
     let min_ready = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
     let template_labels: BTreeMap<String, String> = spec
         .and_then(|s| s.template.as_ref())
@@ -833,7 +832,6 @@ pub fn calculate_status(
         .any(|c| c.type_ == "ReplicaFailure");
     match manage_error {
         Some((reason, message)) if !has_failure => {
-            let _ = desired;
             let mut conditions = status.conditions.take().unwrap_or_default();
             conditions.push(ReplicaSetCondition {
                 type_: "ReplicaFailure".into(),
