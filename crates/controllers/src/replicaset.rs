@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodCondition, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, ObjectMeta, OwnerReference, Time,
 };
@@ -893,6 +893,35 @@ fn strip_pod(pod: &mut Pod) {
         *spec = PodSpec {
             node_name: spec.node_name.take(),
             init_containers: init,
+            ..Default::default()
+        };
+    }
+    if let Some(status) = pod.status.as_mut() {
+        let restarts = |statuses: Option<Vec<ContainerStatus>>| {
+            statuses.map(|cs| {
+                cs.into_iter()
+                    .map(|c| ContainerStatus {
+                        name: c.name,
+                        restart_count: c.restart_count,
+                        ..Default::default()
+                    })
+                    .collect()
+            })
+        };
+        *status = PodStatus {
+            phase: status.phase.take(),
+            conditions: status.conditions.take().map(|cs| {
+                cs.into_iter()
+                    .filter(|c| c.type_ == "Ready")
+                    .map(|c| PodCondition {
+                        message: None,
+                        reason: None,
+                        ..c
+                    })
+                    .collect()
+            }),
+            container_statuses: restarts(status.container_statuses.take()),
+            init_container_statuses: restarts(status.init_container_statuses.take()),
             ..Default::default()
         };
     }
