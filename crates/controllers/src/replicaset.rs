@@ -420,19 +420,48 @@ where
     (informer, task)
 }
 
-/// Runs `key` again after `delay` unless `shutdown` comes first.
+/// Pending delayed requeues of one controller, one timer per key (the earliest wins), so a
+/// busy object does not pile up sleeping tasks.
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    pending: Mutex<HashMap<String, tokio::time::Instant>>,
+}
+
+/// Runs `key` again after `delay` unless `shutdown` comes first or an earlier run of `key`
+/// is already scheduled.
 pub(crate) fn add_after(
     queue: &Arc<WorkQueue>,
+    timers: &Arc<Timers>,
     key: String,
     delay: Duration,
     shutdown: &CancellationToken,
 ) {
+    let at = tokio::time::Instant::now() + delay;
+    {
+        let mut pending = timers
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if pending.get(&key).is_some_and(|existing| *existing <= at) {
+            return;
+        }
+        pending.insert(key.clone(), at);
+    }
     let queue = Arc::clone(queue);
+    let timers = Arc::clone(timers);
     let shutdown = shutdown.clone();
     tokio::spawn(async move {
         tokio::select! {
             _ = shutdown.cancelled() => {}
-            _ = tokio::time::sleep(delay) => queue.add(key),
+            _ = tokio::time::sleep_until(at) => {
+                {
+                    let mut pending = timers.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                    if pending.get(&key) == Some(&at) {
+                        pending.remove(&key);
+                    }
+                }
+                queue.add(key)
+            }
         }
     });
 }
@@ -441,6 +470,7 @@ pub(crate) fn add_after(
 pub(crate) async fn run_workers<F, Fut>(
     name: &'static str,
     queue: Arc<WorkQueue>,
+    timers: Arc<Timers>,
     mut informers: JoinSet<()>,
     workers: usize,
     shutdown: CancellationToken,
@@ -454,6 +484,7 @@ where
     let mut tasks: JoinSet<()> = JoinSet::new();
     for _ in 0..workers {
         let queue = Arc::clone(&queue);
+        let timers = Arc::clone(&timers);
         let token = token.clone();
         let sync = sync.clone();
         tasks.spawn(async move {
@@ -474,7 +505,7 @@ where
                         } else {
                             warn!(controller = name, key, error = %error_chain(&error), "sync failed; retrying");
                         }
-                        add_after(&queue, key.clone(), delay, &token);
+                        add_after(&queue, &timers, key.clone(), delay, &token);
                     }
                 }
                 queue.done(&key);
@@ -871,6 +902,7 @@ struct Controller {
     replica_sets: Informer<ReplicaSet>,
     pods: Informer<Pod>,
     queue: Arc<WorkQueue>,
+    timers: Arc<Timers>,
     expectations: Arc<Expectations>,
     recorder: EventSink,
     shutdown: CancellationToken,
@@ -966,6 +998,7 @@ fn owning_replica_set(
 struct PodHandler {
     replica_sets: Informer<ReplicaSet>,
     queue: Arc<WorkQueue>,
+    timers: Arc<Timers>,
     expectations: Arc<Expectations>,
     clock: api::clock::Clock,
     shutdown: CancellationToken,
@@ -1033,7 +1066,13 @@ impl PodHandler {
                     .unwrap_or(0);
                 if min_ready > 0 && !is_pod_ready(old) && is_pod_ready(cur) {
                     let delay = Duration::from_secs(min_ready as u64 + 1);
-                    add_after(&self.queue, key, self.clock.real(delay), &self.shutdown);
+                    add_after(
+                        &self.queue,
+                        &self.timers,
+                        key,
+                        self.clock.real(delay),
+                        &self.shutdown,
+                    );
                 }
             }
             return;
@@ -1082,6 +1121,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let queue = Arc::new(WorkQueue::default());
+    let timers = Arc::new(Timers::default());
     let expectations = Arc::new(Expectations::default());
     let mut tasks = JoinSet::new();
 
@@ -1108,6 +1148,7 @@ pub async fn run(
     let handler = PodHandler {
         replica_sets: replica_sets.clone(),
         queue: Arc::clone(&queue),
+        timers: Arc::clone(&timers),
         expectations: Arc::clone(&expectations),
         clock,
         shutdown: shutdown.clone(),
@@ -1130,12 +1171,14 @@ pub async fn run(
         replica_sets,
         pods,
         queue: Arc::clone(&queue),
+        timers: Arc::clone(&timers),
         expectations,
         shutdown: shutdown.clone(),
     });
     run_workers(
         "replicaset controller",
         queue,
+        timers,
         tasks,
         WORKERS,
         shutdown,
@@ -1189,7 +1232,13 @@ impl Controller {
             && st.available_replicas.unwrap_or(0) != desired
         {
             let delay = self.clock.real(Duration::from_secs(min_ready as u64));
-            add_after(&self.queue, key.to_string(), delay, &self.shutdown);
+            add_after(
+                &self.queue,
+                &self.timers,
+                key.to_string(),
+                delay,
+                &self.shutdown,
+            );
         }
         match manage_error {
             Some((_, message)) => Err(Error::Workload {
@@ -1733,6 +1782,45 @@ mod tests {
             assert_eq!(err.is_some(), fail_at.is_some(), "{case}");
             assert_eq!(calls.load(AtomicOrdering::SeqCst), want_calls, "{case}");
         }
+    }
+
+    #[tokio::test]
+    async fn delayed_requeues_keep_one_timer_per_key_the_earliest() {
+        let queue = Arc::new(WorkQueue::default());
+        let timers = Arc::new(Timers::default());
+        let shutdown = CancellationToken::new();
+        let pending = |t: &Timers| {
+            t.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
+        };
+        add_after(
+            &queue,
+            &timers,
+            "ns/a".into(),
+            Duration::from_secs(60),
+            &shutdown,
+        );
+        add_after(
+            &queue,
+            &timers,
+            "ns/a".into(),
+            Duration::from_secs(120),
+            &shutdown,
+        );
+        add_after(
+            &queue,
+            &timers,
+            "ns/a".into(),
+            Duration::from_millis(20),
+            &shutdown,
+        );
+        assert_eq!(pending(&timers), 1, "one timer per key");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(queue.len(), 1, "the earliest fired");
+        assert_eq!(pending(&timers), 0, "and was forgotten");
+        shutdown.cancel();
     }
 
     #[test]

@@ -32,7 +32,7 @@ use tracing::info;
 
 use crate::garbage_collector::queue::WorkQueue;
 use crate::replicaset::{
-    EventSink, Informer, api_message, controller_ref, informer, key_of, labels_of,
+    EventSink, Informer, Timers, api_message, controller_ref, informer, key_of, labels_of,
     new_controller_ref, record, run_workers, selector_of, split_key,
 };
 use crate::{Error, is_not_found};
@@ -50,6 +50,7 @@ pub(crate) struct Controller {
     replica_sets: Informer<ReplicaSet>,
     pods: Informer<Pod>,
     queue: Arc<WorkQueue>,
+    timers: Arc<Timers>,
     recorder: EventSink,
     shutdown: CancellationToken,
 }
@@ -151,6 +152,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let queue = Arc::new(WorkQueue::default());
+    let timers = Arc::new(Timers::default());
     let mut tasks = JoinSet::new();
     let (deployments, d_task) = {
         let queue = Arc::clone(&queue);
@@ -212,11 +214,13 @@ pub async fn run(
         replica_sets,
         pods,
         queue: Arc::clone(&queue),
+        timers: Arc::clone(&timers),
         shutdown: shutdown.clone(),
     });
     run_workers(
         "deployment controller",
         queue,
+        timers,
         tasks,
         WORKERS,
         shutdown,
