@@ -378,6 +378,16 @@ mod deployment {
             events.contains(&format!("Scaled up replica set web-{hash} from 0 to 5")),
             "{events:?}"
         );
+        // Deleting the Deployment removes its ReplicaSet and pods (garbage collector).
+        Api::<Deployment>::namespaced(c.client.clone(), NS)
+            .delete("web", &kube::api::DeleteParams::default())
+            .await
+            .expect("delete");
+        wait_for("the replica set and pods collected", || async {
+            (replica_sets(&c, "web").await.is_empty() && pods(&c, "web").await.is_empty())
+                .then_some(())
+        })
+        .await;
     }
 
     #[tokio::test]
