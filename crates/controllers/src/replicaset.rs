@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodCondition, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, ObjectMeta, OwnerReference, Time,
 };
@@ -228,23 +228,82 @@ pub(crate) async fn record(
     }
 }
 
-/// A watched, namespace-indexed cache of one resource (a reflector store plus an index of
-/// names per namespace, so a controller reads one namespace without scanning the cluster).
+/// Names of cached objects per namespace and per controlling owner.
+#[derive(Debug, Default)]
+struct Indexes {
+    /// Namespace -> names.
+    by_namespace: HashMap<String, BTreeSet<String>>,
+    /// Controller uid (or [`orphan_key`] of the namespace) -> (namespace, name).
+    by_owner: HashMap<String, BTreeSet<(String, String)>>,
+}
+
+/// The owner-index key of objects without a controller in namespace `ns`.
+fn orphan_key(ns: &str) -> String {
+    format!("\0orphans\0{ns}")
+}
+
+fn owner_key(meta: &ObjectMeta) -> String {
+    match controller_ref(meta) {
+        Some(r) => r.uid.clone(),
+        None => orphan_key(meta.namespace.as_deref().unwrap_or("")),
+    }
+}
+
+impl Indexes {
+    fn insert(&mut self, meta: &ObjectMeta) {
+        let ns = meta.namespace.clone().unwrap_or_default();
+        let name = meta.name.clone().unwrap_or_default();
+        self.by_namespace
+            .entry(ns.clone())
+            .or_default()
+            .insert(name.clone());
+        self.by_owner
+            .entry(owner_key(meta))
+            .or_default()
+            .insert((ns, name));
+    }
+
+    fn remove(&mut self, meta: &ObjectMeta) {
+        let ns = meta.namespace.clone().unwrap_or_default();
+        let name = meta.name.clone().unwrap_or_default();
+        if let Some(names) = self.by_namespace.get_mut(&ns) {
+            names.remove(&name);
+            if names.is_empty() {
+                self.by_namespace.remove(&ns);
+            }
+        }
+        let key = owner_key(meta);
+        if let Some(objects) = self.by_owner.get_mut(&key) {
+            objects.remove(&(ns, name));
+            if objects.is_empty() {
+                self.by_owner.remove(&key);
+            }
+        }
+    }
+}
+
+/// A watched cache of one resource: a reflector store plus indexes by namespace and by
+/// controlling owner, so a controller reads its own objects (as upstream's controller-uid pod
+/// index does) without scanning the cluster.
 pub(crate) struct Informer<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
-    index: Arc<RwLock<HashMap<String, BTreeSet<String>>>>,
+    indexes: Arc<RwLock<Indexes>>,
 }
 
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Clone for Informer<K> {
     fn clone(&self) -> Self {
         Informer {
             store: self.store.clone(),
-            index: Arc::clone(&self.index),
+            indexes: Arc::clone(&self.indexes),
         }
     }
 }
 
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Informer<K> {
+    fn indexes(&self) -> std::sync::RwLockReadGuard<'_, Indexes> {
+        self.indexes.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The cached object `ns/name`.
     pub(crate) fn get(&self, ns: &str, name: &str) -> Option<Arc<K>> {
         self.store.get(&ObjectRef::new(name).within(ns))
@@ -253,13 +312,35 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Informer<K> {
     /// Every cached object of namespace `ns`.
     pub(crate) fn in_namespace(&self, ns: &str) -> Vec<Arc<K>> {
         let names: Vec<String> = self
-            .index
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+            .indexes()
+            .by_namespace
             .get(ns)
             .map(|n| n.iter().cloned().collect())
             .unwrap_or_default();
         names.iter().filter_map(|n| self.get(ns, n)).collect()
+    }
+
+    /// Cached objects whose controller has uid `uid`.
+    pub(crate) fn owned_by(&self, uid: &str) -> Vec<Arc<K>> {
+        self.by_owner_key(uid)
+    }
+
+    /// Cached objects of namespace `ns` without a controller.
+    pub(crate) fn orphans(&self, ns: &str) -> Vec<Arc<K>> {
+        self.by_owner_key(&orphan_key(ns))
+    }
+
+    fn by_owner_key(&self, key: &str) -> Vec<Arc<K>> {
+        let objects: Vec<(String, String)> = self
+            .indexes()
+            .by_owner
+            .get(key)
+            .map(|o| o.iter().cloned().collect())
+            .unwrap_or_default();
+        objects
+            .iter()
+            .filter_map(|(ns, name)| self.get(ns, name))
+            .collect()
     }
 
     /// Every cached object.
@@ -287,12 +368,12 @@ where
     H: FnMut(&Store<K>, &Event<K>) + Send + 'static,
 {
     let (reader, writer) = reflector::store();
-    let index: Arc<RwLock<HashMap<String, BTreeSet<String>>>> = Arc::default();
+    let indexes: Arc<RwLock<Indexes>> = Arc::default();
     let informer = Informer {
         store: reader.clone(),
-        index: Arc::clone(&index),
+        indexes: Arc::clone(&indexes),
     };
-    let mut building: Option<HashMap<String, BTreeSet<String>>> = None;
+    let mut building: Option<Indexes> = None;
     let kind = K::kind(&()).to_string();
     let task = watcher(api, watcher::Config::default())
         .default_backoff()
@@ -313,26 +394,21 @@ where
         .map(move |event| {
             if let Ok(event) = &event {
                 handler(&reader, event);
-                let mut idx = index.write().unwrap_or_else(PoisonError::into_inner);
+                let mut idx = indexes.write().unwrap_or_else(PoisonError::into_inner);
                 match event {
-                    Event::Apply(obj) => {
-                        idx.entry(obj.namespace().unwrap_or_default())
-                            .or_default()
-                            .insert(obj.name_any());
-                    }
-                    Event::Delete(obj) => {
-                        if let Some(names) = idx.get_mut(&obj.namespace().unwrap_or_default()) {
-                            names.remove(&obj.name_any());
+                    Event::Apply(obj) | Event::Delete(obj) => {
+                        if let Some(old) = reader.get(&ObjectRef::from_obj(obj)) {
+                            idx.remove(old.meta());
+                        }
+                        idx.remove(obj.meta());
+                        if matches!(event, Event::Apply(_)) {
+                            idx.insert(obj.meta());
                         }
                     }
-                    Event::Init => building = Some(HashMap::new()),
-                    Event::InitApply(obj) => {
-                        building
-                            .get_or_insert_with(HashMap::new)
-                            .entry(obj.namespace().unwrap_or_default())
-                            .or_default()
-                            .insert(obj.name_any());
-                    }
+                    Event::Init => building = Some(Indexes::default()),
+                    Event::InitApply(obj) => building
+                        .get_or_insert_with(Indexes::default)
+                        .insert(obj.meta()),
                     Event::InitDone => *idx = building.take().unwrap_or_default(),
                 }
             }
@@ -344,19 +420,48 @@ where
     (informer, task)
 }
 
-/// Runs `key` again after `delay` unless `shutdown` comes first.
+/// Pending delayed requeues of one controller, one timer per key (the earliest wins), so a
+/// busy object does not pile up sleeping tasks.
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    pending: Mutex<HashMap<String, tokio::time::Instant>>,
+}
+
+/// Runs `key` again after `delay` unless `shutdown` comes first or an earlier run of `key`
+/// is already scheduled.
 pub(crate) fn add_after(
     queue: &Arc<WorkQueue>,
+    timers: &Arc<Timers>,
     key: String,
     delay: Duration,
     shutdown: &CancellationToken,
 ) {
+    let at = tokio::time::Instant::now() + delay;
+    {
+        let mut pending = timers
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if pending.get(&key).is_some_and(|existing| *existing <= at) {
+            return;
+        }
+        pending.insert(key.clone(), at);
+    }
     let queue = Arc::clone(queue);
+    let timers = Arc::clone(timers);
     let shutdown = shutdown.clone();
     tokio::spawn(async move {
         tokio::select! {
             _ = shutdown.cancelled() => {}
-            _ = tokio::time::sleep(delay) => queue.add(key),
+            _ = tokio::time::sleep_until(at) => {
+                {
+                    let mut pending = timers.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                    if pending.get(&key) == Some(&at) {
+                        pending.remove(&key);
+                    }
+                }
+                queue.add(key)
+            }
         }
     });
 }
@@ -365,6 +470,7 @@ pub(crate) fn add_after(
 pub(crate) async fn run_workers<F, Fut>(
     name: &'static str,
     queue: Arc<WorkQueue>,
+    timers: Arc<Timers>,
     mut informers: JoinSet<()>,
     workers: usize,
     shutdown: CancellationToken,
@@ -378,6 +484,7 @@ where
     let mut tasks: JoinSet<()> = JoinSet::new();
     for _ in 0..workers {
         let queue = Arc::clone(&queue);
+        let timers = Arc::clone(&timers);
         let token = token.clone();
         let sync = sync.clone();
         tasks.spawn(async move {
@@ -385,8 +492,11 @@ where
                 match sync(key.clone()).await {
                     Ok(()) => queue.forget(&key),
                     Err(error) => {
+                        // A conflict only means the cache was behind: retry soon, still
+                        // backing off (10 ms doubling up to 2.4 s) so a stale cache cannot
+                        // make a hot loop.
                         let delay = if error.is_conflict() {
-                            Duration::from_millis(10)
+                            queue.failure_delay(&key) / 50
                         } else {
                             queue.failure_delay(&key)
                         };
@@ -395,7 +505,7 @@ where
                         } else {
                             warn!(controller = name, key, error = %error_chain(&error), "sync failed; retrying");
                         }
-                        add_after(&queue, key.clone(), delay, &token);
+                        add_after(&queue, &timers, key.clone(), delay, &token);
                     }
                 }
                 queue.done(&key);
@@ -723,7 +833,6 @@ pub fn calculate_status(
 ) -> ReplicaSetStatus {
     let mut status = rs.status.clone().unwrap_or_default();
     let spec = rs.spec.as_ref();
-    let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
     let min_ready = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
     let template_labels: BTreeMap<String, String> = spec
         .and_then(|s| s.template.as_ref())
@@ -754,7 +863,6 @@ pub fn calculate_status(
         .any(|c| c.type_ == "ReplicaFailure");
     match manage_error {
         Some((reason, message)) if !has_failure => {
-            let _ = desired;
             let mut conditions = status.conditions.take().unwrap_or_default();
             conditions.push(ReplicaSetCondition {
                 type_: "ReplicaFailure".into(),
@@ -794,6 +902,7 @@ struct Controller {
     replica_sets: Informer<ReplicaSet>,
     pods: Informer<Pod>,
     queue: Arc<WorkQueue>,
+    timers: Arc<Timers>,
     expectations: Arc<Expectations>,
     recorder: EventSink,
     shutdown: CancellationToken,
@@ -816,6 +925,35 @@ fn strip_pod(pod: &mut Pod) {
         *spec = PodSpec {
             node_name: spec.node_name.take(),
             init_containers: init,
+            ..Default::default()
+        };
+    }
+    if let Some(status) = pod.status.as_mut() {
+        let restarts = |statuses: Option<Vec<ContainerStatus>>| {
+            statuses.map(|cs| {
+                cs.into_iter()
+                    .map(|c| ContainerStatus {
+                        name: c.name,
+                        restart_count: c.restart_count,
+                        ..Default::default()
+                    })
+                    .collect()
+            })
+        };
+        *status = PodStatus {
+            phase: status.phase.take(),
+            conditions: status.conditions.take().map(|cs| {
+                cs.into_iter()
+                    .filter(|c| c.type_ == "Ready")
+                    .map(|c| PodCondition {
+                        message: None,
+                        reason: None,
+                        ..c
+                    })
+                    .collect()
+            }),
+            container_statuses: restarts(status.container_statuses.take()),
+            init_container_statuses: restarts(status.init_container_statuses.take()),
             ..Default::default()
         };
     }
@@ -860,6 +998,7 @@ fn owning_replica_set(
 struct PodHandler {
     replica_sets: Informer<ReplicaSet>,
     queue: Arc<WorkQueue>,
+    timers: Arc<Timers>,
     expectations: Arc<Expectations>,
     clock: api::clock::Clock,
     shutdown: CancellationToken,
@@ -927,7 +1066,13 @@ impl PodHandler {
                     .unwrap_or(0);
                 if min_ready > 0 && !is_pod_ready(old) && is_pod_ready(cur) {
                     let delay = Duration::from_secs(min_ready as u64 + 1);
-                    add_after(&self.queue, key, self.clock.real(delay), &self.shutdown);
+                    add_after(
+                        &self.queue,
+                        &self.timers,
+                        key,
+                        self.clock.real(delay),
+                        &self.shutdown,
+                    );
                 }
             }
             return;
@@ -976,6 +1121,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let queue = Arc::new(WorkQueue::default());
+    let timers = Arc::new(Timers::default());
     let expectations = Arc::new(Expectations::default());
     let mut tasks = JoinSet::new();
 
@@ -1002,6 +1148,7 @@ pub async fn run(
     let handler = PodHandler {
         replica_sets: replica_sets.clone(),
         queue: Arc::clone(&queue),
+        timers: Arc::clone(&timers),
         expectations: Arc::clone(&expectations),
         clock,
         shutdown: shutdown.clone(),
@@ -1024,12 +1171,14 @@ pub async fn run(
         replica_sets,
         pods,
         queue: Arc::clone(&queue),
+        timers: Arc::clone(&timers),
         expectations,
         shutdown: shutdown.clone(),
     });
     run_workers(
         "replicaset controller",
         queue,
+        timers,
         tasks,
         WORKERS,
         shutdown,
@@ -1058,11 +1207,14 @@ impl Controller {
             );
             return Ok(());
         };
+        // Its own pods and the namespace's orphans (upstream's `FilterPodsByOwner`).
+        let uid = rs.metadata.uid.clone().unwrap_or_default();
         let all: Vec<Arc<Pod>> = self
             .pods
-            .in_namespace(ns)
+            .owned_by(&uid)
             .into_iter()
-            .filter(|p| is_pod_active(p))
+            .chain(self.pods.orphans(ns))
+            .filter(|p| is_pod_active(p) && p.metadata.namespace.as_deref() == Some(ns))
             .collect();
         let owned = self.claim_pods(&rs, &selector, all).await?;
         let mut manage_error = None;
@@ -1080,7 +1232,13 @@ impl Controller {
             && st.available_replicas.unwrap_or(0) != desired
         {
             let delay = self.clock.real(Duration::from_secs(min_ready as u64));
-            add_after(&self.queue, key.to_string(), delay, &self.shutdown);
+            add_after(
+                &self.queue,
+                &self.timers,
+                key.to_string(),
+                delay,
+                &self.shutdown,
+            );
         }
         match manage_error {
             Some((_, message)) => Err(Error::Workload {
@@ -1336,25 +1494,18 @@ impl Controller {
     /// Active pods of every ReplicaSet controlled by the same owner as `rs` (upstream's
     /// `getIndirectlyRelatedPods`), or of `rs` alone when it has no controller.
     fn related_pods(&self, rs: &ReplicaSet) -> Vec<Arc<Pod>> {
-        let ns = rs.namespace().unwrap_or_default();
-        let owner = controller_ref(&rs.metadata).map(|r| r.uid.clone());
-        let uids: HashSet<String> = match &owner {
+        let uids: Vec<String> = match controller_ref(&rs.metadata) {
             None => rs.metadata.uid.iter().cloned().collect(),
             Some(owner) => self
                 .replica_sets
-                .in_namespace(&ns)
+                .owned_by(&owner.uid)
                 .iter()
-                .filter(|o| controller_ref(&o.metadata).is_some_and(|r| &r.uid == owner))
                 .filter_map(|o| o.metadata.uid.clone())
                 .collect(),
         };
-        self.pods
-            .in_namespace(&ns)
-            .into_iter()
-            .filter(|p| {
-                is_pod_active(p)
-                    && controller_ref(&p.metadata).is_some_and(|r| uids.contains(&r.uid))
-            })
+        uids.iter()
+            .flat_map(|uid| self.pods.owned_by(uid))
+            .filter(|p| is_pod_active(p))
             .collect()
     }
 
@@ -1631,6 +1782,45 @@ mod tests {
             assert_eq!(err.is_some(), fail_at.is_some(), "{case}");
             assert_eq!(calls.load(AtomicOrdering::SeqCst), want_calls, "{case}");
         }
+    }
+
+    #[tokio::test]
+    async fn delayed_requeues_keep_one_timer_per_key_the_earliest() {
+        let queue = Arc::new(WorkQueue::default());
+        let timers = Arc::new(Timers::default());
+        let shutdown = CancellationToken::new();
+        let pending = |t: &Timers| {
+            t.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
+        };
+        add_after(
+            &queue,
+            &timers,
+            "ns/a".into(),
+            Duration::from_secs(60),
+            &shutdown,
+        );
+        add_after(
+            &queue,
+            &timers,
+            "ns/a".into(),
+            Duration::from_secs(120),
+            &shutdown,
+        );
+        add_after(
+            &queue,
+            &timers,
+            "ns/a".into(),
+            Duration::from_millis(20),
+            &shutdown,
+        );
+        assert_eq!(pending(&timers), 1, "one timer per key");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(queue.len(), 1, "the earliest fired");
+        assert_eq!(pending(&timers), 0, "and was forgotten");
+        shutdown.cancel();
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod deployment {
 
     struct Cluster {
         client: Client,
+        server: apiserver::ApiServer,
         shutdown: CancellationToken,
     }
 
@@ -58,7 +59,11 @@ mod deployment {
             client.clone(),
             shutdown.clone(),
         ));
-        Cluster { client, shutdown }
+        Cluster {
+            client,
+            server,
+            shutdown,
+        }
     }
 
     /// Polls `check` until it yields a value, failing with `what` after [`PATIENCE`].
@@ -137,7 +142,11 @@ mod deployment {
     }
 
     async fn pods(c: &Cluster, app: &str) -> Vec<Pod> {
-        Api::<Pod>::namespaced(c.client.clone(), NS)
+        pods_of(&c.client, app).await
+    }
+
+    async fn pods_of(client: &Client, app: &str) -> Vec<Pod> {
+        Api::<Pod>::namespaced(client.clone(), NS)
             .list(&ListParams::default().labels(&format!("app={app}")))
             .await
             .expect("list pods")
@@ -176,6 +185,11 @@ mod deployment {
 
     /// Plays the kubelet for one pod: Running and Ready.
     async fn mark_ready(c: &Cluster, pod: &Pod) {
+        mark_ready_with(&c.client, pod).await
+    }
+
+    /// [`mark_ready`] with a client.
+    async fn mark_ready_with(client: &Client, pod: &Pod) {
         let now = jiff::Timestamp::now().to_string();
         let status = json!({"status": {
             "phase": "Running",
@@ -184,7 +198,7 @@ mod deployment {
                 {"type": "ContainersReady", "status": "True", "lastTransitionTime": now}
             ]
         }});
-        let _ = Api::<Pod>::namespaced(c.client.clone(), NS)
+        let _ = Api::<Pod>::namespaced(client.clone(), NS)
             .patch_status(
                 &pod.name_any(),
                 &PatchParams::default(),
@@ -195,9 +209,14 @@ mod deployment {
 
     /// Marks every pod of `app` ready.
     async fn mark_all_ready(c: &Cluster, app: &str) {
-        for pod in pods(c, app).await {
+        mark_all_ready_with(&c.client, app).await
+    }
+
+    /// [`mark_all_ready`] with a client.
+    async fn mark_all_ready_with(client: &Client, app: &str) {
+        for pod in pods_of(client, app).await {
             if !is_ready(&pod) && pod.metadata.deletion_timestamp.is_none() {
-                mark_ready(c, &pod).await;
+                mark_ready_with(client, &pod).await;
             }
         }
     }
@@ -332,6 +351,24 @@ mod deployment {
             ),
             (5, Some(5), Some(5), Some(5))
         );
+        // Converged means quiet: no further writes to the Deployment or its ReplicaSet.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let versions = || async {
+            (
+                get(&c, "web").await.metadata.resource_version,
+                replica_sets(&c, "web").await[0]
+                    .metadata
+                    .resource_version
+                    .clone(),
+            )
+        };
+        let before = versions().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            versions().await,
+            before,
+            "controllers keep writing after convergence"
+        );
         let events = wait_for("the scale-up event", || async {
             let e = scaling_events(&c).await;
             (!e.is_empty()).then_some(e)
@@ -341,6 +378,16 @@ mod deployment {
             events.contains(&format!("Scaled up replica set web-{hash} from 0 to 5")),
             "{events:?}"
         );
+        // Deleting the Deployment removes its ReplicaSet and pods (garbage collector).
+        Api::<Deployment>::namespaced(c.client.clone(), NS)
+            .delete("web", &kube::api::DeleteParams::default())
+            .await
+            .expect("delete");
+        wait_for("the replica set and pods collected", || async {
+            (replica_sets(&c, "web").await.is_empty() && pods(&c, "web").await.is_empty())
+                .then_some(())
+        })
+        .await;
     }
 
     #[tokio::test]
@@ -683,6 +730,236 @@ mod deployment {
             (pods(&c, "bare").await.len() == 2).then_some(())
         })
         .await;
+    }
+
+    #[tokio::test]
+    async fn pods_count_as_available_only_after_min_ready_seconds() {
+        let c = start().await;
+        let mut d = deployment("warm", 2, "app:1", rolling(1, 0));
+        // 60 simulated seconds are three real seconds at speed 20 (timestamps have second
+        // precision, so shorter spans would pass before they are measured).
+        d.spec.as_mut().expect("spec").min_ready_seconds = Some(60);
+        create(&c, &d).await;
+        wait_for("two pods", || async {
+            (pods(&c, "warm").await.len() == 2).then_some(())
+        })
+        .await;
+        mark_all_ready(&c, "warm").await;
+        let rs = wait_for("ready but not yet available", || async {
+            let rs = replica_sets(&c, "warm").await.remove(0);
+            (rs.status.as_ref().and_then(|s| s.ready_replicas) == Some(2)).then_some(rs)
+        })
+        .await;
+        assert_eq!(rs.spec.as_ref().and_then(|s| s.min_ready_seconds), Some(60));
+        assert_eq!(rs.status.as_ref().and_then(|s| s.available_replicas), None);
+        // Nothing else happens: only the controllers' own requeue makes them available.
+        let d = roll_out(&c, "warm").await;
+        assert_eq!(d.status.and_then(|s| s.available_replicas), Some(2));
+    }
+
+    #[tokio::test]
+    async fn old_replica_sets_beyond_the_revision_history_limit_are_deleted() {
+        let c = start().await;
+        let mut d = deployment("hist", 1, "app:1", rolling(1, 0));
+        d.spec.as_mut().expect("spec").revision_history_limit = Some(1);
+        create(&c, &d).await;
+        roll_out(&c, "hist").await;
+        for (i, image) in ["app:2", "app:3", "app:4"].into_iter().enumerate() {
+            set_image(&c, "hist", image).await;
+            wait_for(&format!("rollout {}", i + 2), || async {
+                mark_all_ready(&c, "hist").await;
+                let d = get(&c, "hist").await;
+                let rev = d
+                    .annotations()
+                    .get("deployment.kubernetes.io/revision")
+                    .cloned();
+                (rolled_out(&d) && rev == Some((i + 2).to_string())).then_some(())
+            })
+            .await;
+        }
+        let rss = wait_for("one old replica set kept", || async {
+            let rss = replica_sets(&c, "hist").await;
+            (rss.len() == 2).then_some(rss)
+        })
+        .await;
+        let revisions: Vec<Option<String>> = rss.iter().map(revision).collect();
+        assert_eq!(revisions, vec![Some("3".into()), Some("4".into())]);
+    }
+
+    #[tokio::test]
+    async fn scaling_during_a_rollout_is_proportional() {
+        let c = start().await;
+        create(&c, &deployment("prop", 10, "app:1", rolling(3, 2))).await;
+        roll_out(&c, "prop").await;
+        set_image(&c, "prop", "app:2").await;
+        // New pods never become ready: the rollout stalls at old 8, new 5 (10 + surge 3).
+        let rss = wait_for("the stalled rollout", || async {
+            let rss = replica_sets(&c, "prop").await;
+            let sizes: Vec<i32> = rss
+                .iter()
+                .filter_map(|r| r.spec.as_ref()?.replicas)
+                .collect();
+            (sizes == vec![8, 5]).then_some(rss)
+        })
+        .await;
+        assert_eq!(rss.len(), 2);
+        patch(&c, "prop", json!({"spec": {"replicas": 20}})).await;
+        // 13 -> 23 (20 + surge 3): 8 * 23/13 = 14.2 -> 14 (+6), the new one gets the other 4.
+        let sizes = wait_for("proportional sizes", || async {
+            let rss = replica_sets(&c, "prop").await;
+            let sizes: Vec<i32> = rss
+                .iter()
+                .filter_map(|r| r.spec.as_ref()?.replicas)
+                .collect();
+            (sizes.iter().sum::<i32>() == 23).then_some(sizes)
+        })
+        .await;
+        assert_eq!(sizes, vec![14, 9]);
+    }
+
+    /// `kubectl` on PATH, if any.
+    fn kubectl_on_path() -> Option<std::path::PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|d| d.join("kubectl"))
+            .find(|p| p.is_file())
+    }
+
+    /// Serves the cluster's API over plain HTTP on loopback, every request as the admin, and
+    /// returns a kubeconfig file for it.
+    async fn serve_for_kubectl(c: &Cluster, name: &str) -> std::path::PathBuf {
+        let router = c.server.router().layer(axum::middleware::from_fn(
+            |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+                req.extensions_mut().insert(apiserver::auth::Identity::user(
+                    "admin",
+                    &["system:masters"],
+                ));
+                next.run(req).await
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = c.shutdown.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+        });
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{addr}\n\
+             users:\n- name: u\n  user: {{}}\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n    namespace: default\n\
+             current-context: x\n"
+        );
+        let path = std::env::temp_dir().join(format!(
+            "skiff-controllers-{name}-{}.kubeconfig",
+            std::process::id()
+        ));
+        std::fs::write(&path, config).expect("write kubeconfig");
+        path
+    }
+
+    /// Runs kubectl; returns (success, stdout + stderr).
+    async fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
+        let run = tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("kubectl hung")
+            .expect("run kubectl");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kubectl_rollout_status_history_and_undo_work() {
+        if kubectl_on_path().is_none() {
+            eprintln!("skipping: kubectl not installed");
+            return;
+        }
+        let c = start().await;
+        let kubeconfig = serve_for_kubectl(&c, "rollout").await;
+        // Play the kubelet for every pod of the Deployment, all along.
+        let kubelet = {
+            let client = c.client.clone();
+            let shutdown = c.shutdown.clone();
+            tokio::spawn(async move {
+                while !shutdown.is_cancelled() {
+                    mark_all_ready_with(&client, "web").await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        };
+        let k = |args: &'static [&'static str]| {
+            let kubeconfig = kubeconfig.clone();
+            async move {
+                let (ok, out) = kubectl(&kubeconfig, args).await;
+                assert!(ok, "kubectl {}: {out}", args.join(" "));
+                out
+            }
+        };
+        k(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.25",
+            "--replicas=3",
+        ])
+        .await;
+        let out = k(&["rollout", "status", "deployment/web", "--timeout=30s"]).await;
+        assert!(
+            out.contains("deployment \"web\" successfully rolled out"),
+            "{out}"
+        );
+        k(&["set", "image", "deployment/web", "nginx=nginx:1.26"]).await;
+        k(&["rollout", "status", "deployment/web", "--timeout=30s"]).await;
+        let history = k(&["rollout", "history", "deployment/web"]).await;
+        let revisions: Vec<&str> = history
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+            .collect();
+        assert_eq!(revisions, vec!["1", "2"], "{history}");
+        k(&["rollout", "undo", "deployment/web"]).await;
+        k(&["rollout", "status", "deployment/web", "--timeout=30s"]).await;
+        let history = k(&["rollout", "history", "deployment/web"]).await;
+        let revisions: Vec<&str> = history
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+            .collect();
+        assert_eq!(revisions, vec!["2", "3"], "{history}");
+        let image = k(&[
+            "get",
+            "deployment/web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .await;
+        assert_eq!(image.trim(), "nginx:1.25");
+        assert_eq!(
+            replica_sets(&c, "web").await.len(),
+            2,
+            "undo reused the first RS"
+        );
+        k(&["rollout", "restart", "deployment/web"]).await;
+        k(&["rollout", "status", "deployment/web", "--timeout=30s"]).await;
+        assert_eq!(
+            replica_sets(&c, "web").await.len(),
+            3,
+            "restart made a new RS"
+        );
+        kubelet.abort();
+        let _ = std::fs::remove_file(&kubeconfig);
     }
 }
 

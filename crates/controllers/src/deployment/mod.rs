@@ -32,7 +32,7 @@ use tracing::info;
 
 use crate::garbage_collector::queue::WorkQueue;
 use crate::replicaset::{
-    EventSink, Informer, api_message, controller_ref, informer, key_of, labels_of,
+    EventSink, Informer, Timers, api_message, controller_ref, informer, key_of, labels_of,
     new_controller_ref, record, run_workers, selector_of, split_key,
 };
 use crate::{Error, is_not_found};
@@ -50,6 +50,7 @@ pub(crate) struct Controller {
     replica_sets: Informer<ReplicaSet>,
     pods: Informer<Pod>,
     queue: Arc<WorkQueue>,
+    timers: Arc<Timers>,
     recorder: EventSink,
     shutdown: CancellationToken,
 }
@@ -151,6 +152,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let queue = Arc::new(WorkQueue::default());
+    let timers = Arc::new(Timers::default());
     let mut tasks = JoinSet::new();
     let (deployments, d_task) = {
         let queue = Arc::clone(&queue);
@@ -212,11 +214,13 @@ pub async fn run(
         replica_sets,
         pods,
         queue: Arc::clone(&queue),
+        timers: Arc::clone(&timers),
         shutdown: shutdown.clone(),
     });
     run_workers(
         "deployment controller",
         queue,
+        timers,
         tasks,
         WORKERS,
         shutdown,
@@ -325,7 +329,13 @@ impl Controller {
         let api = Api::<ReplicaSet>::namespaced(self.client.clone(), &ns);
         let mut owned = Vec::new();
         let mut can_adopt: Option<bool> = None;
-        for rs in self.replica_sets.in_namespace(&ns) {
+        let candidates = self
+            .replica_sets
+            .owned_by(&uid)
+            .into_iter()
+            .chain(self.replica_sets.orphans(&ns))
+            .filter(|rs| rs.metadata.namespace.as_deref() == Some(ns.as_str()));
+        for rs in candidates {
             let matches = selector.matches(&labels_of(&rs.metadata));
             let name = rs.name_any();
             let target = format!("replicasets.apps {ns}/{name}");
@@ -401,20 +411,15 @@ impl Controller {
 
     /// The pods of the Deployment's ReplicaSets.
     fn pods_for(&self, d: &Deployment, rs_list: &[ReplicaSet]) -> Vec<Arc<Pod>> {
-        let ns = d.namespace().unwrap_or_default();
-        let uids: std::collections::HashSet<&str> = rs_list
+        let selector = selector_of(d.spec.as_ref().map(|s| &s.selector));
+        rs_list
             .iter()
             .filter_map(|rs| rs.metadata.uid.as_deref())
-            .collect();
-        let selector = selector_of(d.spec.as_ref().map(|s| &s.selector));
-        self.pods
-            .in_namespace(&ns)
-            .into_iter()
+            .flat_map(|uid| self.pods.owned_by(uid))
             .filter(|p| {
                 selector
                     .as_ref()
                     .is_some_and(|s| s.matches(&labels_of(&p.metadata)))
-                    && controller_ref(&p.metadata).is_some_and(|r| uids.contains(r.uid.as_str()))
             })
             .collect()
     }

@@ -194,6 +194,7 @@ impl Controller {
                 let key = key_of(&d.namespace().unwrap_or_default(), &d.name_any());
                 crate::replicaset::add_after(
                     &self.queue,
+                    &self.timers,
                     key,
                     self.clock.real(after),
                     &self.shutdown,

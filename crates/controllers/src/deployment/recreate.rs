@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 
 use super::Controller;
-use super::sync::{active, deployment_complete, replicas, rs_replicas};
+use super::sync::{deployment_complete, replicas, rs_replicas};
 use crate::Error;
 
 /// Whether any pod of an old ReplicaSet may still run (upstream's `oldPodsRunning`): old
@@ -80,7 +80,6 @@ impl Controller {
         if deployment_complete(d, d.status.as_ref()) {
             self.cleanup(&old, d).await?;
         }
-        let _ = active(&old);
         self.sync_rollout_status(&all, new_rs.as_ref(), d).await
     }
 }

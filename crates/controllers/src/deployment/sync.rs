@@ -1170,6 +1170,79 @@ mod tests {
     }
 
     #[test]
+    fn the_new_replica_set_is_the_oldest_with_the_same_template() {
+        let d = deployment(3, json!(1), json!(1));
+        let template = d.spec.as_ref().expect("spec").template.clone();
+        let with_template = |name: &str, age: i64, image: &str| {
+            let mut r = rs(name, 1, 1, age);
+            let mut t = template.clone();
+            t.spec.as_mut().expect("spec").containers[0].image = Some(image.into());
+            t.metadata
+                .as_mut()
+                .expect("meta")
+                .labels
+                .as_mut()
+                .expect("labels")
+                .insert(POD_TEMPLATE_HASH.into(), name.into());
+            r.spec.as_mut().expect("spec").template = Some(t);
+            r
+        };
+        let cases = [
+            ("none matches", vec![with_template("a", 10, "other")], None),
+            (
+                "hash label ignored",
+                vec![with_template("a", 10, "nginx:1")],
+                Some(0),
+            ),
+            (
+                "oldest duplicate wins",
+                vec![
+                    with_template("young", 5, "nginx:1"),
+                    with_template("old", 50, "nginx:1"),
+                ],
+                Some(1),
+            ),
+        ];
+        for (case, rss, want) in cases {
+            assert_eq!(find_new_replica_set(&d, &rss), want, "{case}");
+        }
+    }
+
+    #[test]
+    fn scaling_targets_the_only_active_or_newest_replica_set() {
+        let cases = [
+            (
+                "one active old",
+                None,
+                vec![rs("a", 3, 3, 100), rs("b", 0, 0, 50)],
+                Some("a"),
+            ),
+            (
+                "none active: new",
+                Some(rs("n", 0, 0, 1)),
+                vec![rs("a", 0, 0, 100)],
+                Some("n"),
+            ),
+            (
+                "none active, no new: newest old",
+                None,
+                vec![rs("a", 0, 0, 100), rs("b", 0, 0, 50)],
+                Some("b"),
+            ),
+            (
+                "two active: proportional",
+                Some(rs("n", 1, 0, 1)),
+                vec![rs("a", 3, 3, 100)],
+                None,
+            ),
+        ];
+        for (case, new_rs, old, want) in cases {
+            let got = active_or_latest(new_rs.as_ref(), &old).map(|r| r.name_any());
+            assert_eq!(got.as_deref(), want, "{case}");
+        }
+    }
+
+    #[test]
     fn safe_encoding_maps_digits_like_upstream() {
         // '0'..'9' are bytes 48..57: 48 % 27 = 21 -> '4', ..., 54 % 27 = 0 -> 'b'.
         assert_eq!(safe_encode("0123456789"), "456789bcdf");
