@@ -1,6 +1,21 @@
 //! The controllers against a real in-process API server, driven with kube-rs. No scheduler or
 //! kubelet runs: the tests play them (binding pods, writing their status).
 
+/// Creates the `default` ServiceAccount in `namespace`, as the ServiceAccount controller
+/// would (the API server's ServiceAccount admission refuses pods without one); an existing
+/// one is fine.
+async fn default_service_account(client: &kube::Client, namespace: &str) {
+    let sa: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "default"}}))
+            .expect("service account");
+    let _ = kube::Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
+        client.clone(),
+        namespace,
+    )
+    .create(&kube::api::PostParams::default(), &sa)
+    .await;
+}
+
 mod deployment {
     use std::future::Future;
     use std::sync::Arc;
@@ -44,6 +59,7 @@ mod deployment {
             |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
         );
         let client = Client::new(svc, "default");
+        crate::default_service_account(&client, "default").await;
         let clock = api::clock::Clock::with_speed(20.0).expect("clock");
         tokio::spawn(controllers::replicaset::run(
             client.clone(),
@@ -1842,8 +1858,10 @@ mod support_svc {
                 )),
                 |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
             );
+            let client = Client::new(svc, "default");
+            crate::default_service_account(&client, "default").await;
             Cluster {
-                client: Client::new(svc, "default"),
+                client,
                 server,
                 store,
                 shutdown,
@@ -1858,6 +1876,7 @@ mod support_svc {
                 .create(&PostParams::default(), &ns)
                 .await
                 .expect("create namespace");
+            crate::default_service_account(&self.client, name).await;
         }
 
         /// Creates an object from JSON through the dynamic API of its kind.
