@@ -14,7 +14,7 @@ use crate::resources::{Resource, pod_requests};
 pub type Labels = BTreeMap<String, String>;
 
 /// A compiled label selector (`matchLabels` + `matchExpressions`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Selector {
     /// Selects nothing (a nil selector, or one that failed to parse).
     Nothing,
@@ -23,7 +23,7 @@ pub enum Selector {
 }
 
 /// One selector requirement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Requirement {
     /// The label key.
     pub key: String,
@@ -34,7 +34,7 @@ pub struct Requirement {
 }
 
 /// Label selector operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SelectorOp {
     /// Label value is one of the values.
     In,
@@ -457,7 +457,24 @@ pub struct Snapshot {
     /// Selectors of Services, ReplicationControllers, ReplicaSets and StatefulSets, by
     /// namespace then `kind/name`, for the default topology spread constraints.
     pub workload_selectors: HashMap<String, HashMap<String, Selector>>,
+    /// Per-node counts of pods matching recently used selectors (topology spreading), kept
+    /// current as pods come and go so a cycle does not walk every pod.
+    spread_counts: SpreadCounts,
 }
+
+/// Matching-pod counts per node for the selectors topology spreading asked about, by
+/// namespace. Filled lazily; a clone starts empty (it is only a cache).
+#[derive(Debug, Default)]
+struct SpreadCounts(std::sync::Mutex<HashMap<String, Vec<(Selector, Arc<HashMap<String, i64>>)>>>);
+
+impl Clone for SpreadCounts {
+    fn clone(&self) -> Self {
+        SpreadCounts::default()
+    }
+}
+
+/// Selectors remembered per namespace before the oldest is dropped.
+const SPREAD_SELECTORS_PER_NAMESPACE: usize = 64;
 
 /// What preemption needs of a PodDisruptionBudget.
 #[derive(Debug, Clone)]
@@ -530,6 +547,72 @@ impl Snapshot {
         Some(&mut self.nodes[i])
     }
 
+    /// Adds a pod to `node` (created if unknown), keeping the spread counts current.
+    pub fn add_pod(&mut self, node: &str, pod: Arc<PodInfo>) {
+        self.update_spread_counts(node, &pod, 1);
+        self.get_or_insert(node).add_pod(pod);
+    }
+
+    fn update_spread_counts(&mut self, node: &str, pod: &PodInfo, delta: i64) {
+        if pod.is_terminating() {
+            return;
+        }
+        let mut cache = self
+            .spread_counts
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(entries) = cache.get_mut(&pod.namespace) {
+            for (sel, counts) in entries.iter_mut() {
+                if sel.matches(&pod.labels) {
+                    let counts = Arc::make_mut(counts);
+                    let c = counts.entry(node.to_string()).or_default();
+                    *c += delta;
+                    if *c == 0 {
+                        counts.remove(node);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many pods (not terminating) in `namespace` matching `selector` each node has;
+    /// nodes without any are absent.
+    pub fn matching_counts(
+        &self,
+        namespace: &str,
+        selector: &Selector,
+    ) -> Arc<HashMap<String, i64>> {
+        let mut cache = self
+            .spread_counts
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let entries = cache.entry(namespace.to_string()).or_default();
+        if let Some((_, counts)) = entries.iter().find(|(s, _)| s == selector) {
+            return counts.clone();
+        }
+        let mut counts = HashMap::new();
+        for n in &self.nodes {
+            let c = n
+                .pods
+                .iter()
+                .filter(|p| {
+                    p.namespace == namespace && !p.is_terminating() && selector.matches(&p.labels)
+                })
+                .count() as i64;
+            if c > 0 {
+                counts.insert(n.name.clone(), c);
+            }
+        }
+        let counts = Arc::new(counts);
+        if entries.len() >= SPREAD_SELECTORS_PER_NAMESPACE {
+            entries.remove(0);
+        }
+        entries.push((selector.clone(), counts.clone()));
+        counts
+    }
+
     /// Forgets the node object; the slot goes away once it has no pods.
     pub fn remove_node(&mut self, name: &str) {
         let Some(&i) = self.index.get(name) else {
@@ -553,6 +636,9 @@ impl Snapshot {
     pub fn remove_pod(&mut self, node: &str, uid: &str) -> Option<Arc<PodInfo>> {
         let &i = self.index.get(node)?;
         let p = self.nodes[i].remove_pod(uid);
+        if let Some(p) = p.as_ref() {
+            self.update_spread_counts(node, p, -1);
+        }
         if self.nodes[i].node.is_none() && self.nodes[i].pods.is_empty() {
             self.remove_slot(i);
         }

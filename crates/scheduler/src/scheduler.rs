@@ -477,7 +477,7 @@ impl Scheduler {
             if let Some(old) = self.pod_node.remove(&uid) {
                 self.snapshot.remove_pod(&old, &uid);
             }
-            self.snapshot.get_or_insert(&node).add_pod(info);
+            self.snapshot.add_pod(&node, info);
             self.pod_node.insert(uid, node);
             return;
         }
@@ -587,9 +587,7 @@ impl Scheduler {
                 let mut assumed = (*info).clone();
                 assumed.pod = Arc::new(obj);
                 self.clear_nominated(&info.uid);
-                self.snapshot
-                    .get_or_insert(&node)
-                    .add_pod(Arc::new(assumed));
+                self.snapshot.add_pod(&node, Arc::new(assumed));
                 self.pod_node.insert(info.uid.clone(), node.clone());
                 self.assumed.insert(info.uid.clone());
                 let fw = self.fw.clone();
