@@ -415,16 +415,21 @@ impl Scheduler {
     fn on_node(&mut self, node: Node) {
         let name = node.metadata.name.clone().unwrap_or_default();
         let info = self.snapshot.get_or_insert(&name);
-        let relevant = match info.node.as_deref() {
-            None => true,
+        let (relevant, labels_changed) = match info.node.as_deref() {
+            None => (true, true),
             Some(old) => {
-                old.metadata.labels != node.metadata.labels
+                let labels_changed = old.metadata.labels != node.metadata.labels;
+                let relevant = labels_changed
                     || old.spec != node.spec
                     || old.status.as_ref().map(|s| &s.allocatable)
-                        != node.status.as_ref().map(|s| &s.allocatable)
+                        != node.status.as_ref().map(|s| &s.allocatable);
+                (relevant, labels_changed)
             }
         };
         info.set_node(Arc::new(node));
+        if labels_changed {
+            self.snapshot.invalidate_spread_counts();
+        }
         if relevant {
             self.queue.move_all_to_active_or_backoff(Instant::now());
         }

@@ -107,6 +107,20 @@ pub fn constraints(pod: &PodInfo, snapshot: &Snapshot, when: &str) -> Vec<Constr
     }
 }
 
+/// Whether the pod restricts nodes by nodeSelector or required node affinity.
+fn has_required_node_constraints(pod: &PodInfo) -> bool {
+    pod.pod.spec.as_ref().is_some_and(|s| {
+        s.node_selector.as_ref().is_some_and(|m| !m.is_empty())
+            || s.affinity
+                .as_ref()
+                .and_then(|a| a.node_affinity.as_ref())
+                .is_some_and(|na| {
+                    na.required_during_scheduling_ignored_during_execution
+                        .is_some()
+                })
+    })
+}
+
 fn node_eligible(c: &Constraint, pod: &PodInfo, node: &NodeInfo) -> bool {
     if c.honor_node_affinity && !required_matches(pod, node) {
         return false;
@@ -298,12 +312,22 @@ impl PreScorePlugin for PodTopologySpread {
             };
             s.weights[i] = ((size + 2) as f64).ln();
         }
+        // Without node affinity or taints to honour, every node with the key is eligible and
+        // the per-domain totals are kept incrementally.
+        let no_node_constraints = !has_required_node_constraints(pod);
         for (i, c) in cs.iter().enumerate() {
-            let mc = snapshot.matching_counts(&pod.namespace, &c.selector);
             if c.topology_key == HOSTNAME {
-                s.host_counts[i] = Some(mc);
+                s.host_counts[i] = Some(snapshot.matching_counts(&pod.namespace, &c.selector));
                 continue;
             }
+            if !c.honor_taints && (no_node_constraints || !c.honor_node_affinity) {
+                let dc = snapshot.domain_counts(&pod.namespace, &c.selector, &c.topology_key);
+                for (domain, total) in s.counts[i].iter_mut() {
+                    *total = dc.get(domain).copied().unwrap_or(0);
+                }
+                continue;
+            }
+            let mc = snapshot.matching_counts(&pod.namespace, &c.selector);
             for (name, n) in mc.iter() {
                 let Some(node) = snapshot.get(name).filter(|n| n.node.is_some()) else {
                     continue;
