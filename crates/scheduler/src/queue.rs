@@ -181,6 +181,11 @@ impl SchedulingQueue {
         self.pods.get(uid).map(|(qp, _)| &qp.info)
     }
 
+    /// The uids of every queued pod.
+    pub fn uids(&self) -> impl Iterator<Item = &String> {
+        self.pods.keys()
+    }
+
     /// Whether the pod is queued anywhere.
     pub fn contains(&self, uid: &str) -> bool {
         self.pods.contains_key(uid)

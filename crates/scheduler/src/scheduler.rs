@@ -298,9 +298,13 @@ impl Scheduler {
             }
             WEvent::InitDone => {
                 if let Some(seen) = self.pods_seen.take() {
+                    // Pods deleted while the watch was down: forget them, bound or queued.
                     let gone: Vec<String> = self
                         .pod_node
                         .keys()
+                        .chain(self.queue.uids())
+                        .chain(self.gated.iter())
+                        .chain(self.nominated_of.keys())
                         .filter(|u| !seen.contains(*u))
                         .cloned()
                         .collect();
