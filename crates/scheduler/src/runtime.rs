@@ -49,6 +49,19 @@ impl Framework {
                 }
                 _ => return s.with_plugin(p.name()),
             }
+            if let Some((nodes, plugins)) = state.pre_filter_nodes.as_ref()
+                && nodes.is_empty()
+            {
+                let msg = if plugins.len() == 1 {
+                    format!("node(s) didn't satisfy plugin {}", plugins[0])
+                } else {
+                    format!(
+                        "node(s) didn't satisfy plugin(s) [{}] simultaneously",
+                        plugins.join(" ")
+                    )
+                };
+                return Status::unschedulable(msg).with_plugin(p.name());
+            }
         }
         Status::success()
     }

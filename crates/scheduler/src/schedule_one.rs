@@ -228,6 +228,35 @@ impl Algorithm {
         {
             return vec![node];
         }
+        if let Some((names, plugins)) = state.pre_filter_nodes.as_ref() {
+            // Only the nodes PreFilter named are evaluated; the rest share one status.
+            let mut sorted = plugins.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            statuses.absent = Some(Status::unresolvable(format!(
+                "node(s) didn't satisfy plugin(s) [{}]",
+                sorted.join(" ")
+            )));
+            let mut feasible = Vec::new();
+            for node in names
+                .iter()
+                .filter_map(|n| snapshot.get(n))
+                .filter(|n| n.node.is_some())
+            {
+                let s = fw.run_filter_with_nominated(
+                    state,
+                    pod,
+                    node,
+                    snapshot.nominated_on(&node.name),
+                );
+                if s.is_success() {
+                    feasible.push(node);
+                } else {
+                    statuses.statuses.insert(node.name.clone(), s);
+                }
+            }
+            return feasible;
+        }
         let slots = snapshot.slots();
         let num_all = snapshot.num_nodes();
         let want = num_feasible_nodes_to_find(self.percentage, num_all);
