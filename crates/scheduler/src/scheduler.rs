@@ -269,6 +269,21 @@ struct Scheduler {
     bind_tx: mpsc::UnboundedSender<BindDone>,
 }
 
+/// An event note is at most 1024 bytes; longer messages are cut and end in ` ...`, as
+/// upstream's `truncateMessage`.
+fn truncate_note(message: &str) -> String {
+    const MAX: usize = 1024;
+    const SUFFIX: &str = " ...";
+    if message.len() <= MAX {
+        return message.to_string();
+    }
+    let mut cut = MAX - SUFFIX.len();
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{SUFFIX}", &message[..cut])
+}
+
 fn is_terminal(pod: &Pod) -> bool {
     matches!(
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
@@ -733,7 +748,7 @@ impl Scheduler {
             let ev = KEvent {
                 type_: EventType::Warning,
                 reason: "FailedScheduling".into(),
-                note: Some(message),
+                note: Some(truncate_note(&message)),
                 action: "Scheduling".into(),
                 secondary: None,
             };
@@ -807,5 +822,26 @@ impl Scheduler {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_note;
+
+    #[test]
+    fn long_event_notes_are_cut_to_1024_bytes() {
+        let cases = [
+            ("short", "x".repeat(10), 10),
+            ("exact", "x".repeat(1024), 1024),
+            ("long", "x".repeat(5000), 1024),
+        ];
+        for (case, msg, len) in cases {
+            let got = truncate_note(&msg);
+            assert_eq!(got.len(), len, "case {case}");
+            if msg.len() > 1024 {
+                assert!(got.ends_with(" ..."), "case {case} ends with the ellipsis");
+            }
+        }
     }
 }
