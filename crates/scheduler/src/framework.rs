@@ -135,6 +135,9 @@ pub struct CycleState {
     pub skip_filter: Vec<&'static str>,
     /// Plugins whose PreScore answered Skip: their Score is not run.
     pub skip_score: Vec<&'static str>,
+    /// The nodes PreFilter plugins narrowed the pod to (upstream `PreFilterResult`), and the
+    /// plugins that narrowed it; `None` means every node.
+    pub pre_filter_nodes: Option<(std::collections::BTreeSet<String>, Vec<&'static str>)>,
 }
 
 impl Clone for CycleState {
@@ -147,11 +150,28 @@ impl Clone for CycleState {
                 .collect(),
             skip_filter: self.skip_filter.clone(),
             skip_score: self.skip_score.clone(),
+            pre_filter_nodes: self.pre_filter_nodes.clone(),
         }
     }
 }
 
 impl CycleState {
+    /// Narrows the nodes the pod may go to (a PreFilter result), intersecting with what
+    /// other plugins already narrowed.
+    pub fn restrict_nodes(
+        &mut self,
+        plugin: &'static str,
+        nodes: std::collections::BTreeSet<String>,
+    ) {
+        match self.pre_filter_nodes.as_mut() {
+            None => self.pre_filter_nodes = Some((nodes, vec![plugin])),
+            Some((current, plugins)) => {
+                current.retain(|n| nodes.contains(n));
+                plugins.push(plugin);
+            }
+        }
+    }
+
     /// Stores `value` under `key`.
     pub fn write<T: StateData + Clone>(&mut self, key: &'static str, value: T) {
         self.data.insert(key, Box::new(value));

@@ -5,6 +5,8 @@
 //! that fit nowhere get `PodScheduled=False` and a `FailedScheduling` event, and may preempt
 //! lower-priority pods.
 
+#![warn(missing_docs)]
+
 pub mod framework;
 pub mod node_info;
 pub mod plugins;

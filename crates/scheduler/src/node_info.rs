@@ -14,7 +14,7 @@ use crate::resources::{Resource, pod_requests};
 pub type Labels = BTreeMap<String, String>;
 
 /// A compiled label selector (`matchLabels` + `matchExpressions`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Selector {
     /// Selects nothing (a nil selector, or one that failed to parse).
     Nothing,
@@ -23,7 +23,7 @@ pub enum Selector {
 }
 
 /// One selector requirement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Requirement {
     /// The label key.
     pub key: String,
@@ -34,7 +34,7 @@ pub struct Requirement {
 }
 
 /// Label selector operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SelectorOp {
     /// Label value is one of the values.
     In,
@@ -457,7 +457,32 @@ pub struct Snapshot {
     /// Selectors of Services, ReplicationControllers, ReplicaSets and StatefulSets, by
     /// namespace then `kind/name`, for the default topology spread constraints.
     pub workload_selectors: HashMap<String, HashMap<String, Selector>>,
+    /// Per-node counts of pods matching recently used selectors (topology spreading), kept
+    /// current as pods come and go so a cycle does not walk every pod.
+    spread_counts: SpreadCounts,
 }
+
+/// Matching-pod counts per node for the selectors topology spreading asked about, by
+/// namespace. Filled lazily; a clone starts empty (it is only a cache).
+#[derive(Debug, Default)]
+struct SpreadCounts(std::sync::Mutex<HashMap<String, Vec<SpreadEntry>>>);
+
+/// Counts for one selector: per node, and per domain of the topology keys asked about.
+#[derive(Debug)]
+struct SpreadEntry {
+    selector: Selector,
+    per_node: Arc<HashMap<String, i64>>,
+    per_domain: HashMap<String, Arc<HashMap<String, i64>>>,
+}
+
+impl Clone for SpreadCounts {
+    fn clone(&self) -> Self {
+        SpreadCounts::default()
+    }
+}
+
+/// Selectors remembered per namespace before the oldest is dropped.
+const SPREAD_SELECTORS_PER_NAMESPACE: usize = 64;
 
 /// What preemption needs of a PodDisruptionBudget.
 #[derive(Debug, Clone)]
@@ -530,6 +555,136 @@ impl Snapshot {
         Some(&mut self.nodes[i])
     }
 
+    /// Adds a pod to `node` (created if unknown), keeping the spread counts current.
+    pub fn add_pod(&mut self, node: &str, pod: Arc<PodInfo>) {
+        self.update_spread_counts(node, &pod, 1);
+        self.get_or_insert(node).add_pod(pod);
+    }
+
+    fn update_spread_counts(&mut self, node: &str, pod: &PodInfo, delta: i64) {
+        if pod.is_terminating() {
+            return;
+        }
+        let labels = self.get(node).map(|n| &n.labels);
+        let mut cache = self
+            .spread_counts
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(entries) = cache.get_mut(&pod.namespace) else {
+            return;
+        };
+        for e in entries
+            .iter_mut()
+            .filter(|e| e.selector.matches(&pod.labels))
+        {
+            let counts = Arc::make_mut(&mut e.per_node);
+            let c = counts.entry(node.to_string()).or_default();
+            *c += delta;
+            if *c == 0 {
+                counts.remove(node);
+            }
+            for (key, domains) in e.per_domain.iter_mut() {
+                if let Some(v) = labels.and_then(|l| l.get(key)) {
+                    *Arc::make_mut(domains).entry(v.clone()).or_default() += delta;
+                }
+            }
+        }
+    }
+
+    /// Drops the spread counts (a node's labels changed, or a node came or went).
+    pub fn invalidate_spread_counts(&mut self) {
+        self.spread_counts
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    fn spread_entry<'c>(
+        &self,
+        cache: &'c mut HashMap<String, Vec<SpreadEntry>>,
+        namespace: &str,
+        selector: &Selector,
+    ) -> &'c mut SpreadEntry {
+        let entries = cache.entry(namespace.to_string()).or_default();
+        if let Some(i) = entries.iter().position(|e| &e.selector == selector) {
+            return &mut entries[i];
+        }
+        let mut counts = HashMap::new();
+        for n in &self.nodes {
+            let c = n
+                .pods
+                .iter()
+                .filter(|p| {
+                    p.namespace == namespace && !p.is_terminating() && selector.matches(&p.labels)
+                })
+                .count() as i64;
+            if c > 0 {
+                counts.insert(n.name.clone(), c);
+            }
+        }
+        if entries.len() >= SPREAD_SELECTORS_PER_NAMESPACE {
+            entries.remove(0);
+        }
+        entries.push(SpreadEntry {
+            selector: selector.clone(),
+            per_node: Arc::new(counts),
+            per_domain: HashMap::new(),
+        });
+        let last = entries.len() - 1;
+        &mut entries[last]
+    }
+
+    /// How many pods (not terminating) in `namespace` matching `selector` each node has;
+    /// nodes without any are absent.
+    pub fn matching_counts(
+        &self,
+        namespace: &str,
+        selector: &Selector,
+    ) -> Arc<HashMap<String, i64>> {
+        let mut cache = self
+            .spread_counts
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.spread_entry(&mut cache, namespace, selector)
+            .per_node
+            .clone()
+    }
+
+    /// How many pods (not terminating) in `namespace` matching `selector` run in each domain
+    /// (value of the node label `key`), over every node carrying that label.
+    pub fn domain_counts(
+        &self,
+        namespace: &str,
+        selector: &Selector,
+        key: &str,
+    ) -> Arc<HashMap<String, i64>> {
+        let mut cache = self
+            .spread_counts
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = self.spread_entry(&mut cache, namespace, selector);
+        if let Some(d) = entry.per_domain.get(key) {
+            return d.clone();
+        }
+        let mut domains: HashMap<String, i64> = HashMap::new();
+        for (name, c) in entry.per_node.iter() {
+            if let Some(v) = self
+                .get(name)
+                .filter(|n| n.node.is_some())
+                .and_then(|n| n.labels.get(key))
+            {
+                *domains.entry(v.clone()).or_default() += c;
+            }
+        }
+        let domains = Arc::new(domains);
+        entry.per_domain.insert(key.to_string(), domains.clone());
+        domains
+    }
+
     /// Forgets the node object; the slot goes away once it has no pods.
     pub fn remove_node(&mut self, name: &str) {
         let Some(&i) = self.index.get(name) else {
@@ -553,6 +708,9 @@ impl Snapshot {
     pub fn remove_pod(&mut self, node: &str, uid: &str) -> Option<Arc<PodInfo>> {
         let &i = self.index.get(node)?;
         let p = self.nodes[i].remove_pod(uid);
+        if let Some(p) = p.as_ref() {
+            self.update_spread_counts(node, p, -1);
+        }
         if self.nodes[i].node.is_none() && self.nodes[i].pods.is_empty() {
             self.remove_slot(i);
         }
@@ -608,4 +766,58 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
 /// Whether any toleration tolerates `taint`.
 pub fn tolerated(tolerations: &[Toleration], taint: &Taint) -> bool {
     tolerations.iter().any(|t| tolerates(t, taint))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{NodeBuilder, PodBuilder};
+
+    #[test]
+    fn spread_counts_stay_equal_to_a_fresh_count_as_pods_come_and_go() {
+        let zone = "topology.kubernetes.io/zone";
+        let mut snap = Snapshot::from_nodes(vec![
+            NodeBuilder::new("a1").label(zone, "a").info(),
+            NodeBuilder::new("a2").label(zone, "a").info(),
+            NodeBuilder::new("b1").label(zone, "b").info(),
+        ]);
+        let web = Selector::from_map(&[("app".to_string(), "web".to_string())].into());
+        let pod = |name: &str, app: &str| Arc::new(PodBuilder::new(name).label("app", app).build());
+        // Prime the caches, then change pods.
+        assert!(
+            snap.matching_counts("default", &web).is_empty(),
+            "case empty at first"
+        );
+        assert!(
+            snap.domain_counts("default", &web, zone).is_empty(),
+            "case no domains at first"
+        );
+        snap.add_pod("a1", pod("w1", "web"));
+        snap.add_pod("a2", pod("w2", "web"));
+        snap.add_pod("b1", pod("w3", "web"));
+        snap.add_pod("b1", pod("d1", "db"));
+        snap.remove_pod("a2", "uid-w2");
+        let per_node = snap.matching_counts("default", &web);
+        let per_domain = snap.domain_counts("default", &web, zone);
+        let want_nodes: HashMap<String, i64> =
+            [("a1".to_string(), 1), ("b1".to_string(), 1)].into();
+        let want_domains: HashMap<String, i64> =
+            [("a".to_string(), 1), ("b".to_string(), 1)].into();
+        assert_eq!(*per_node, want_nodes, "case incremental per-node counts");
+        assert_eq!(
+            *per_domain, want_domains,
+            "case incremental per-domain counts"
+        );
+        snap.invalidate_spread_counts();
+        assert_eq!(
+            *snap.matching_counts("default", &web),
+            want_nodes,
+            "case recount per node agrees"
+        );
+        assert_eq!(
+            *snap.domain_counts("default", &web, zone),
+            want_domains,
+            "case recount per domain agrees"
+        );
+    }
 }

@@ -71,6 +71,8 @@ pub struct SchedulingQueue {
     pods: HashMap<String, (QueuedPod, Where)>,
     active: BinaryHeap<ActiveKey>,
     backoff: BinaryHeap<Reverse<(Instant, u64, String)>>,
+    /// The uids of the unschedulable pods (so events do not walk every queued pod).
+    unschedulable: std::collections::HashSet<String>,
     seq: u64,
     scheduling_cycle: u64,
     move_request_cycle: u64,
@@ -84,11 +86,17 @@ impl SchedulingQueue {
             pods: HashMap::new(),
             active: BinaryHeap::new(),
             backoff: BinaryHeap::new(),
+            unschedulable: Default::default(),
             seq: 0,
             scheduling_cycle: 0,
             move_request_cycle: 0,
             clock,
         }
+    }
+
+    fn take(&mut self, uid: &str) -> Option<(QueuedPod, Where)> {
+        self.unschedulable.remove(uid);
+        self.pods.remove(uid)
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -142,7 +150,7 @@ impl SchedulingQueue {
                 qp.info = info;
                 if let (Where::Unschedulable(since), true) = (*place, relevant) {
                     let qp = qp.clone();
-                    self.pods.remove(&qp.info.uid);
+                    self.take(&qp.info.uid);
                     self.push_backoff_or_active(qp, since, now);
                 } else if *place == Where::Active && qp.info.priority != old_priority {
                     // Re-key by pushing a new entry; the old one is skipped when popped.
@@ -165,12 +173,17 @@ impl SchedulingQueue {
 
     /// Removes a pod (deleted, bound elsewhere, or no longer ours).
     pub fn delete(&mut self, uid: &str) {
-        self.pods.remove(uid);
+        self.take(uid);
     }
 
     /// The queued version of a pod.
     pub fn get(&self, uid: &str) -> Option<&Arc<PodInfo>> {
         self.pods.get(uid).map(|(qp, _)| &qp.info)
+    }
+
+    /// The uids of every queued pod.
+    pub fn uids(&self) -> impl Iterator<Item = &String> {
+        self.pods.keys()
     }
 
     /// Whether the pod is queued anywhere.
@@ -188,7 +201,7 @@ impl SchedulingQueue {
             if !current {
                 continue;
             }
-            let (mut qp, _) = self.pods.remove(&k.uid)?;
+            let (mut qp, _) = self.take(&k.uid)?;
             self.scheduling_cycle += 1;
             qp.attempts += 1;
             qp.cycle = self.scheduling_cycle;
@@ -207,6 +220,7 @@ impl SchedulingQueue {
             self.push_backoff_or_active(qp, now, now);
         } else {
             qp.timestamp = now;
+            self.unschedulable.insert(qp.info.uid.clone());
             self.pods
                 .insert(qp.info.uid.clone(), (qp, Where::Unschedulable(now)));
         }
@@ -223,14 +237,9 @@ impl SchedulingQueue {
     /// A cluster event that may make unschedulable pods schedulable: moves them all to
     /// backoffQ (or activeQ if their back-off is over).
     pub fn move_all_to_active_or_backoff(&mut self, now: Instant) {
-        let uids: Vec<String> = self
-            .pods
-            .iter()
-            .filter(|(_, (_, w))| matches!(w, Where::Unschedulable(_)))
-            .map(|(u, _)| u.clone())
-            .collect();
+        let uids: Vec<String> = self.unschedulable.drain().collect();
         for uid in uids {
-            if let Some((qp, Where::Unschedulable(since))) = self.pods.remove(&uid) {
+            if let Some((qp, Where::Unschedulable(since))) = self.take(&uid) {
                 self.push_backoff_or_active(qp, since, now);
             }
         }
@@ -246,19 +255,21 @@ impl SchedulingQueue {
             self.backoff.pop();
             let current =
                 matches!(self.pods.get(&uid), Some((qp, Where::Backoff(_))) if qp.seq == seq);
-            if current && let Some((qp, _)) = self.pods.remove(&uid) {
+            if current && let Some((qp, _)) = self.take(&uid) {
                 self.push_active(qp, now);
             }
         }
         let timeout = self.clock.real(UNSCHEDULABLE_TIMEOUT);
         let stale: Vec<String> = self
-            .pods
+            .unschedulable
             .iter()
-            .filter(|(_, (_, w))| matches!(w, Where::Unschedulable(since) if now.duration_since(*since) >= timeout))
-            .map(|(u, _)| u.clone())
+            .filter(|u| {
+                matches!(self.pods.get(*u), Some((_, Where::Unschedulable(since))) if now.duration_since(*since) >= timeout)
+            })
+            .cloned()
             .collect();
         for uid in stale {
-            if let Some((qp, _)) = self.pods.remove(&uid) {
+            if let Some((qp, _)) = self.take(&uid) {
                 self.push_active(qp, now);
             }
         }
@@ -279,10 +290,7 @@ impl SchedulingQueue {
 
     /// How many pods are unschedulable.
     pub fn unschedulable_len(&self) -> usize {
-        self.pods
-            .values()
-            .filter(|(_, w)| matches!(w, Where::Unschedulable(_)))
-            .count()
+        self.unschedulable.len()
     }
 }
 

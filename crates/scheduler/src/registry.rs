@@ -22,7 +22,7 @@ pub fn default_framework(scheduler_name: &str, seed: u64) -> Framework {
     let balanced = Arc::new(BalancedAllocation);
     Framework {
         scheduler_name: scheduler_name.to_string(),
-        pre_filter: vec![pts.clone(), ipa.clone()],
+        pre_filter: vec![node_affinity.clone(), pts.clone(), ipa.clone()],
         filter: vec![
             Arc::new(NodeUnschedulable),
             Arc::new(NodeName),

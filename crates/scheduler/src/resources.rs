@@ -66,17 +66,20 @@ pub fn parse_milli(s: &str) -> Option<i128> {
         "Ti" => pow2 = 40,
         "Pi" => pow2 = 50,
         "Ei" => pow2 = 60,
-        e if e.starts_with(['e', 'E']) => pow10 += e[1..].parse::<i32>().ok()?,
+        e if e.starts_with(['e', 'E']) => pow10 = pow10.checked_add(e[1..].parse::<i32>().ok()?)?,
         _ => return None,
     }
     // Scale to milli-units, rounding up like Quantity.MilliValue.
     let mut value = mantissa.checked_mul(1i128.checked_shl(pow2)?)?;
-    let exp = pow10 + 3;
+    let exp = pow10.checked_add(3)?;
     if exp >= 0 {
         value = value.checked_mul(10i128.checked_pow(exp as u32)?)?;
     } else {
-        let div = 10i128.checked_pow((-exp) as u32).unwrap_or(i128::MAX);
-        value = (value + div - 1) / div;
+        value = match 10i128.checked_pow(exp.unsigned_abs()) {
+            Some(div) => value / div + i128::from(value % div != 0),
+            // Smaller than any representable fraction: rounds up to one milli-unit.
+            None => i128::from(value != 0),
+        };
     }
     Some(sign * value)
 }
@@ -272,6 +275,9 @@ mod tests {
             ("", None),
             ("abc", None),
             ("1Qi", None),
+            ("1e-99999", Some(1)),
+            ("1e2147483647", None),
+            ("1.5.3", None),
         ];
         for (input, want) in cases {
             assert_eq!(parse_milli(input), *want, "case {input:?}");

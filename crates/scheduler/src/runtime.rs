@@ -49,6 +49,19 @@ impl Framework {
                 }
                 _ => return s.with_plugin(p.name()),
             }
+            if let Some((nodes, plugins)) = state.pre_filter_nodes.as_ref()
+                && nodes.is_empty()
+            {
+                let msg = if plugins.len() == 1 {
+                    format!("node(s) didn't satisfy plugin {}", plugins[0])
+                } else {
+                    format!(
+                        "node(s) didn't satisfy plugin(s) [{}] simultaneously",
+                        plugins.join(" ")
+                    )
+                };
+                return Status::unschedulable(msg).with_plugin(p.name());
+            }
         }
         Status::success()
     }
@@ -177,5 +190,33 @@ impl Framework {
             }
         }
         Ok(totals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::framework::CycleState;
+    use crate::registry;
+    use crate::testing::{NodeBuilder, PodBuilder};
+
+    #[test]
+    fn nominated_pods_of_equal_or_higher_priority_reserve_their_room() {
+        let fw = registry::default_framework("default-scheduler", 0);
+        let node = NodeBuilder::new("n1").cpu("1").info();
+        let nominated = vec![Arc::new(
+            PodBuilder::new("nominee").cpu("800m").priority(10).build(),
+        )];
+        let cases = [
+            ("lower priority pod is kept out", 5, false),
+            ("equal priority pod is kept out", 10, false),
+            ("higher priority pod ignores the nomination", 20, true),
+        ];
+        for (case, priority, fits) in cases {
+            let pod = PodBuilder::new("p").cpu("500m").priority(priority).build();
+            let s = fw.run_filter_with_nominated(&CycleState::default(), &pod, &node, &nominated);
+            assert_eq!(s.is_success(), fits, "case {case}: {s:?}");
+        }
     }
 }

@@ -228,6 +228,35 @@ impl Algorithm {
         {
             return vec![node];
         }
+        if let Some((names, plugins)) = state.pre_filter_nodes.as_ref() {
+            // Only the nodes PreFilter named are evaluated; the rest share one status.
+            let mut sorted = plugins.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            statuses.absent = Some(Status::unresolvable(format!(
+                "node(s) didn't satisfy plugin(s) [{}]",
+                sorted.join(" ")
+            )));
+            let mut feasible = Vec::new();
+            for node in names
+                .iter()
+                .filter_map(|n| snapshot.get(n))
+                .filter(|n| n.node.is_some())
+            {
+                let s = fw.run_filter_with_nominated(
+                    state,
+                    pod,
+                    node,
+                    snapshot.nominated_on(&node.name),
+                );
+                if s.is_success() {
+                    feasible.push(node);
+                } else {
+                    statuses.statuses.insert(node.name.clone(), s);
+                }
+            }
+            return feasible;
+        }
         let slots = snapshot.slots();
         let num_all = snapshot.num_nodes();
         let want = num_feasible_nodes_to_find(self.percentage, num_all);
@@ -398,6 +427,71 @@ mod tests {
         assert!(
             [1, 2, 4].iter().all(|i| all.contains(i)),
             "case every top node gets picked: {all:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod perf_probe {
+    use super::*;
+    use crate::node_info::Selector;
+    use crate::testing::{NodeBuilder, PodBuilder};
+
+    #[test]
+    #[ignore = "manual throughput probe"]
+    fn throughput_at_5000_nodes_with_default_spreading() {
+        let nodes: Vec<NodeInfo> = (0..5000)
+            .map(|i| {
+                NodeBuilder::new(&format!("n{i}"))
+                    .label("topology.kubernetes.io/zone", ["a", "b", "c"][i % 3])
+                    .info()
+            })
+            .collect();
+        let mut snap = Snapshot::from_nodes(nodes);
+        if std::env::var("NOPTS").is_err() {
+            snap.workload_selectors
+                .entry("default".into())
+                .or_default()
+                .insert(
+                    "ReplicaSet/web".into(),
+                    Selector::from_map(&[("app".to_string(), "web".to_string())].into()),
+                );
+        }
+        let fw = crate::registry::default_framework("default-scheduler", 0);
+        let mut algo = Algorithm::new(None, 0);
+        // Pre-fill 20 pods per node.
+        for i in 0..100_000 {
+            let p = PodBuilder::new(&format!("f{i}"))
+                .label("app", if i % 2 == 0 { "web" } else { "x" })
+                .cpu("10m")
+                .build();
+            let n = format!("n{}", i % 5000);
+            let mut obj = (*p.pod).clone();
+            obj.spec.as_mut().unwrap().node_name = Some(n.clone());
+            snap.get_or_insert(&n)
+                .add_pod(Arc::new(PodInfo::new(Arc::new(obj))));
+        }
+        let start = std::time::Instant::now();
+        let n = 2000;
+        for i in 0..n {
+            let p = PodBuilder::new(&format!("p{i}"))
+                .label("app", "web")
+                .cpu("10m")
+                .build();
+            match algo.schedule(&fw, &snap, &p) {
+                Outcome::Fit { node } => {
+                    let mut obj = (*p.pod).clone();
+                    obj.spec.as_mut().unwrap().node_name = Some(node.clone());
+                    snap.get_or_insert(&node)
+                        .add_pod(Arc::new(PodInfo::new(Arc::new(obj))));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let el = start.elapsed();
+        eprintln!(
+            "{n} pods in {el:?}: {:.0} pods/s",
+            n as f64 / el.as_secs_f64()
         );
     }
 }

@@ -269,6 +269,21 @@ struct Scheduler {
     bind_tx: mpsc::UnboundedSender<BindDone>,
 }
 
+/// An event note is at most 1024 bytes; longer messages are cut and end in ` ...`, as
+/// upstream's `truncateMessage`.
+fn truncate_note(message: &str) -> String {
+    const MAX: usize = 1024;
+    const SUFFIX: &str = " ...";
+    if message.len() <= MAX {
+        return message.to_string();
+    }
+    let mut cut = MAX - SUFFIX.len();
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{SUFFIX}", &message[..cut])
+}
+
 fn is_terminal(pod: &Pod) -> bool {
     matches!(
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
@@ -298,9 +313,13 @@ impl Scheduler {
             }
             WEvent::InitDone => {
                 if let Some(seen) = self.pods_seen.take() {
+                    // Pods deleted while the watch was down: forget them, bound or queued.
                     let gone: Vec<String> = self
                         .pod_node
                         .keys()
+                        .chain(self.queue.uids())
+                        .chain(self.gated.iter())
+                        .chain(self.nominated_of.keys())
                         .filter(|u| !seen.contains(*u))
                         .cloned()
                         .collect();
@@ -415,16 +434,21 @@ impl Scheduler {
     fn on_node(&mut self, node: Node) {
         let name = node.metadata.name.clone().unwrap_or_default();
         let info = self.snapshot.get_or_insert(&name);
-        let relevant = match info.node.as_deref() {
-            None => true,
+        let (relevant, labels_changed) = match info.node.as_deref() {
+            None => (true, true),
             Some(old) => {
-                old.metadata.labels != node.metadata.labels
+                let labels_changed = old.metadata.labels != node.metadata.labels;
+                let relevant = labels_changed
                     || old.spec != node.spec
                     || old.status.as_ref().map(|s| &s.allocatable)
-                        != node.status.as_ref().map(|s| &s.allocatable)
+                        != node.status.as_ref().map(|s| &s.allocatable);
+                (relevant, labels_changed)
             }
         };
         info.set_node(Arc::new(node));
+        if labels_changed {
+            self.snapshot.invalidate_spread_counts();
+        }
         if relevant {
             self.queue.move_all_to_active_or_backoff(Instant::now());
         }
@@ -477,7 +501,7 @@ impl Scheduler {
             if let Some(old) = self.pod_node.remove(&uid) {
                 self.snapshot.remove_pod(&old, &uid);
             }
-            self.snapshot.get_or_insert(&node).add_pod(info);
+            self.snapshot.add_pod(&node, info);
             self.pod_node.insert(uid, node);
             return;
         }
@@ -587,9 +611,7 @@ impl Scheduler {
                 let mut assumed = (*info).clone();
                 assumed.pod = Arc::new(obj);
                 self.clear_nominated(&info.uid);
-                self.snapshot
-                    .get_or_insert(&node)
-                    .add_pod(Arc::new(assumed));
+                self.snapshot.add_pod(&node, Arc::new(assumed));
                 self.pod_node.insert(info.uid.clone(), node.clone());
                 self.assumed.insert(info.uid.clone());
                 let fw = self.fw.clone();
@@ -726,7 +748,7 @@ impl Scheduler {
             let ev = KEvent {
                 type_: EventType::Warning,
                 reason: "FailedScheduling".into(),
-                note: Some(message),
+                note: Some(truncate_note(&message)),
                 action: "Scheduling".into(),
                 secondary: None,
             };
@@ -800,5 +822,26 @@ impl Scheduler {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_note;
+
+    #[test]
+    fn long_event_notes_are_cut_to_1024_bytes() {
+        let cases = [
+            ("short", "x".repeat(10), 10),
+            ("exact", "x".repeat(1024), 1024),
+            ("long", "x".repeat(5000), 1024),
+        ];
+        for (case, msg, len) in cases {
+            let got = truncate_note(&msg);
+            assert_eq!(got.len(), len, "case {case}");
+            if msg.len() > 1024 {
+                assert!(got.ends_with(" ..."), "case {case} ends with the ellipsis");
+            }
+        }
     }
 }

@@ -180,6 +180,24 @@ impl PodBuilder {
             });
         self
     }
+    /// Pins the pod to `node` with a `metadata.name` field affinity term, as the DaemonSet
+    /// controller does.
+    pub fn node_name_affinity(mut self, node: &str) -> Self {
+        let na = self
+            .affinity()
+            .node_affinity
+            .get_or_insert_with(NodeAffinity::default);
+        na.required_during_scheduling_ignored_during_execution
+            .get_or_insert_with(|| NodeSelector {
+                node_selector_terms: vec![],
+            })
+            .node_selector_terms
+            .push(NodeSelectorTerm {
+                match_expressions: None,
+                match_fields: Some(vec![req("metadata.name", "In", &[node])]),
+            });
+        self
+    }
     /// Adds a preferred node affinity term with one expression.
     pub fn preferred_node_affinity(
         mut self,

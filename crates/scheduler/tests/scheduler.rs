@@ -421,3 +421,66 @@ async fn node_selector_and_taints_are_respected() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gated_pods_wait_and_unschedulable_pods_wake_when_a_node_arrives() {
+    let c = start().await;
+    create_pod(&c, json!({"metadata": {"name": "gated"}, "spec": {"schedulingGates": [{"name": "example.com/wait"}]}})).await;
+    create_pod(&c, json!({"metadata": {"name": "early"}})).await;
+    wait_for(
+        "gated marked SchedulingGated and early unschedulable",
+        || async {
+            let ps = pods(&c).await;
+            let cond = |n: &str| ps.iter().find(|p| name_of(p) == n).and_then(pod_scheduled);
+            match (cond("gated"), cond("early")) {
+                (Some(g), Some(e)) if g.1 == "SchedulingGated" && e.1 == "Unschedulable" => {
+                    assert_eq!(
+                        g.2, "Scheduling is blocked due to non-empty scheduling gates",
+                        "gated message"
+                    );
+                    assert_eq!(
+                        e.2, "no nodes available to schedule pods",
+                        "no-node message"
+                    );
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    create_nodes(&c, |_, _| {}).await;
+    wait_for(
+        "early bound once nodes exist, gated still pending",
+        || async {
+            let ps = pods(&c).await;
+            let node = |n: &str| {
+                ps.iter()
+                    .find(|p| name_of(p) == n)
+                    .and_then(node_of)
+                    .map(String::from)
+            };
+            match (node("early"), node("gated")) {
+                (Some(_), None) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    let api: Api<Pod> = Api::namespaced(c.client.clone(), "default");
+    api.patch(
+        "gated",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"schedulingGates": null}})),
+    )
+    .await
+    .expect("remove the scheduling gate");
+    wait_for("gated bound after its gate is removed", || async {
+        let ps = pods(&c).await;
+        let p = ps.iter().find(|p| name_of(p) == "gated").ok_or("no pod")?;
+        node_of(p)
+            .map(|_| ())
+            .ok_or_else(|| format!("{:?}", pod_scheduled(p)))
+    })
+    .await;
+}

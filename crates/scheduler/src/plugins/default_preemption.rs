@@ -258,6 +258,15 @@ mod tests {
                 "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
             ),
             (
+                "pinned to one node by metadata.name (DaemonSet)",
+                full_nodes(0),
+                PodBuilder::new("p")
+                    .cpu("100m")
+                    .node_name_affinity("n1")
+                    .build(),
+                "0/3 nodes are available: 1 Too many pods, 2 node(s) didn't satisfy plugin(s) [NodeAffinity]. preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.",
+            ),
+            (
                 "preemptionPolicy Never",
                 full_nodes(0),
                 PodBuilder::new("p")

@@ -3,7 +3,9 @@
 
 use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm};
 
-use crate::framework::{CycleState, FilterPlugin, Plugin, PreScorePlugin, ScorePlugin, Status};
+use crate::framework::{
+    CycleState, FilterPlugin, Plugin, PreFilterPlugin, PreScorePlugin, ScorePlugin, Status,
+};
 use crate::node_info::{NodeInfo, PodInfo, Snapshot};
 use crate::plugins::taint_toleration::default_normalize;
 
@@ -85,6 +87,53 @@ pub fn required_matches(pod: &PodInfo, node: &NodeInfo) -> bool {
     match required {
         Some(r) => r.node_selector_terms.iter().any(|t| term_matches(t, node)),
         None => true,
+    }
+}
+
+/// Upstream `errReasonConflict`: required terms name disjoint node sets.
+pub const ERR_REASON_CONFLICT: &str = "pod affinity terms conflict";
+
+impl PreFilterPlugin for NodeAffinity {
+    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, _snapshot: &Snapshot) -> Status {
+        let spec = pod.pod.spec.as_ref();
+        let required = spec
+            .and_then(|s| s.affinity.as_ref())
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|na| {
+                na.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            });
+        let Some(required) = required else {
+            if spec.and_then(|s| s.node_selector.as_ref()).is_none() {
+                return Status::skip();
+            }
+            return Status::success();
+        };
+        // Terms are ORed; a term naming nodes by `metadata.name In` restricts to those (its
+        // requirements ANDed); one term without such a field means every node is possible.
+        let mut names: std::collections::BTreeSet<String> = Default::default();
+        for t in &required.node_selector_terms {
+            let mut term_names: Option<std::collections::BTreeSet<String>> = None;
+            for r in t.match_fields.iter().flatten() {
+                if r.key == "metadata.name" && r.operator == "In" {
+                    let set: std::collections::BTreeSet<String> =
+                        r.values.iter().flatten().cloned().collect();
+                    term_names = Some(match term_names {
+                        None => set,
+                        Some(prev) => prev.intersection(&set).cloned().collect(),
+                    });
+                }
+            }
+            match term_names {
+                None => return Status::success(),
+                Some(n) => names.extend(n),
+            }
+        }
+        if names.is_empty() {
+            return Status::unresolvable(ERR_REASON_CONFLICT);
+        }
+        state.restrict_nodes(Self::NAME, names);
+        Status::success()
     }
 }
 

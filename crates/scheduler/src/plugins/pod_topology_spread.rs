@@ -5,6 +5,7 @@
 //! StatefulSet) score nodes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 
@@ -106,6 +107,20 @@ pub fn constraints(pod: &PodInfo, snapshot: &Snapshot, when: &str) -> Vec<Constr
     }
 }
 
+/// Whether the pod restricts nodes by nodeSelector or required node affinity.
+fn has_required_node_constraints(pod: &PodInfo) -> bool {
+    pod.pod.spec.as_ref().is_some_and(|s| {
+        s.node_selector.as_ref().is_some_and(|m| !m.is_empty())
+            || s.affinity
+                .as_ref()
+                .and_then(|a| a.node_affinity.as_ref())
+                .is_some_and(|na| {
+                    na.required_during_scheduling_ignored_during_execution
+                        .is_some()
+                })
+    })
+}
+
 fn node_eligible(c: &Constraint, pod: &PodInfo, node: &NodeInfo) -> bool {
     if c.honor_node_affinity && !required_matches(pod, node) {
         return false;
@@ -118,13 +133,6 @@ fn node_eligible(c: &Constraint, pod: &PodInfo, node: &NodeInfo) -> bool {
         return false;
     }
     true
-}
-
-fn count_matching(c: &Constraint, ns: &str, node: &NodeInfo) -> i64 {
-    node.pods
-        .iter()
-        .filter(|p| p.namespace == ns && !p.is_terminating() && c.selector.matches(&p.labels))
-        .count() as i64
 }
 
 #[derive(Clone, Default)]
@@ -178,16 +186,32 @@ impl PreFilterPlugin for PodTopologySpread {
             return Status::skip();
         }
         let mut counts = vec![HashMap::new(); cs.len()];
+        // Every eligible domain counts (at 0 if empty) for the minimum.
         for node in snapshot.nodes() {
             if !cs.iter().all(|c| node.labels.contains_key(&c.topology_key)) {
                 continue;
             }
             for (i, c) in cs.iter().enumerate() {
-                if !node_eligible(c, pod, node) {
+                if node_eligible(c, pod, node) {
+                    counts[i]
+                        .entry(node.labels[&c.topology_key].clone())
+                        .or_insert(0);
+                }
+            }
+        }
+        for (i, c) in cs.iter().enumerate() {
+            for (name, n) in snapshot.matching_counts(&pod.namespace, &c.selector).iter() {
+                let Some(node) = snapshot.get(name).filter(|n| n.node.is_some()) else {
+                    continue;
+                };
+                if !cs.iter().all(|c| node.labels.contains_key(&c.topology_key))
+                    || !node_eligible(c, pod, node)
+                {
                     continue;
                 }
-                let v = &node.labels[&c.topology_key];
-                *counts[i].entry(v.clone()).or_default() += count_matching(c, &pod.namespace, node);
+                *counts[i]
+                    .entry(node.labels[&c.topology_key].clone())
+                    .or_default() += n;
             }
         }
         let mut s = PreFilterState {
@@ -243,6 +267,8 @@ struct PreScoreState {
     ignored: std::collections::HashSet<String>,
     /// Matching pods per (constraint index, domain) for non-hostname keys.
     counts: Vec<HashMap<String, i64>>,
+    /// Matching pods per node for hostname constraints.
+    host_counts: Vec<Option<Arc<HashMap<String, i64>>>>,
     weights: Vec<f64>,
 }
 
@@ -261,6 +287,7 @@ impl PreScorePlugin for PodTopologySpread {
         let mut s = PreScoreState {
             counts: vec![HashMap::new(); cs.len()],
             weights: vec![0.0; cs.len()],
+            host_counts: vec![None; cs.len()],
             ..Default::default()
         };
         let mut domains: Vec<std::collections::HashSet<&str>> = vec![Default::default(); cs.len()];
@@ -285,19 +312,33 @@ impl PreScorePlugin for PodTopologySpread {
             };
             s.weights[i] = ((size + 2) as f64).ln();
         }
-        if cs.iter().any(|c| c.topology_key != HOSTNAME) {
-            for node in snapshot.nodes() {
-                if !cs.iter().all(|c| node.labels.contains_key(&c.topology_key)) {
+        // Without node affinity or taints to honour, every node with the key is eligible and
+        // the per-domain totals are kept incrementally.
+        let no_node_constraints = !has_required_node_constraints(pod);
+        for (i, c) in cs.iter().enumerate() {
+            if c.topology_key == HOSTNAME {
+                s.host_counts[i] = Some(snapshot.matching_counts(&pod.namespace, &c.selector));
+                continue;
+            }
+            if !c.honor_taints && (no_node_constraints || !c.honor_node_affinity) {
+                let dc = snapshot.domain_counts(&pod.namespace, &c.selector, &c.topology_key);
+                for (domain, total) in s.counts[i].iter_mut() {
+                    *total = dc.get(domain).copied().unwrap_or(0);
+                }
+                continue;
+            }
+            let mc = snapshot.matching_counts(&pod.namespace, &c.selector);
+            for (name, n) in mc.iter() {
+                let Some(node) = snapshot.get(name).filter(|n| n.node.is_some()) else {
+                    continue;
+                };
+                if !cs.iter().all(|c| node.labels.contains_key(&c.topology_key))
+                    || !node_eligible(c, pod, node)
+                {
                     continue;
                 }
-                for (i, c) in cs.iter().enumerate() {
-                    if c.topology_key == HOSTNAME || !node_eligible(c, pod, node) {
-                        continue;
-                    }
-                    let v = &node.labels[&c.topology_key];
-                    if let Some(n) = s.counts[i].get_mut(v) {
-                        *n += count_matching(c, &pod.namespace, node);
-                    }
+                if let Some(total) = s.counts[i].get_mut(&node.labels[&c.topology_key]) {
+                    *total += n;
                 }
             }
         }
@@ -308,7 +349,7 @@ impl PreScorePlugin for PodTopologySpread {
 }
 
 impl ScorePlugin for PodTopologySpread {
-    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
+    fn score(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
         let Some(s) = state.read::<PreScoreState>(Self::SCORE_KEY) else {
             return Ok(0);
         };
@@ -321,8 +362,8 @@ impl ScorePlugin for PodTopologySpread {
             let Some(v) = node.labels.get(&c.topology_key) else {
                 continue;
             };
-            let cnt = if c.topology_key == HOSTNAME {
-                count_matching(c, &pod.namespace, node)
+            let cnt = if let Some(hc) = s.host_counts[i].as_ref() {
+                hc.get(&node.name).copied().unwrap_or(0)
             } else {
                 s.counts[i].get(v).copied().unwrap_or(0)
             };
