@@ -1287,10 +1287,23 @@ impl Machine {
                                     .launch(&argv, out.clone(), err.clone(), None, pid1)
                                     .is_err()
                                 {
-                                    let line =
-                                        line.map(|l| format!("line {l}: ")).unwrap_or_default();
-                                    let msg =
-                                        format!("{wrapper}: exec: {line}{}: not found\n", argv[0]);
+                                    // The script runs as `$0`: found on PATH, that is its
+                                    // full path.
+                                    let path = if wrapper.contains('/') {
+                                        wrapper.clone()
+                                    } else {
+                                        format!("/usr/local/bin/{wrapper}")
+                                    };
+                                    let cmd = &argv[0];
+                                    let msg = match (line, self.busybox()) {
+                                        (Some(l), true) => {
+                                            format!("{path}: exec: line {l}: {cmd}: not found\n")
+                                        }
+                                        (Some(l), false) => {
+                                            format!("{path}: {l}: exec: {cmd}: not found\n")
+                                        }
+                                        (None, _) => format!("{path}: exec: {cmd}: not found\n"),
+                                    };
                                     self.write(&err, &msg);
                                     self.status = 127;
                                 }

@@ -701,11 +701,18 @@ fn script_cases() -> Vec<ScriptCase> {
             ],
         ),
         (
-            "nginx with an unknown command via its entrypoint",
+            "nginx with an unknown command via its entrypoint (dash)",
             "nginx",
             L::default().args(&["foo"]),
             3,
-            vec!["0.000s err \"/docker-entrypoint.sh: exec: line 47: foo: not found\"", "0.000s exit 127"],
+            vec!["0.000s err \"/docker-entrypoint.sh: 47: exec: foo: not found\"", "0.000s exit 127"],
+        ),
+        (
+            "nginx alpine with an unknown command via its entrypoint (ash)",
+            "nginx:alpine",
+            L::default().args(&["npm", "start"]),
+            3,
+            vec!["0.000s err \"/docker-entrypoint.sh: exec: line 47: npm: not found\"", "0.000s exit 127"],
         ),
         (
             "stress within its limit keeps running",
