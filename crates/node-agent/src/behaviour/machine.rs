@@ -34,54 +34,52 @@ pub(crate) enum Step {
 }
 
 /// The virtual file system: files and directories by absolute path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Fs {
     files: BTreeMap<String, String>,
     dirs: BTreeSet<String>,
 }
 
-impl Default for Fs {
-    fn default() -> Self {
-        let dirs = [
-            "/",
-            "/bin",
-            "/dev",
-            "/etc",
-            "/home",
-            "/proc",
-            "/root",
-            "/run",
-            "/sbin",
-            "/srv",
-            "/sys",
-            "/tmp",
-            "/usr",
-            "/usr/bin",
-            "/usr/local",
-            "/usr/local/bin",
-            "/usr/sbin",
-            "/var",
-            "/var/log",
-            "/var/run",
-            "/var/tmp",
-            "/opt",
-            "/mnt",
-        ];
-        Fs {
-            files: BTreeMap::new(),
-            dirs: dirs.iter().map(|d| d.to_string()).collect(),
-        }
-    }
-}
+/// The directories every image has (kept out of each process's own set to stay small).
+const BASE_DIRS: [&str; 23] = [
+    "/",
+    "/bin",
+    "/dev",
+    "/etc",
+    "/home",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/usr/bin",
+    "/usr/local",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/var",
+    "/var/log",
+    "/var/run",
+    "/var/tmp",
+];
 
 impl Fs {
+    /// Whether `path` is a directory.
+    pub(crate) fn is_dir(&self, path: &str) -> bool {
+        BASE_DIRS.contains(&path) || self.dirs.contains(path)
+    }
+
     fn parent_exists(&self, path: &str) -> bool {
         let parent = match path.rfind('/') {
             Some(0) => "/",
             Some(i) => &path[..i],
             None => "/",
         };
-        self.dirs.contains(parent)
+        self.is_dir(parent)
     }
 
     fn write(&mut self, path: &str, text: &str, append: bool) {
@@ -101,7 +99,7 @@ impl Fs {
 
     /// A file's content (`Err` says why not, as `ENOENT`/`EISDIR`).
     pub(crate) fn read(&self, path: &str) -> Result<&str, FsError> {
-        if self.dirs.contains(path) {
+        if self.is_dir(path) {
             return Err(FsError::IsDir);
         }
         self.files
@@ -1207,7 +1205,7 @@ impl Machine {
             _ => {}
         }
         let abs = self.abs(path);
-        if self.fs.dirs.contains(&abs) {
+        if self.fs.is_dir(&abs) {
             return Err(match self.shell.kind {
                 ShellKind::Ash => format!("sh: can't create {path}: Is a directory"),
                 ShellKind::Dash => format!("sh: 1: cannot create {path}: Is a directory"),
@@ -1558,7 +1556,7 @@ impl Machine {
             ":" | "cd" | "trap" | "wait" | "ulimit" | "umask" | "return" | "source" | "." => {
                 if cmd == "cd" {
                     let target = self.abs(args.first().map(|s| s.as_str()).unwrap_or("/root"));
-                    if self.fs.dirs.contains(&target) {
+                    if self.fs.is_dir(&target) {
                         self.shell.cwd = target;
                     } else {
                         let msg = format!(
@@ -1827,7 +1825,7 @@ impl Machine {
                 let mut run = Run::done(0);
                 for f in args.iter().filter(|a| !a.starts_with('-')) {
                     let abs = self.abs(f);
-                    if self.fs.dirs.contains(&abs) || self.fs.files.contains_key(&abs) {
+                    if self.fs.is_dir(&abs) || self.fs.files.contains_key(&abs) {
                         continue;
                     }
                     if !self.fs.parent_exists(&abs) {
@@ -1854,7 +1852,7 @@ impl Machine {
                     if self.fs.files.remove(&abs).is_some() {
                         continue;
                     }
-                    if self.fs.dirs.contains(&abs) {
+                    if self.fs.is_dir(&abs) {
                         if recursive {
                             let prefix = format!("{abs}/");
                             self.fs
@@ -1894,7 +1892,7 @@ impl Machine {
                             path.push_str(part);
                             self.fs.dirs.insert(path.clone());
                         }
-                    } else if self.fs.dirs.contains(&abs) {
+                    } else if self.fs.is_dir(&abs) {
                         run.end = Some(1);
                         run = run.err(if bb {
                             format!("mkdir: can't create directory '{d}': File exists\n")
@@ -2019,7 +2017,7 @@ impl Machine {
                 if self.fs.files.contains_key(&dir) {
                     return Run::done(0).out(format!("{dir}\n"));
                 }
-                if !self.fs.dirs.contains(&dir) {
+                if !self.fs.is_dir(&dir) {
                     return Run::done(if bb { 1 } else { 2 }).err(if bb {
                         format!("ls: {dir}: No such file or directory\n")
                     } else {
@@ -2038,6 +2036,7 @@ impl Machine {
                     .keys()
                     .map(|s| s.as_str())
                     .chain(self.fs.dirs.iter().map(|s| s.as_str()))
+                    .chain(BASE_DIRS)
                 {
                     if let Some(rest) = p.strip_prefix(&prefix)
                         && !rest.is_empty()
@@ -2167,7 +2166,7 @@ impl Machine {
                         paths[0]
                     ));
                 };
-                if self.fs.dirs.contains(&dst) {
+                if self.fs.is_dir(&dst) {
                     dst = format!("{}/{}", dst.trim_end_matches('/'), basename(&src));
                 }
                 self.fs.write(&dst, &text, false);
@@ -2214,9 +2213,9 @@ impl Machine {
                 let abs = self.abs(path);
                 match op.as_str() {
                     "-f" => self.fs.files.contains_key(&abs),
-                    "-d" => self.fs.dirs.contains(&abs),
+                    "-d" => self.fs.is_dir(&abs),
                     "-e" | "-r" | "-w" | "-x" => {
-                        self.fs.files.contains_key(&abs) || self.fs.dirs.contains(&abs)
+                        self.fs.files.contains_key(&abs) || self.fs.is_dir(&abs)
                     }
                     "-s" => self.fs.files.get(&abs).is_some_and(|c| !c.is_empty()),
                     "-z" => path.is_empty(),
