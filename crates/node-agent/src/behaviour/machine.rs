@@ -316,6 +316,13 @@ enum Frame {
     },
     /// The end of a nested shell: restores the outer shell's state.
     Scope(Box<Shell>),
+    /// A program started with `&`: what it does at once (output, ports, memory) happens;
+    /// from its first wait on it runs on unobserved.
+    Bg {
+        run: Run,
+        out: Sink,
+        err: Sink,
+    },
 }
 
 /// Where output goes when the machine runs synchronously (`$(...)`, pipelines, exec).
@@ -1318,6 +1325,26 @@ impl Machine {
                     let run = self.util(name, &args, None);
                     self.stack.push(Frame::Fg { run, out, err });
                 }
+                Frame::Bg { mut run, out, err } => match run.next() {
+                    Some(Item::Text(text, stderr)) => {
+                        self.write(if stderr { &err } else { &out }, &text);
+                        self.stack.push(Frame::Bg { run, out, err });
+                    }
+                    Some(Item::Tpl(line, stderr)) => {
+                        let line = template(&line, self.now);
+                        self.write(if stderr { &err } else { &out }, &format!("{line}\n"));
+                        self.stack.push(Frame::Bg { run, out, err });
+                    }
+                    Some(Item::Listen(l)) => {
+                        self.stack.push(Frame::Bg { run, out, err });
+                        return Step::Listen(l);
+                    }
+                    Some(Item::Mem(m)) => {
+                        self.stack.push(Frame::Bg { run, out, err });
+                        return Step::Mem(m);
+                    }
+                    Some(Item::Wait(_) | Item::Exec(..)) | None => self.status = 0,
+                },
                 Frame::Node(node) => self.exec_node(node),
                 Frame::Seq(node, idx) => {
                     if let Node::Seq(items) = &*node
@@ -1437,6 +1464,45 @@ impl Machine {
             Node::Not(inner) => {
                 self.stack.push(Frame::Not);
                 self.stack.push(Frame::Node(inner.clone()));
+            }
+            Node::Background(inner) => {
+                self.status = 0;
+                // Only a simple command naming a program or utility runs in the background;
+                // a backgrounded loop or list is not simulated (it is skipped).
+                if let Node::Simple { words, .. } = &**inner {
+                    let argv: Vec<String> = words.iter().flat_map(|w| self.expand(w)).collect();
+                    let run = match argv.first().and_then(|a| self.resolve(a)) {
+                        Some(Resolved::Util(u)) => Some(self.util(u, &argv[1..], None)),
+                        Some(Resolved::Program(ProgramDef::Static {
+                            default,
+                            subcommands,
+                        })) => Some(Run::program(
+                            argv.get(1)
+                                .and_then(|a| subcommands.get(a))
+                                .unwrap_or(&default),
+                        )),
+                        Some(Resolved::Program(ProgramDef::Builtin(b))) => {
+                            Some(super::programs::builtin(&b, &argv[1..], &self.shell.vars))
+                        }
+                        Some(Resolved::Program(ProgramDef::Wrapper(_)) | Resolved::Shell(_)) => {
+                            None
+                        }
+                        None => {
+                            if let Some(cmd) = argv.first() {
+                                let msg = format!("{}\n", self.shell.kind.not_found(cmd));
+                                self.write(&Sink::Log(true), &msg);
+                            }
+                            None
+                        }
+                    };
+                    if let Some(run) = run {
+                        self.stack.push(Frame::Bg {
+                            run,
+                            out: Sink::Log(false),
+                            err: Sink::Log(true),
+                        });
+                    }
+                }
             }
             Node::While { cond, .. } => {
                 self.stack.push(Frame::WhileCond(node.clone()));

@@ -772,6 +772,13 @@ fn script_cases() -> Vec<ScriptCase> {
             vec!["0.000s out \"1\"", "0.000s out \"3\"", "0.000s out \"a\"", "0.000s out \"b\"", "0.000s out \"end\"", "0.000s exit 0"],
         ),
         (
+            "a server in the background",
+            "python:3.12",
+            L::default().cmd(&["sh", "-c", "python3 -m http.server 8080 & echo started; sleep 5"]),
+            5,
+            vec!["0.000s memory 12582912", "0.000s out \"started\"", "5.000s exit 0"],
+        ),
+        (
             "exec of a known binary",
             "busybox",
             L::default().cmd(&["sh", "-c", "echo before; exec sleep 10; echo never"]),
