@@ -43,7 +43,8 @@
 //! Shell scripts (`sh -c`, `bash -ec`, a script file written earlier) are interpreted:
 //! quoting, `$VAR`, `${VAR}`, `${VAR:-default}`, `$?`, `$1`, `$(...)` and backticks,
 //! `$((i+1))`, redirects (`>`, `>>`, `<`, `2>&1`, `&>`, `/dev/null`, `/proc/1/fd/1`), `;`,
-//! `&&`, `||`, `!`, pipes (earlier stages run to completion first), `if`/`elif`/`else`,
+//! `&&`, `||`, `!`, pipes (earlier stages run to completion first), here-documents
+//! (`<<EOF`, `<<'EOF'`, `<<-EOF`), `if`/`elif`/`else`,
 //! `while`/`until`, `for`, `break`, `continue`, `{ }`/`( )`, `exit`, `exec`, `export`,
 //! `set -e`, `cd`, `read`.
 //! Error texts follow the image's userland: BusyBox (`sh: foo: not found`, `cat: can't open
@@ -53,7 +54,7 @@
 //! PID 1 without a handler (`sleep`, `stress`, `python`, `node`). `sh -c 'cmd args'` with a
 //! single command execs it, as bash and BusyBox do.
 //!
-//! Not simulated, and said so: `case`, shell functions and here-documents make the shell
+//! Not simulated, and said so: `case` and shell functions make the shell
 //! print `sh: skiff does not simulate case statements (script not run)` and exit 2; `trap`
 //! is accepted and ignored; `cmd &` starts a program or utility whose immediate effects
 //! (output, ports, memory) happen and which then runs on unobserved (a backgrounded loop or

@@ -1576,6 +1576,10 @@ impl Machine {
                 RedirectTarget::Dup(1) => Ok(out.clone()),
                 RedirectTarget::Dup(2) => Ok(err.clone()),
                 RedirectTarget::Dup(_) => Ok(Sink::Null),
+                RedirectTarget::HereDoc(word) => {
+                    stdin = Some(self.expand(word).concat());
+                    continue;
+                }
                 RedirectTarget::File(word, append) => {
                     let path = self.expand(word).join(" ");
                     if r.fd == 0 {
