@@ -12,6 +12,7 @@
 //! let info = catalog.resolve(&container.image)?;            // PullError → ErrImagePull
 //! let mut p = Process::start(&info, &launch)?                // StartError → StartError
 //!     .with_clock(clock, started_at);                        // wall time for `date`, logs
+//! p.add_file("/etc/config/app.conf", &configmap_value);      // mounted volumes, if any
 //! let mut mem = p.memory_bytes();                            // check against the limit
 //! while let Some((delay, event)) = p.next() {                // None: runs on silently
 //!     sleep(clock.real(delay)).await;
@@ -32,7 +33,7 @@
 //!
 //! The argv is Docker's: `command` replaces the image's entrypoint (and then its cmd is
 //! dropped), `args` replaces its cmd; `$(VAR)` in both is expanded from the container's
-//! `env` as the kubelet does (`$$` escapes). argv[0] is looked up in the image: the image's
+//! `env` as the kubelet does (`$$` escapes). `argv[0]` is looked up in the image: the image's
 //! own programs (from the catalog), the shell (`sh`, plus `bash` in Debian-style images,
 //! `ash` in BusyBox ones) and the common utilities (`sleep`, `echo`, `printf`, `cat`,
 //! `touch`, `rm`, `mkdir`, `date`, `test`/`[`, `env`, `tail`, `head`, `grep`, `wc`, `tee`,
