@@ -1485,6 +1485,8 @@ fn golden_text() -> String {
         "gcr.io/google-samples/kubernetes-bootcamp:v1",
         "traefik/whoami",
         "kennethreitz/httpbin",
+        "registry.k8s.io/etcd:3.5.1-0",
+        "mongo",
     ] {
         cases.push((
             format!("default process of {image}"),
