@@ -56,8 +56,9 @@
 //! single command execs it, as bash and BusyBox do.
 //!
 //! Not simulated, and said so: `case` and shell functions make the shell
-//! print `sh: skiff does not simulate case statements (script not run)` and exit 2; `trap`
-//! is accepted and ignored; `cmd &` starts a program or utility whose immediate effects
+//! print `sh: skiff does not simulate case statements (script not run)` and exit 2; of
+//! `trap` only `trap '... exit N' TERM` matters (the shell exits N once its foreground
+//! command finishes, so `trap 'exit 0' TERM; sleep 3600` still waits for SIGKILL); `cmd &` starts a program or utility whose immediate effects
 //! (output, ports, memory) happen and which then runs on unobserved (a backgrounded loop or
 //! list is skipped); time does not pass inside `$(...)`, pipes and exec probes. Networking from inside a container is not
 //! simulated: `nslookup`, `wget`, `nc` and `curl URL` succeed without output (so an init
@@ -494,7 +495,7 @@ pub struct Process {
     /// The file system as of `returned`, while the interpreter has run ahead of it.
     visible: Option<Fs>,
     /// The SIGTERM reaction as of `returned`, while the interpreter has run ahead of it.
-    visible_on_term: Option<Option<(Duration, i32)>>,
+    visible_on_term: Option<machine::Term>,
     /// Memory as of `returned`, and as of `ahead`.
     memory: u64,
     memory_ahead: u64,
@@ -892,8 +893,8 @@ impl Process {
             .visible_on_term
             .unwrap_or_else(|| self.machine.on_term())
         {
-            None => OnTerm::Ignores,
-            Some((after, code)) => OnTerm::Exits(after, code),
+            machine::Term::Ignores => OnTerm::Ignores,
+            machine::Term::Exits(after, code) => OnTerm::Exits(after, code),
         }
     }
 }

@@ -286,6 +286,8 @@ struct Shell {
     errexit: bool,
     kind: ShellKind,
     cwd: String,
+    /// The action of `trap '...' TERM`, if set.
+    term_trap: Option<String>,
 }
 
 /// A frame of the machine's continuation stack.
@@ -334,6 +336,15 @@ struct Capture {
     combined: bool,
 }
 
+/// How the process reacts to SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Term {
+    /// Ignores it.
+    Ignores,
+    /// Exits this long after it, with this code.
+    Exits(Duration, i32),
+}
+
 /// Why a program could not be found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NotFound;
@@ -377,6 +388,8 @@ pub(crate) struct Machine {
     shell_pid1: bool,
     busy: u32,
     env: BTreeMap<String, String>,
+    /// The length of the latest wait (bounds when a trapped SIGTERM is handled).
+    last_wait: Duration,
 }
 
 fn basename(path: &str) -> &str {
@@ -655,6 +668,7 @@ impl Machine {
                 errexit: false,
                 kind,
                 cwd: "/".into(),
+                term_trap: None,
             },
             image,
             stack: Vec::new(),
@@ -668,23 +682,44 @@ impl Machine {
             shell_pid1: false,
             busy: 0,
             env,
+            last_wait: Duration::ZERO,
         }
     }
 
     /// How the foreground process reacts to SIGTERM (`None`: ignores it).
-    pub(crate) fn on_term(&self) -> Option<(Duration, i32)> {
+    pub(crate) fn on_term(&self) -> Term {
         if self.shell_pid1 {
-            return None;
+            // A shell with `trap '... exit N' TERM` runs the action once the foreground
+            // command has finished; without one, PID 1 ignores the signal.
+            let action = self.shell.term_trap.as_deref().unwrap_or("");
+            let words: Vec<&str> = action
+                .split(|c: char| c.is_whitespace() || c == ';')
+                .filter(|w| !w.is_empty())
+                .collect();
+            // The foreground command's end is bounded by the length of the current wait.
+            return match words.iter().position(|w| *w == "exit") {
+                Some(i) => Term::Exits(
+                    self.last_wait,
+                    words
+                        .get(i + 1)
+                        .and_then(|c| c.parse::<i32>().ok())
+                        .unwrap_or(0),
+                ),
+                None => Term::Ignores,
+            };
         }
         match self
             .stack
             .iter()
             .find(|f| matches!(f, Frame::Fg { .. } | Frame::Util(..)))
         {
-            Some(Frame::Fg { run, .. }) => run.on_term,
+            Some(Frame::Fg { run, .. }) => match run.on_term {
+                Some((after, code)) => Term::Exits(after, code),
+                None => Term::Ignores,
+            },
             // Utilities have no SIGTERM handler; as PID 1 they ignore it.
-            Some(Frame::Util(..)) => None,
-            _ => Some((Duration::ZERO, 0)),
+            Some(Frame::Util(..)) => Term::Ignores,
+            _ => Term::Exits(Duration::ZERO, 0),
         }
     }
 
@@ -973,6 +1008,7 @@ impl Machine {
                 errexit,
                 kind,
                 cwd: "/".into(),
+                term_trap: None,
             },
         );
         if !pid1 {
@@ -1117,6 +1153,7 @@ impl Machine {
             shell_pid1: false,
             busy: 0,
             env: self.env.clone(),
+            last_wait: Duration::ZERO,
         };
         let started = match script_or_argv {
             SyncInput::Script(src) => match shell::parse(&src) {
@@ -1282,6 +1319,7 @@ impl Machine {
                             }
                             Item::Wait(d) => {
                                 self.busy = 0;
+                                self.last_wait = d;
                                 Some(Step::Wait(d))
                             }
                             Item::Mem(m) => Some(Step::Mem(m)),
@@ -1623,7 +1661,18 @@ impl Machine {
         };
         let args = &argv[1..];
         match cmd.as_str() {
-            ":" | "cd" | "trap" | "wait" | "ulimit" | "umask" | "return" | "source" | "." => {
+            "trap" => {
+                if let Some((action, signals)) = args.split_first() {
+                    let term = signals
+                        .iter()
+                        .any(|s| matches!(s.as_str(), "TERM" | "SIGTERM" | "15"));
+                    if term {
+                        self.shell.term_trap = (action != "-").then(|| action.clone());
+                    }
+                }
+                self.status = 0;
+            }
+            ":" | "cd" | "wait" | "ulimit" | "umask" | "return" | "source" | "." => {
                 if cmd == "cd" {
                     let target = self.abs(args.first().map(|s| s.as_str()).unwrap_or("/root"));
                     if self.fs.is_dir(&target) {

@@ -1178,6 +1178,28 @@ fn sigterm_reactions() {
             OnTerm::Ignores,
         ),
         (
+            "trap exits after the foreground sleep",
+            "busybox",
+            L::default().cmd(&[
+                "sh",
+                "-c",
+                "trap 'echo bye; exit 0' TERM; while true; do sleep 1; done",
+            ]),
+            OnTerm::Exits(Duration::from_secs(1), 0),
+        ),
+        (
+            "trap waits for a long sleep",
+            "busybox",
+            L::default().cmd(&["sh", "-c", "trap 'exit 3' SIGTERM; sleep 3600"]),
+            OnTerm::Exits(Duration::from_secs(3600), 3),
+        ),
+        (
+            "trap without exit",
+            "busybox",
+            L::default().cmd(&["sh", "-c", "trap 'echo got it' TERM; sleep 3600"]),
+            OnTerm::Ignores,
+        ),
+        (
             "override ignore",
             "nginx",
             L::default().ann("sim.skiff.dev/on-term", "ignore"),
