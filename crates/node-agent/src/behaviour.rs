@@ -223,11 +223,12 @@ pub struct StartError {
     pub message: String,
 }
 
-/// The catalog of images the simulated registry holds.
+/// The catalog of images the simulated registry holds. Cheap to clone (shared until
+/// extended).
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     /// Repository (`docker.io/library/nginx`) → tag → definition.
-    repos: BTreeMap<String, BTreeMap<String, Arc<ImageDef>>>,
+    repos: Arc<BTreeMap<String, BTreeMap<String, Arc<ImageDef>>>>,
 }
 
 /// `sha256:` + the hex sha256 of `text`.
@@ -272,7 +273,7 @@ impl Catalog {
             }
             added.insert(name, by_tag);
         }
-        self.repos.extend(added);
+        Arc::make_mut(&mut self.repos).extend(added);
         Ok(())
     }
 
