@@ -408,6 +408,55 @@ images:
         HttpAnswer::Refused
     );
 
+    // Periodic lines, a timed exit and time-dependent answers.
+    let yaml = r#"
+images:
+  - repository: example.com/team/worker
+    size: 10MB
+    tags: [v1]
+    userland: none
+    entrypoint: [/worker]
+    programs:
+      /worker:
+        logs: [{line: "warming up", stderr: true}, {line: "started", after: 2s}]
+        every: {interval: 10s, logs: ["heartbeat {time:%H:%M:%S}"]}
+        exit: {after: 35s, code: 4}
+        listen:
+          - port: 9000
+            http:
+              /ready: [{until: 5s, status: 503}, {status: 200}]
+        onTerm: {after: 3s, code: 0}
+"#;
+    c.extend_from_yaml(yaml).expect("valid document");
+    let info = c.resolve("example.com/team/worker:v1").expect("worker");
+    let mut p = Process::start(&info, &Launch::default())
+        .expect("starts")
+        .with_clock(api::clock::Clock::REAL_TIME, epoch());
+    assert_eq!(
+        transcript(&mut p, 10),
+        [
+            "0.000s err \"warming up\"",
+            "2.000s out \"started\"",
+            "12.000s out \"heartbeat 00:00:12\"",
+            "22.000s out \"heartbeat 00:00:22\"",
+            "32.000s out \"heartbeat 00:00:32\"",
+            "35.000s exit 4",
+        ]
+    );
+    let answers: Vec<HttpAnswer> = [1, 5, 6]
+        .iter()
+        .map(|s| p.http_get(9000, "/ready", Duration::from_secs(*s)))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            HttpAnswer::Status(503),
+            HttpAnswer::Status(503),
+            HttpAnswer::Refused
+        ],
+        "refused once exited"
+    );
+
     let bad: &[(&str, &str, &str)] = &[
         ("not yaml", "images: [", "invalid image catalog"),
         (
