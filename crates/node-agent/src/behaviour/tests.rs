@@ -443,18 +443,19 @@ images:
             "35.000s exit 4",
         ]
     );
-    let answers: Vec<HttpAnswer> = [1, 5, 6]
+    let answers: Vec<HttpAnswer> = [1, 5, 6, 40]
         .iter()
         .map(|s| p.http_get(9000, "/ready", Duration::from_secs(*s)))
         .collect();
+    let want = [
+        HttpAnswer::Status(503),
+        HttpAnswer::Status(503),
+        HttpAnswer::Status(200),
+        HttpAnswer::Refused,
+    ];
     assert_eq!(
-        answers,
-        [
-            HttpAnswer::Status(503),
-            HttpAnswer::Status(503),
-            HttpAnswer::Refused
-        ],
-        "refused once exited"
+        answers, want,
+        "503 until 5s, then 200, refused once exited at 35s"
     );
 
     let bad: &[(&str, &str, &str)] = &[
