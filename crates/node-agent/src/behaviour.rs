@@ -62,7 +62,9 @@
 //! (output, ports, memory) happen and which then runs on unobserved (a backgrounded loop or
 //! list is skipped); time does not pass inside `$(...)`, pipes and exec probes. Networking from inside a container is not
 //! simulated: `nslookup`, `wget`, `nc` and `curl URL` succeed without output (so an init
-//! container's `until nslookup mydb; do sleep 2; done` finishes at once). `tail -f` prints
+//! container's `until nslookup mydb; do sleep 2; done` finishes at once); the database
+//! images' own clients answer as a healthy server would (`redis-cli ping` prints `PONG`,
+//! `pg_isready` and `mysqladmin ping` succeed), whether or not the server has started. `tail -f` prints
 //! the file and then waits forever (volumes shared between containers are not simulated).
 //! Files keep their last 64 KiB.
 //!

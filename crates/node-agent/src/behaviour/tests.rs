@@ -966,6 +966,12 @@ fn exec_commands_see_and_change_the_file_system() {
             "sh: nope: not found\n",
         ),
         (
+            "busybox has no redis-cli",
+            &["redis-cli", "ping"],
+            126,
+            "OCI runtime exec failed: exec failed: unable to start container process: exec: \"redis-cli\": executable file not found in $PATH: unknown",
+        ),
+        (
             "unknown binary",
             &["nope"],
             126,
@@ -1178,6 +1184,23 @@ fn servers_listen_and_answer() {
     }
     let mut redis = start("redis:7", &L::default()).expect("redis");
     while redis.next().is_some() {}
+    let probes: &[(&str, &[&str], i32, &str)] = &[
+        ("redis-cli ping", &["redis-cli", "ping"], 0, "PONG\n"),
+        (
+            "through a shell",
+            &["sh", "-c", "redis-cli ping | grep PONG"],
+            0,
+            "PONG\n",
+        ),
+    ];
+    for (name, cmd, code, out) in probes {
+        let r = redis.exec(&s(cmd));
+        assert_eq!(
+            (r.exit_code, r.output.as_str()),
+            (*code, *out),
+            "case {name}"
+        );
+    }
     assert!(redis.tcp_open(6379), "redis accepts TCP");
     assert!(!redis.tcp_open(6380));
 }
