@@ -1047,6 +1047,20 @@ impl Machine {
         let mut cur = String::new();
         let mut has = false;
         for part in word {
+            // "$@": each positional parameter is a field of its own.
+            if let Part::Var(name, None, true) = part
+                && name == "@"
+            {
+                let args: Vec<String> = self.shell.positional.iter().skip(1).cloned().collect();
+                for (k, arg) in args.into_iter().enumerate() {
+                    if k > 0 {
+                        fields.push(std::mem::take(&mut cur));
+                    }
+                    cur.push_str(&arg);
+                    has = true;
+                }
+                continue;
+            }
             let (text, quoted) = match part {
                 Part::Lit(s, q) => (s.clone(), *q),
                 Part::Var(name, default, q) => {

@@ -360,7 +360,14 @@ impl<'a> Lexer<'a> {
                 self.pos += 1;
                 Ok(Part::Var(name, None, quoted))
             }
-            Some(c) if c == b'?' || c == b'$' || c == b'#' || c.is_ascii_digit() => {
+            Some(c)
+                if c == b'?'
+                    || c == b'$'
+                    || c == b'#'
+                    || c == b'@'
+                    || c == b'*'
+                    || c.is_ascii_digit() =>
+            {
                 self.pos += 1;
                 Ok(Part::Var((c as char).to_string(), None, quoted))
             }

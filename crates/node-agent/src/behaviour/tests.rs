@@ -822,6 +822,13 @@ fn script_cases() -> Vec<ScriptCase> {
             vec!["0.000s out \"1\"", "0.000s out \"3\"", "0.000s out \"a\"", "0.000s out \"b\"", "0.000s out \"end\"", "0.000s exit 0"],
         ),
         (
+            "quoted $@ keeps the arguments apart",
+            "busybox",
+            L::default().cmd(&["sh", "-c", "for a in \"$@\"; do echo \"[$a]\"; done; exec \"$@\"", "entry", "sleep", "2 s"]),
+            5,
+            vec!["0.000s out \"[sleep]\"", "0.000s out \"[2 s]\"", "0.000s err \"sleep: invalid number '2 s'\"", "0.000s exit 1"],
+        ),
+        (
             "here-documents write files",
             "busybox",
             L::default().cmd(&["sh", "-c", "mkdir -p /etc/app\ncat <<EOF > /etc/app/conf\nname=$NAME\nliteral='x'\nEOF\ncat <<'END'\n$NAME stays\nEND\ncat /etc/app/conf"]).env("NAME", "web"),
