@@ -38,7 +38,11 @@
 //! `ash` in BusyBox ones) and the common utilities (`sleep`, `echo`, `printf`, `cat`,
 //! `touch`, `rm`, `mkdir`, `date`, `test`/`[`, `env`, `tail`, `head`, `grep`, `wc`, `tee`,
 //! `ls`, `seq`, `hostname`, ...), which images without a userland (`pause`, `http-echo`)
-//! lack. A name that does not exist fails the start with containerd's message and exit code
+//! lack, and the package manager (`apk` on Alpine/BusyBox images, `apt-get`/`apt` and
+//! `yum`/`dnf` on the others): installs take a moment and succeed without fetching, and the
+//! installed commands then exist (`curl`, `bash`, `python3`, `nodejs` behave as those
+//! programs; others run and exit 0); `apt-get install` without `-y` aborts as it does
+//! without a terminal. A name that does not exist fails the start with containerd's message and exit code
 //! 128.
 //!
 //! Shell scripts (`sh -c`, `bash -ec`, a script file written earlier) are interpreted:

@@ -390,6 +390,8 @@ pub(crate) struct Machine {
     env: BTreeMap<String, String>,
     /// The length of the latest wait (bounds when a trapped SIGTERM is handled).
     last_wait: Duration,
+    /// Commands installed by the package manager (`apk add curl`).
+    installed: BTreeSet<String>,
 }
 
 fn basename(path: &str) -> &str {
@@ -683,6 +685,7 @@ impl Machine {
             busy: 0,
             env,
             last_wait: Duration::ZERO,
+            installed: BTreeSet::new(),
         }
     }
 
@@ -732,7 +735,23 @@ impl Machine {
         if self.image.userland == Userland::None {
             return None;
         }
+        if self.installed.contains(base) {
+            return Some(match base {
+                "curl" => Resolved::Program(ProgramDef::Builtin("curl".into())),
+                "python3" | "python" => Resolved::Program(ProgramDef::Builtin("python".into())),
+                "node" | "nodejs" => Resolved::Program(ProgramDef::Builtin("node".into())),
+                "bash" => Resolved::Shell(ShellKind::Bash),
+                _ => Resolved::Util("installed"),
+            });
+        }
         match base {
+            "apk" if self.image.userland == Userland::Busybox => Some(Resolved::Util("apk")),
+            "apt-get" | "apt" if self.image.userland == Userland::Gnu => {
+                Some(Resolved::Util("apt-get"))
+            }
+            "yum" | "dnf" | "microdnf" if self.image.userland == Userland::Gnu => {
+                Some(Resolved::Util("yum"))
+            }
             "sh" => Some(Resolved::Shell(match self.image.userland {
                 Userland::Gnu => ShellKind::Dash,
                 _ => ShellKind::Ash,
@@ -1168,6 +1187,7 @@ impl Machine {
             busy: 0,
             env: self.env.clone(),
             last_wait: Duration::ZERO,
+            installed: BTreeSet::new(),
         };
         let started = match script_or_argv {
             SyncInput::Script(src) => match shell::parse(&src) {
@@ -1212,6 +1232,7 @@ impl Machine {
             }
         };
         self.fs = std::mem::take(&mut sub.fs);
+        self.installed = std::mem::take(&mut sub.installed);
         (sub.capture.unwrap_or_default(), code)
     }
 
@@ -2326,6 +2347,8 @@ impl Machine {
                 ));
                 run
             }
+            "installed" => Run::done(0),
+            "apk" | "apt-get" | "yum" => self.package_manager(name, args),
             "nslookup" | "wget" | "nc" => {
                 // In-container networking is not simulated: lookups and fetches succeed
                 // without output (init containers waiting on `until nslookup svc` go on).
@@ -2335,6 +2358,86 @@ impl Machine {
             "kill" | "chmod" | "chown" | "ln" | "sync" | "dd" | "md5sum" => Run::done(0),
             _ => Run::done(0),
         }
+    }
+
+    /// `apk`, `apt-get` and `yum`: installs succeed after a while (packages are not really
+    /// fetched); installed commands then exist (`curl`, `bash`, `python3`, `nodejs` behave as
+    /// those programs, others run and exit 0).
+    fn package_manager(&mut self, name: &str, args: &[String]) -> Run {
+        let words: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+        let sub = words.first().map(|s| s.as_str()).unwrap_or("");
+        let packages: Vec<String> = words.iter().skip(1).map(|s| s.to_string()).collect();
+        let yes = args.iter().any(|a| {
+            a == "--yes"
+                || a == "--assume-yes"
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains('y'))
+        });
+        let mut run = Run::done(0);
+        let wait =
+            |run: &mut Run, secs: u64| run.queue.push_back(Item::Wait(Duration::from_secs(secs)));
+        match (name, sub) {
+            ("apk", "add") => {
+                run = run
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/main/x86_64/APKINDEX.tar.gz\n")
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/community/x86_64/APKINDEX.tar.gz\n");
+                wait(&mut run, 2);
+                let n = packages.len();
+                for (i, p) in packages.iter().enumerate() {
+                    run = run.out(format!("({}/{n}) Installing {p}\n", i + 1));
+                }
+                run = run.out(format!("OK: {} MiB in {} packages\n", 8 + 2 * n, 15 + n));
+            }
+            ("apk", "update") => {
+                run = run
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/main/x86_64/APKINDEX.tar.gz\n")
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/community/x86_64/APKINDEX.tar.gz\n");
+                wait(&mut run, 1);
+                run = run.out("v3.21.3-1-g0a1b2c3d4e5 [https://dl-cdn.alpinelinux.org/alpine/v3.21/main]\nOK: 25259 distinct packages available\n");
+            }
+            ("apt-get", "update") => {
+                run = run.out("Get:1 http://deb.debian.org/debian bookworm InRelease [151 kB]\nGet:2 http://deb.debian.org/debian bookworm-updates InRelease [55.4 kB]\nGet:3 http://deb.debian.org/debian-security bookworm-security InRelease [48.0 kB]\n");
+                wait(&mut run, 3);
+                run = run.out("Fetched 9256 kB in 1s (7020 kB/s)\nReading package lists...\n");
+            }
+            ("apt-get", "install") => {
+                run = run.out("Reading package lists...\nBuilding dependency tree...\nReading state information...\n");
+                if !yes {
+                    run = run.out(format!(
+                        "The following NEW packages will be installed:\n  {}\nDo you want to continue? [Y/n] Abort.\n",
+                        packages.join(" ")
+                    ));
+                    run.end = Some(1);
+                    return run;
+                }
+                wait(&mut run, 4);
+                for p in &packages {
+                    run = run.out(format!("Setting up {p} ...\n"));
+                }
+            }
+            ("yum", "install") => {
+                wait(&mut run, 4);
+                for p in &packages {
+                    run = run.out(format!("  Installing       : {p}\n"));
+                }
+                run = run.out("Complete!\n");
+            }
+            _ => {}
+        }
+        if matches!(sub, "add" | "install") {
+            let exits = name != "apt-get" || yes;
+            if exits {
+                for p in packages {
+                    let command = match p.as_str() {
+                        "py3-pip" | "python3-pip" => "pip".to_string(),
+                        "nodejs" => "node".to_string(),
+                        "bind-tools" | "dnsutils" => "dig".to_string(),
+                        other => other.to_string(),
+                    };
+                    self.installed.insert(command);
+                }
+            }
+        }
+        run
     }
 
     fn test(&self, args: &[String]) -> bool {
