@@ -12,6 +12,7 @@
 //! let info = catalog.resolve(&container.image)?;            // PullError → ErrImagePull
 //! let mut p = Process::start(&info, &launch)?                // StartError → StartError
 //!     .with_clock(clock, started_at);                        // wall time for `date`, logs
+//! p.add_file("/etc/config/app.conf", &configmap_value);      // mounted volumes, if any
 //! let mut mem = p.memory_bytes();                            // check against the limit
 //! while let Some((delay, event)) = p.next() {                // None: runs on silently
 //!     sleep(clock.real(delay)).await;
@@ -25,26 +26,32 @@
 //! moment where nothing is printed (`touch /tmp/healthy; sleep 30; rm -f /tmp/healthy;
 //! sleep 600`), `next` returns a [`ProcessEvent::Memory`] repeating the current value at that
 //! moment, so the runtime wakes up then. Loops are interpreted lazily; a loop that neither
-//! sleeps nor prints spins at 100 iterations per simulated second and, after a million steps
-//! without an event, counts as running silently forever.
+//! sleeps nor prints is charged 10 ms of simulated time per thousand interpreter steps and,
+//! after some million steps without an event, counts as running silently forever.
 //!
 //! # What a process does
 //!
 //! The argv is Docker's: `command` replaces the image's entrypoint (and then its cmd is
 //! dropped), `args` replaces its cmd; `$(VAR)` in both is expanded from the container's
-//! `env` as the kubelet does (`$$` escapes). argv[0] is looked up in the image: the image's
+//! `env` as the kubelet does (`$$` escapes). `argv[0]` is looked up in the image: the image's
 //! own programs (from the catalog), the shell (`sh`, plus `bash` in Debian-style images,
 //! `ash` in BusyBox ones) and the common utilities (`sleep`, `echo`, `printf`, `cat`,
 //! `touch`, `rm`, `mkdir`, `date`, `test`/`[`, `env`, `tail`, `head`, `grep`, `wc`, `tee`,
 //! `ls`, `seq`, `hostname`, ...), which images without a userland (`pause`, `http-echo`)
-//! lack. A name that does not exist fails the start with containerd's message and exit code
+//! lack, and the package manager (`apk` on Alpine/BusyBox images, `apt-get`/`apt` and
+//! `yum`/`dnf` on the others): installs take a moment and succeed without fetching, and the
+//! installed commands then exist (`curl`, `bash`, `python3`, `nodejs` behave as those
+//! programs; others run and exit 0); `apt-get install` without `-y` aborts as it does
+//! without a terminal. A name that does not exist fails the start with containerd's message and exit code
 //! 128.
 //!
 //! Shell scripts (`sh -c`, `bash -ec`, a script file written earlier) are interpreted:
 //! quoting, `$VAR`, `${VAR}`, `${VAR:-default}`, `$?`, `$1`, `$(...)` and backticks,
 //! `$((i+1))`, redirects (`>`, `>>`, `<`, `2>&1`, `&>`, `/dev/null`, `/proc/1/fd/1`), `;`,
-//! `&&`, `||`, `!`, pipes (earlier stages run to completion first), `if`/`elif`/`else`,
-//! `while`/`until`, `for`, `{ }`/`( )`, `exit`, `exec`, `export`, `set -e`, `cd`, `read`.
+//! `&&`, `||`, `!`, pipes (earlier stages run to completion first), here-documents
+//! (`<<EOF`, `<<'EOF'`, `<<-EOF`), `if`/`elif`/`else`,
+//! `while`/`until`, `for`, `break`, `continue`, `{ }`/`( )`, `exit`, `exec`, `export`,
+//! `set -e`, `cd`, `read`.
 //! Error texts follow the image's userland: BusyBox (`sh: foo: not found`, `cat: can't open
 //! '/x': No such file or directory`) or Debian's dash and coreutils (`sh: 1: foo: not
 //! found`, `cat: /x: No such file or directory`); bash says `bash: line 1: foo: command not
@@ -52,12 +59,16 @@
 //! PID 1 without a handler (`sleep`, `stress`, `python`, `node`). `sh -c 'cmd args'` with a
 //! single command execs it, as bash and BusyBox do.
 //!
-//! Not simulated, and said so: `case`, shell functions and here-documents make the shell
-//! print `sh: skiff does not simulate case statements (script not run)` and exit 2; `trap`
-//! is accepted and ignored; `&` runs the command in the foreground; time does not pass
-//! inside `$(...)`, pipes and exec probes. Networking from inside a container is not
+//! Not simulated, and said so: `case` and shell functions make the shell
+//! print `sh: skiff does not simulate case statements (script not run)` and exit 2; of
+//! `trap` only `trap '... exit N' TERM` matters (the shell exits N once its foreground
+//! command finishes, so `trap 'exit 0' TERM; sleep 3600` still waits for SIGKILL); `cmd &` starts a program or utility whose immediate effects
+//! (output, ports, memory) happen and which then runs on unobserved (a backgrounded loop or
+//! list is skipped); time does not pass inside `$(...)`, pipes and exec probes. Networking from inside a container is not
 //! simulated: `nslookup`, `wget`, `nc` and `curl URL` succeed without output (so an init
-//! container's `until nslookup mydb; do sleep 2; done` finishes at once). `tail -f` prints
+//! container's `until nslookup mydb; do sleep 2; done` finishes at once); the database
+//! images' own clients answer as a healthy server would (`redis-cli ping` prints `PONG`,
+//! `pg_isready` and `mysqladmin ping` succeed), whether or not the server has started. `tail -f` prints
 //! the file and then waits forever (volumes shared between containers are not simulated).
 //! Files keep their last 64 KiB.
 //!
@@ -218,11 +229,12 @@ pub struct StartError {
     pub message: String,
 }
 
-/// The catalog of images the simulated registry holds.
+/// The catalog of images the simulated registry holds. Cheap to clone (shared until
+/// extended).
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     /// Repository (`docker.io/library/nginx`) → tag → definition.
-    repos: BTreeMap<String, BTreeMap<String, Arc<ImageDef>>>,
+    repos: Arc<BTreeMap<String, BTreeMap<String, Arc<ImageDef>>>>,
 }
 
 /// `sha256:` + the hex sha256 of `text`.
@@ -267,7 +279,7 @@ impl Catalog {
             }
             added.insert(name, by_tag);
         }
-        self.repos.extend(added);
+        Arc::make_mut(&mut self.repos).extend(added);
         Ok(())
     }
 
@@ -471,7 +483,7 @@ impl Overrides {
 
 /// Steps [`Process::next`] may take without producing an event before the process counts
 /// as running silently forever.
-const SILENT_STEP_CAP: usize = 1_000_000;
+const SILENT_STEP_CAP: usize = 1_000;
 
 /// The memory of a process whose program does not say (a shell, a utility).
 const DEFAULT_MEMORY: u64 = 1 << 20;
@@ -489,6 +501,8 @@ pub struct Process {
     carry: Option<Duration>,
     /// The file system as of `returned`, while the interpreter has run ahead of it.
     visible: Option<Fs>,
+    /// The SIGTERM reaction as of `returned`, while the interpreter has run ahead of it.
+    visible_on_term: Option<machine::Term>,
     /// Memory as of `returned`, and as of `ahead`.
     memory: u64,
     memory_ahead: u64,
@@ -615,6 +629,7 @@ impl Process {
             returned: Duration::ZERO,
             carry: None,
             visible: None,
+            visible_on_term: None,
             memory,
             memory_ahead: memory,
             listeners: Vec::new(),
@@ -671,6 +686,7 @@ impl Process {
         }
         if self.ahead == self.returned && self.visible.is_none() {
             self.visible = Some(self.machine.fs.clone());
+            self.visible_on_term = Some(self.machine.on_term());
         }
         let target = self.ahead.saturating_add(d);
         if let Some(deadline) = self.overrides.exit_after
@@ -696,12 +712,14 @@ impl Process {
 
     /// What happens next and after how much simulated time from the previous event;
     /// `None` when the process runs on silently forever.
+    #[allow(clippy::should_implement_trait)] // the runtime's interface, not an iterator
     pub fn next(&mut self) -> Option<(Duration, ProcessEvent)> {
         if self.finished {
             return None;
         }
         // The runtime has reached the last event: everything up to it is visible now.
         self.visible = None;
+        self.visible_on_term = None;
         self.memory = self.memory_ahead;
         self.timers.retain(|t| *t > self.returned);
         if self.report_memory {
@@ -760,6 +778,33 @@ impl Process {
             return self.emit(ProcessEvent::Exit(code));
         }
         None
+    }
+
+    /// Puts a file into the container's file system (parent directories are created), as a
+    /// mounted volume provides it: ConfigMap and Secret keys, the service account token and
+    /// namespace under `/var/run/secrets/kubernetes.io/serviceaccount/`. Call it after
+    /// [`Process::start`] and before the first [`Process::next`] so the process sees the
+    /// file from its start; later calls change the file from then on.
+    pub fn add_file(&mut self, path: &str, content: &str) {
+        self.machine.add_file(path, content);
+        if let Some(visible) = &mut self.visible {
+            let mut m = Machine::new(
+                Arc::new(ImageDef {
+                    size: 0,
+                    entrypoint: Vec::new(),
+                    cmd: Vec::new(),
+                    env: BTreeMap::new(),
+                    userland: catalog::Userland::Busybox,
+                    bash: false,
+                    programs: Arc::default(),
+                }),
+                BTreeMap::new(),
+                self.started_at,
+            );
+            m.fs = std::mem::take(visible);
+            m.add_file(path, content);
+            *visible = std::mem::take(&mut m.fs);
+        }
     }
 
     /// Current memory use in bytes.
@@ -851,9 +896,12 @@ impl Process {
         if let Some(o) = self.overrides.on_term {
             return o;
         }
-        match self.machine.on_term() {
-            None => OnTerm::Ignores,
-            Some((after, code)) => OnTerm::Exits(after, code),
+        match self
+            .visible_on_term
+            .unwrap_or_else(|| self.machine.on_term())
+        {
+            machine::Term::Ignores => OnTerm::Ignores,
+            machine::Term::Exits(after, code) => OnTerm::Exits(after, code),
         }
     }
 }

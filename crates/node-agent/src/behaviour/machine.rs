@@ -34,54 +34,52 @@ pub(crate) enum Step {
 }
 
 /// The virtual file system: files and directories by absolute path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Fs {
     files: BTreeMap<String, String>,
     dirs: BTreeSet<String>,
 }
 
-impl Default for Fs {
-    fn default() -> Self {
-        let dirs = [
-            "/",
-            "/bin",
-            "/dev",
-            "/etc",
-            "/home",
-            "/proc",
-            "/root",
-            "/run",
-            "/sbin",
-            "/srv",
-            "/sys",
-            "/tmp",
-            "/usr",
-            "/usr/bin",
-            "/usr/local",
-            "/usr/local/bin",
-            "/usr/sbin",
-            "/var",
-            "/var/log",
-            "/var/run",
-            "/var/tmp",
-            "/opt",
-            "/mnt",
-        ];
-        Fs {
-            files: BTreeMap::new(),
-            dirs: dirs.iter().map(|d| d.to_string()).collect(),
-        }
-    }
-}
+/// The directories every image has (kept out of each process's own set to stay small).
+const BASE_DIRS: [&str; 23] = [
+    "/",
+    "/bin",
+    "/dev",
+    "/etc",
+    "/home",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/usr/bin",
+    "/usr/local",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/var",
+    "/var/log",
+    "/var/run",
+    "/var/tmp",
+];
 
 impl Fs {
+    /// Whether `path` is a directory.
+    pub(crate) fn is_dir(&self, path: &str) -> bool {
+        BASE_DIRS.contains(&path) || self.dirs.contains(path)
+    }
+
     fn parent_exists(&self, path: &str) -> bool {
         let parent = match path.rfind('/') {
             Some(0) => "/",
             Some(i) => &path[..i],
             None => "/",
         };
-        self.dirs.contains(parent)
+        self.is_dir(parent)
     }
 
     fn write(&mut self, path: &str, text: &str, append: bool) {
@@ -101,7 +99,7 @@ impl Fs {
 
     /// A file's content (`Err` says why not, as `ENOENT`/`EISDIR`).
     pub(crate) fn read(&self, path: &str) -> Result<&str, FsError> {
-        if self.dirs.contains(path) {
+        if self.is_dir(path) {
             return Err(FsError::IsDir);
         }
         self.files
@@ -228,11 +226,11 @@ impl Run {
     pub(crate) fn program(p: &Program) -> Run {
         let mut run = Run::forever();
         run.on_term = p.on_term;
-        if let Some(m) = p.memory {
-            run.queue.push_back(Item::Mem(m));
-        }
         if !p.listen.is_empty() {
             run.queue.push_back(Item::Listen(p.listen.clone()));
+        }
+        if let Some(m) = p.memory {
+            run.queue.push_back(Item::Mem(m));
         }
         run.push_logs(&p.logs);
         let logs_time: Duration = p.logs.iter().map(|l| l.after).sum();
@@ -288,11 +286,16 @@ struct Shell {
     errexit: bool,
     kind: ShellKind,
     cwd: String,
+    /// The action of `trap '...' TERM`, if set.
+    term_trap: Option<String>,
 }
 
 /// A frame of the machine's continuation stack.
 #[derive(Debug, Clone)]
 enum Frame {
+    /// A utility started as the container's process, run when the machine first steps (so
+    /// files the runtime mounts after start are there for it).
+    Util(&'static str, Vec<String>, Sink, Sink),
     Node(Arc<Node>),
     Seq(Arc<Node>, usize),
     ErrExit,
@@ -315,6 +318,13 @@ enum Frame {
     },
     /// The end of a nested shell: restores the outer shell's state.
     Scope(Box<Shell>),
+    /// A program started with `&`: what it does at once (output, ports, memory) happens;
+    /// from its first wait on it runs on unobserved.
+    Bg {
+        run: Run,
+        out: Sink,
+        err: Sink,
+    },
 }
 
 /// Where output goes when the machine runs synchronously (`$(...)`, pipelines, exec).
@@ -324,6 +334,15 @@ struct Capture {
     err: String,
     /// Stderr goes into `out` too (exec results).
     combined: bool,
+}
+
+/// How the process reacts to SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Term {
+    /// Ignores it.
+    Ignores,
+    /// Exits this long after it, with this code.
+    Exits(Duration, i32),
 }
 
 /// Why a program could not be found.
@@ -346,9 +365,9 @@ const UTILS: [&str; 42] = [
 ];
 
 /// Shell builtins (never looked up on PATH).
-const SHELL_BUILTINS: [&str; 16] = [
-    ":", "exit", "export", "cd", "set", "trap", "exec", "read", "wait", "unset", "shift", "source",
-    ".", "return", "ulimit", "umask",
+const SHELL_BUILTINS: [&str; 18] = [
+    ":", "break", "continue", "exit", "export", "cd", "set", "trap", "exec", "read", "wait",
+    "unset", "shift", "source", ".", "return", "ulimit", "umask",
 ];
 
 /// The interpreter for one container process.
@@ -369,6 +388,10 @@ pub(crate) struct Machine {
     shell_pid1: bool,
     busy: u32,
     env: BTreeMap<String, String>,
+    /// The length of the latest wait (bounds when a trapped SIGTERM is handled).
+    last_wait: Duration,
+    /// Commands installed by the package manager (`apk add curl`).
+    installed: BTreeSet<String>,
 }
 
 fn basename(path: &str) -> &str {
@@ -377,6 +400,9 @@ fn basename(path: &str) -> &str {
 
 fn format_time(now: jiff::Timestamp, fmt: &str) -> String {
     let zoned = now.to_zoned(jiff::tz::TimeZone::UTC);
+    // `%e` is the space-padded day of the month, as C's strftime prints it.
+    let fmt = fmt.replace("%e", &format!("{:>2}", zoned.day()));
+    let fmt = fmt.as_str();
     jiff::fmt::strtime::format(fmt, &zoned).unwrap_or_else(|_| fmt.to_string())
 }
 
@@ -453,7 +479,6 @@ fn unescape(s: &str) -> (String, bool) {
 fn printf(format: &str, args: &[String]) -> String {
     let mut out = String::new();
     let mut args = args.iter();
-    let mut first = true;
     loop {
         let mut consumed = false;
         let mut chars = format.chars().peekable();
@@ -516,10 +541,9 @@ fn printf(format: &str, args: &[String]) -> String {
                 c => out.push(c),
             }
         }
-        if !consumed || args.len() == 0 || !first && !consumed {
+        if !consumed || args.len() == 0 {
             break;
         }
-        first = false;
     }
     out
 }
@@ -646,6 +670,7 @@ impl Machine {
                 errexit: false,
                 kind,
                 cwd: "/".into(),
+                term_trap: None,
             },
             image,
             stack: Vec::new(),
@@ -659,17 +684,45 @@ impl Machine {
             shell_pid1: false,
             busy: 0,
             env,
+            last_wait: Duration::ZERO,
+            installed: BTreeSet::new(),
         }
     }
 
     /// How the foreground process reacts to SIGTERM (`None`: ignores it).
-    pub(crate) fn on_term(&self) -> Option<(Duration, i32)> {
+    pub(crate) fn on_term(&self) -> Term {
         if self.shell_pid1 {
-            return None;
+            // A shell with `trap '... exit N' TERM` runs the action once the foreground
+            // command has finished; without one, PID 1 ignores the signal.
+            let action = self.shell.term_trap.as_deref().unwrap_or("");
+            let words: Vec<&str> = action
+                .split(|c: char| c.is_whitespace() || c == ';')
+                .filter(|w| !w.is_empty())
+                .collect();
+            // The foreground command's end is bounded by the length of the current wait.
+            return match words.iter().position(|w| *w == "exit") {
+                Some(i) => Term::Exits(
+                    self.last_wait,
+                    words
+                        .get(i + 1)
+                        .and_then(|c| c.parse::<i32>().ok())
+                        .unwrap_or(0),
+                ),
+                None => Term::Ignores,
+            };
         }
-        match self.stack.iter().find(|f| matches!(f, Frame::Fg { .. })) {
-            Some(Frame::Fg { run, .. }) => run.on_term,
-            _ => Some((Duration::ZERO, 0)),
+        match self
+            .stack
+            .iter()
+            .find(|f| matches!(f, Frame::Fg { .. } | Frame::Util(..)))
+        {
+            Some(Frame::Fg { run, .. }) => match run.on_term {
+                Some((after, code)) => Term::Exits(after, code),
+                None => Term::Ignores,
+            },
+            // Utilities have no SIGTERM handler; as PID 1 they ignore it.
+            Some(Frame::Util(..)) => Term::Ignores,
+            _ => Term::Exits(Duration::ZERO, 0),
         }
     }
 
@@ -682,7 +735,23 @@ impl Machine {
         if self.image.userland == Userland::None {
             return None;
         }
+        if self.installed.contains(base) {
+            return Some(match base {
+                "curl" => Resolved::Program(ProgramDef::Builtin("curl".into())),
+                "python3" | "python" => Resolved::Program(ProgramDef::Builtin("python".into())),
+                "node" | "nodejs" => Resolved::Program(ProgramDef::Builtin("node".into())),
+                "bash" => Resolved::Shell(ShellKind::Bash),
+                _ => Resolved::Util("installed"),
+            });
+        }
         match base {
+            "apk" if self.image.userland == Userland::Busybox => Some(Resolved::Util("apk")),
+            "apt-get" | "apt" if self.image.userland == Userland::Gnu => {
+                Some(Resolved::Util("apt-get"))
+            }
+            "yum" | "dnf" | "microdnf" if self.image.userland == Userland::Gnu => {
+                Some(Resolved::Util("yum"))
+            }
             "sh" => Some(Resolved::Shell(match self.image.userland {
                 Userland::Gnu => ShellKind::Dash,
                 _ => ShellKind::Ash,
@@ -748,6 +817,10 @@ impl Machine {
         let run = match resolved {
             Resolved::Shell(kind) => {
                 self.start_shell(kind, name, args, out, err, pid1);
+                return Ok(());
+            }
+            Resolved::Util(u) if pid1 && stdin.is_none() => {
+                self.stack.push(Frame::Util(u, args.to_vec(), out, err));
                 return Ok(());
             }
             Resolved::Util(u) => self.util(u, args, stdin),
@@ -914,6 +987,10 @@ impl Machine {
             && assigns.is_empty()
             && redirects.is_empty()
             && !words.is_empty()
+            && words
+                .iter()
+                .flatten()
+                .all(|p| matches!(p, Part::Lit(..) | Part::Var(..)))
             && out == Sink::Log(false)
         {
             let saved = self.shell.clone();
@@ -950,6 +1027,7 @@ impl Machine {
                 errexit,
                 kind,
                 cwd: "/".into(),
+                term_trap: None,
             },
         );
         if !pid1 {
@@ -988,6 +1066,20 @@ impl Machine {
         let mut cur = String::new();
         let mut has = false;
         for part in word {
+            // "$@": each positional parameter is a field of its own.
+            if let Part::Var(name, None, true) = part
+                && name == "@"
+            {
+                let args: Vec<String> = self.shell.positional.iter().skip(1).cloned().collect();
+                for (k, arg) in args.into_iter().enumerate() {
+                    if k > 0 {
+                        fields.push(std::mem::take(&mut cur));
+                    }
+                    cur.push_str(&arg);
+                    has = true;
+                }
+                continue;
+            }
             let (text, quoted) = match part {
                 Part::Lit(s, q) => (s.clone(), *q),
                 Part::Var(name, default, q) => {
@@ -1094,6 +1186,8 @@ impl Machine {
             shell_pid1: false,
             busy: 0,
             env: self.env.clone(),
+            last_wait: Duration::ZERO,
+            installed: BTreeSet::new(),
         };
         let started = match script_or_argv {
             SyncInput::Script(src) => match shell::parse(&src) {
@@ -1138,6 +1232,7 @@ impl Machine {
             }
         };
         self.fs = std::mem::take(&mut sub.fs);
+        self.installed = std::mem::take(&mut sub.installed);
         (sub.capture.unwrap_or_default(), code)
     }
 
@@ -1189,7 +1284,7 @@ impl Machine {
             _ => {}
         }
         let abs = self.abs(path);
-        if self.fs.dirs.contains(&abs) {
+        if self.fs.is_dir(&abs) {
             return Err(match self.shell.kind {
                 ShellKind::Ash => format!("sh: can't create {path}: Is a directory"),
                 ShellKind::Dash => format!("sh: 1: cannot create {path}: Is a directory"),
@@ -1259,6 +1354,7 @@ impl Machine {
                             }
                             Item::Wait(d) => {
                                 self.busy = 0;
+                                self.last_wait = d;
                                 Some(Step::Wait(d))
                             }
                             Item::Mem(m) => Some(Step::Mem(m)),
@@ -1269,10 +1365,23 @@ impl Machine {
                                     .launch(&argv, out.clone(), err.clone(), None, pid1)
                                     .is_err()
                                 {
-                                    let line =
-                                        line.map(|l| format!("line {l}: ")).unwrap_or_default();
-                                    let msg =
-                                        format!("{wrapper}: exec: {line}{}: not found\n", argv[0]);
+                                    // The script runs as `$0`: found on PATH, that is its
+                                    // full path.
+                                    let path = if wrapper.contains('/') {
+                                        wrapper.clone()
+                                    } else {
+                                        format!("/usr/local/bin/{wrapper}")
+                                    };
+                                    let cmd = &argv[0];
+                                    let msg = match (line, self.busybox()) {
+                                        (Some(l), true) => {
+                                            format!("{path}: exec: line {l}: {cmd}: not found\n")
+                                        }
+                                        (Some(l), false) => {
+                                            format!("{path}: {l}: exec: {cmd}: not found\n")
+                                        }
+                                        (None, _) => format!("{path}: exec: {cmd}: not found\n"),
+                                    };
                                     self.write(&err, &msg);
                                     self.status = 127;
                                 }
@@ -1284,6 +1393,30 @@ impl Machine {
                             return step;
                         }
                     }
+                },
+                Frame::Util(name, args, out, err) => {
+                    let run = self.util(name, &args, None);
+                    self.stack.push(Frame::Fg { run, out, err });
+                }
+                Frame::Bg { mut run, out, err } => match run.next() {
+                    Some(Item::Text(text, stderr)) => {
+                        self.write(if stderr { &err } else { &out }, &text);
+                        self.stack.push(Frame::Bg { run, out, err });
+                    }
+                    Some(Item::Tpl(line, stderr)) => {
+                        let line = template(&line, self.now);
+                        self.write(if stderr { &err } else { &out }, &format!("{line}\n"));
+                        self.stack.push(Frame::Bg { run, out, err });
+                    }
+                    Some(Item::Listen(l)) => {
+                        self.stack.push(Frame::Bg { run, out, err });
+                        return Step::Listen(l);
+                    }
+                    Some(Item::Mem(m)) => {
+                        self.stack.push(Frame::Bg { run, out, err });
+                        return Step::Mem(m);
+                    }
+                    Some(Item::Wait(_) | Item::Exec(..)) | None => self.status = 0,
                 },
                 Frame::Node(node) => self.exec_node(node),
                 Frame::Seq(node, idx) => {
@@ -1405,6 +1538,45 @@ impl Machine {
                 self.stack.push(Frame::Not);
                 self.stack.push(Frame::Node(inner.clone()));
             }
+            Node::Background(inner) => {
+                self.status = 0;
+                // Only a simple command naming a program or utility runs in the background;
+                // a backgrounded loop or list is not simulated (it is skipped).
+                if let Node::Simple { words, .. } = &**inner {
+                    let argv: Vec<String> = words.iter().flat_map(|w| self.expand(w)).collect();
+                    let run = match argv.first().and_then(|a| self.resolve(a)) {
+                        Some(Resolved::Util(u)) => Some(self.util(u, &argv[1..], None)),
+                        Some(Resolved::Program(ProgramDef::Static {
+                            default,
+                            subcommands,
+                        })) => Some(Run::program(
+                            argv.get(1)
+                                .and_then(|a| subcommands.get(a))
+                                .unwrap_or(&default),
+                        )),
+                        Some(Resolved::Program(ProgramDef::Builtin(b))) => {
+                            Some(super::programs::builtin(&b, &argv[1..], &self.shell.vars))
+                        }
+                        Some(Resolved::Program(ProgramDef::Wrapper(_)) | Resolved::Shell(_)) => {
+                            None
+                        }
+                        None => {
+                            if let Some(cmd) = argv.first() {
+                                let msg = format!("{}\n", self.shell.kind.not_found(cmd));
+                                self.write(&Sink::Log(true), &msg);
+                            }
+                            None
+                        }
+                    };
+                    if let Some(run) = run {
+                        self.stack.push(Frame::Bg {
+                            run,
+                            out: Sink::Log(false),
+                            err: Sink::Log(true),
+                        });
+                    }
+                }
+            }
             Node::While { cond, .. } => {
                 self.stack.push(Frame::WhileCond(node.clone()));
                 self.stack.push(Frame::Node(cond.clone()));
@@ -1477,6 +1649,10 @@ impl Machine {
                 RedirectTarget::Dup(1) => Ok(out.clone()),
                 RedirectTarget::Dup(2) => Ok(err.clone()),
                 RedirectTarget::Dup(_) => Ok(Sink::Null),
+                RedirectTarget::HereDoc(word) => {
+                    stdin = Some(self.expand(word).concat());
+                    continue;
+                }
                 RedirectTarget::File(word, append) => {
                     let path = self.expand(word).join(" ");
                     if r.fd == 0 {
@@ -1520,10 +1696,21 @@ impl Machine {
         };
         let args = &argv[1..];
         match cmd.as_str() {
-            ":" | "cd" | "trap" | "wait" | "ulimit" | "umask" | "return" | "source" | "." => {
+            "trap" => {
+                if let Some((action, signals)) = args.split_first() {
+                    let term = signals
+                        .iter()
+                        .any(|s| matches!(s.as_str(), "TERM" | "SIGTERM" | "15"));
+                    if term {
+                        self.shell.term_trap = (action != "-").then(|| action.clone());
+                    }
+                }
+                self.status = 0;
+            }
+            ":" | "cd" | "wait" | "ulimit" | "umask" | "return" | "source" | "." => {
                 if cmd == "cd" {
                     let target = self.abs(args.first().map(|s| s.as_str()).unwrap_or("/root"));
-                    if self.fs.dirs.contains(&target) {
+                    if self.fs.is_dir(&target) {
                         self.shell.cwd = target;
                     } else {
                         let msg = format!(
@@ -1534,6 +1721,19 @@ impl Machine {
                         self.status = 2;
                         return;
                     }
+                }
+                self.status = 0;
+            }
+            "break" | "continue" => {
+                // Unwind to the innermost loop (within this shell).
+                let depth = self.stack.iter().rposition(|f| {
+                    matches!(f, Frame::WhileBody(_) | Frame::For { .. } | Frame::Scope(_))
+                });
+                if let Some((i, Frame::WhileBody(_) | Frame::For { .. })) =
+                    depth.map(|i| (i, &self.stack[i]))
+                {
+                    let keep = if cmd == "break" { i } else { i + 1 };
+                    self.stack.truncate(keep);
                 }
                 self.status = 0;
             }
@@ -1779,7 +1979,7 @@ impl Machine {
                 let mut run = Run::done(0);
                 for f in args.iter().filter(|a| !a.starts_with('-')) {
                     let abs = self.abs(f);
-                    if self.fs.dirs.contains(&abs) || self.fs.files.contains_key(&abs) {
+                    if self.fs.is_dir(&abs) || self.fs.files.contains_key(&abs) {
                         continue;
                     }
                     if !self.fs.parent_exists(&abs) {
@@ -1806,7 +2006,7 @@ impl Machine {
                     if self.fs.files.remove(&abs).is_some() {
                         continue;
                     }
-                    if self.fs.dirs.contains(&abs) {
+                    if self.fs.is_dir(&abs) {
                         if recursive {
                             let prefix = format!("{abs}/");
                             self.fs
@@ -1846,7 +2046,7 @@ impl Machine {
                             path.push_str(part);
                             self.fs.dirs.insert(path.clone());
                         }
-                    } else if self.fs.dirs.contains(&abs) {
+                    } else if self.fs.is_dir(&abs) {
                         run.end = Some(1);
                         run = run.err(if bb {
                             format!("mkdir: can't create directory '{d}': File exists\n")
@@ -1971,7 +2171,7 @@ impl Machine {
                 if self.fs.files.contains_key(&dir) {
                     return Run::done(0).out(format!("{dir}\n"));
                 }
-                if !self.fs.dirs.contains(&dir) {
+                if !self.fs.is_dir(&dir) {
                     return Run::done(if bb { 1 } else { 2 }).err(if bb {
                         format!("ls: {dir}: No such file or directory\n")
                     } else {
@@ -1990,6 +2190,7 @@ impl Machine {
                     .keys()
                     .map(|s| s.as_str())
                     .chain(self.fs.dirs.iter().map(|s| s.as_str()))
+                    .chain(BASE_DIRS)
                 {
                     if let Some(rest) = p.strip_prefix(&prefix)
                         && !rest.is_empty()
@@ -2119,7 +2320,7 @@ impl Machine {
                         paths[0]
                     ));
                 };
-                if self.fs.dirs.contains(&dst) {
+                if self.fs.is_dir(&dst) {
                     dst = format!("{}/{}", dst.trim_end_matches('/'), basename(&src));
                 }
                 self.fs.write(&dst, &text, false);
@@ -2146,6 +2347,8 @@ impl Machine {
                 ));
                 run
             }
+            "installed" => Run::done(0),
+            "apk" | "apt-get" | "yum" => self.package_manager(name, args),
             "nslookup" | "wget" | "nc" => {
                 // In-container networking is not simulated: lookups and fetches succeed
                 // without output (init containers waiting on `until nslookup svc` go on).
@@ -2157,6 +2360,86 @@ impl Machine {
         }
     }
 
+    /// `apk`, `apt-get` and `yum`: installs succeed after a while (packages are not really
+    /// fetched); installed commands then exist (`curl`, `bash`, `python3`, `nodejs` behave as
+    /// those programs, others run and exit 0).
+    fn package_manager(&mut self, name: &str, args: &[String]) -> Run {
+        let words: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+        let sub = words.first().map(|s| s.as_str()).unwrap_or("");
+        let packages: Vec<String> = words.iter().skip(1).map(|s| s.to_string()).collect();
+        let yes = args.iter().any(|a| {
+            a == "--yes"
+                || a == "--assume-yes"
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains('y'))
+        });
+        let mut run = Run::done(0);
+        let wait =
+            |run: &mut Run, secs: u64| run.queue.push_back(Item::Wait(Duration::from_secs(secs)));
+        match (name, sub) {
+            ("apk", "add") => {
+                run = run
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/main/x86_64/APKINDEX.tar.gz\n")
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/community/x86_64/APKINDEX.tar.gz\n");
+                wait(&mut run, 2);
+                let n = packages.len();
+                for (i, p) in packages.iter().enumerate() {
+                    run = run.out(format!("({}/{n}) Installing {p}\n", i + 1));
+                }
+                run = run.out(format!("OK: {} MiB in {} packages\n", 8 + 2 * n, 15 + n));
+            }
+            ("apk", "update") => {
+                run = run
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/main/x86_64/APKINDEX.tar.gz\n")
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/community/x86_64/APKINDEX.tar.gz\n");
+                wait(&mut run, 1);
+                run = run.out("v3.21.3-1-g0a1b2c3d4e5 [https://dl-cdn.alpinelinux.org/alpine/v3.21/main]\nOK: 25259 distinct packages available\n");
+            }
+            ("apt-get", "update") => {
+                run = run.out("Get:1 http://deb.debian.org/debian bookworm InRelease [151 kB]\nGet:2 http://deb.debian.org/debian bookworm-updates InRelease [55.4 kB]\nGet:3 http://deb.debian.org/debian-security bookworm-security InRelease [48.0 kB]\n");
+                wait(&mut run, 3);
+                run = run.out("Fetched 9256 kB in 1s (7020 kB/s)\nReading package lists...\n");
+            }
+            ("apt-get", "install") => {
+                run = run.out("Reading package lists...\nBuilding dependency tree...\nReading state information...\n");
+                if !yes {
+                    run = run.out(format!(
+                        "The following NEW packages will be installed:\n  {}\nDo you want to continue? [Y/n] Abort.\n",
+                        packages.join(" ")
+                    ));
+                    run.end = Some(1);
+                    return run;
+                }
+                wait(&mut run, 4);
+                for p in &packages {
+                    run = run.out(format!("Setting up {p} ...\n"));
+                }
+            }
+            ("yum", "install") => {
+                wait(&mut run, 4);
+                for p in &packages {
+                    run = run.out(format!("  Installing       : {p}\n"));
+                }
+                run = run.out("Complete!\n");
+            }
+            _ => {}
+        }
+        if matches!(sub, "add" | "install") {
+            let exits = name != "apt-get" || yes;
+            if exits {
+                for p in packages {
+                    let command = match p.as_str() {
+                        "py3-pip" | "python3-pip" => "pip".to_string(),
+                        "nodejs" => "node".to_string(),
+                        "bind-tools" | "dnsutils" => "dig".to_string(),
+                        other => other.to_string(),
+                    };
+                    self.installed.insert(command);
+                }
+            }
+        }
+        run
+    }
+
     fn test(&self, args: &[String]) -> bool {
         match args {
             [] => false,
@@ -2166,9 +2449,9 @@ impl Machine {
                 let abs = self.abs(path);
                 match op.as_str() {
                     "-f" => self.fs.files.contains_key(&abs),
-                    "-d" => self.fs.dirs.contains(&abs),
+                    "-d" => self.fs.is_dir(&abs),
                     "-e" | "-r" | "-w" | "-x" => {
-                        self.fs.files.contains_key(&abs) || self.fs.dirs.contains(&abs)
+                        self.fs.files.contains_key(&abs) || self.fs.is_dir(&abs)
                     }
                     "-s" => self.fs.files.get(&abs).is_some_and(|c| !c.is_empty()),
                     "-z" => path.is_empty(),
@@ -2200,6 +2483,19 @@ impl Machine {
             }
             _ => false,
         }
+    }
+
+    /// Puts a file (and its parent directories) into the file system.
+    pub(crate) fn add_file(&mut self, path: &str, content: &str) {
+        let abs = self.abs(path);
+        let mut dir = String::new();
+        let parts: Vec<&str> = abs.split('/').filter(|p| !p.is_empty()).collect();
+        for part in parts.iter().take(parts.len().saturating_sub(1)) {
+            dir.push('/');
+            dir.push_str(part);
+            self.fs.dirs.insert(dir.clone());
+        }
+        self.fs.write(&abs, content, false);
     }
 
     /// Runs a command in the container synchronously (exec probes): `None` when the
