@@ -831,3 +831,172 @@ mod job {
         );
     }
 }
+
+mod cronjob {
+    use std::time::Duration;
+
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    use kube::ResourceExt;
+    use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+
+    use super::support_sts::*;
+
+    fn cronjob(name: &str, policy: &str) -> CronJob {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {
+                "schedule": "* * * * *",
+                "concurrencyPolicy": policy,
+                "successfulJobsHistoryLimit": 1,
+                "jobTemplate": {"metadata": {"labels": {"app": name}},
+                    "spec": {"template": {"spec": {"restartPolicy": "Never",
+                        "containers": [{"name": "main", "image": "busybox"}]}}}}
+            }
+        }))
+        .expect("cronjob")
+    }
+
+    /// Speed 120: a simulated minute passes in half a real second.
+    async fn start() -> Cluster {
+        let c = cluster(120.0).await;
+        tokio::spawn(controllers::cronjob::run(
+            c.client.clone(),
+            c.clock,
+            c.shutdown.clone(),
+        ));
+        c
+    }
+
+    async fn jobs_of(c: &Cluster, name: &str) -> Vec<Job> {
+        let mut jobs = Api::<Job>::namespaced(c.client.clone(), "default")
+            .list(&ListParams::default().labels(&format!("app={name}")))
+            .await
+            .expect("list")
+            .items;
+        jobs.sort_by_key(|j| j.name_any());
+        jobs
+    }
+
+    async fn complete(c: &Cluster, job: &Job) {
+        let now = jiff::Timestamp::now().to_string();
+        let status = serde_json::json!({"status": {
+            "startTime": now, "completionTime": now, "succeeded": 1,
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
+                {"type": "Complete", "status": "True", "lastTransitionTime": now}]
+        }});
+        Api::<Job>::namespaced(c.client.clone(), "default")
+            .patch_status(
+                &job.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&status),
+            )
+            .await
+            .expect("complete job");
+    }
+
+    #[tokio::test]
+    async fn a_cronjob_on_a_fast_clock_creates_jobs_and_keeps_history() {
+        let c = start().await;
+        let cronjobs = Api::<CronJob>::namespaced(c.client.clone(), "default");
+        cronjobs
+            .create(&PostParams::default(), &cronjob("hello", "Allow"))
+            .await
+            .expect("create");
+        let first = eventually("the first job", || async {
+            jobs_of(&c, "hello").await.into_iter().next()
+        })
+        .await;
+        let minutes: i64 = first
+            .name_any()
+            .strip_prefix("hello-")
+            .expect("prefix")
+            .parse()
+            .expect("minutes");
+        let stamp: jiff::Timestamp =
+            first.annotations()["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+                .parse()
+                .expect("rfc3339");
+        assert_eq!(
+            stamp.as_second(),
+            minutes * 60,
+            "the name counts the scheduled minute"
+        );
+        assert_eq!(first.owner_references()[0].kind, "CronJob");
+        let st = eventually("status to list the active job", || async {
+            let st = cronjobs.get("hello").await.ok()?.status?;
+            (st.active.as_ref().is_some_and(|a| !a.is_empty()) && st.last_schedule_time.is_some())
+                .then_some(st)
+        })
+        .await;
+        assert_eq!(st.active.expect("active")[0].kind.as_deref(), Some("Job"));
+        complete(&c, &first).await;
+        eventually("the completed job to leave the active list", || async {
+            let st = cronjobs.get("hello").await.ok()?.status?;
+            (st.last_successful_time.is_some()
+                && !st
+                    .active
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|a| a.uid == first.uid()))
+            .then_some(())
+        })
+        .await;
+        let second = eventually("a second job", || async {
+            jobs_of(&c, "hello")
+                .await
+                .into_iter()
+                .find(|j| j.uid() != first.uid())
+        })
+        .await;
+        complete(&c, &second).await;
+        eventually(
+            "the oldest successful job to be deleted (limit 1)",
+            || async {
+                let jobs = jobs_of(&c, "hello").await;
+                (!jobs.iter().any(|j| j.uid() == first.uid())
+                    && jobs.iter().any(|j| j.uid() == second.uid()))
+                .then_some(())
+            },
+        )
+        .await;
+        let created = event_notes(&c.client, "SuccessfulCreate").await;
+        assert!(
+            created.contains(&format!("Created job {}", first.name_any())),
+            "{created:?}"
+        );
+        let saw = event_notes(&c.client, "SawCompletedJob").await;
+        assert!(
+            saw.contains(&format!(
+                "Saw completed job: {}, condition: Complete",
+                first.name_any()
+            )),
+            "{saw:?}"
+        );
+        let deleted = event_notes(&c.client, "SuccessfulDelete").await;
+        assert!(
+            deleted.contains(&format!("Deleted job {}", first.name_any())),
+            "{deleted:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn forbid_starts_no_job_while_one_runs() {
+        let c = start().await;
+        let cronjobs = Api::<CronJob>::namespaced(c.client.clone(), "default");
+        cronjobs
+            .create(&PostParams::default(), &cronjob("solo", "Forbid"))
+            .await
+            .expect("create");
+        eventually("the first job", || async {
+            jobs_of(&c, "solo").await.into_iter().next()
+        })
+        .await;
+        eventually("the controller to refuse a second one", || async {
+            let notes = event_notes(&c.client, "JobAlreadyActive").await;
+            notes.contains(&"Not starting job because prior execution is running and concurrency policy is Forbid".to_string()).then_some(())
+        }).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(jobs_of(&c, "solo").await.len(), 1, "Forbid keeps one job");
+    }
+}
