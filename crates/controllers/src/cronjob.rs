@@ -262,11 +262,15 @@ async fn reconcile(cj: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, Error>
         if list.len() <= limit {
             continue;
         }
+        // Oldest start first, ties by name (`byJobStartTime`).
         list.sort_by_key(|j| {
-            j.status
-                .as_ref()
-                .and_then(|s| s.start_time.clone())
-                .map(|t| t.0)
+            (
+                j.status
+                    .as_ref()
+                    .and_then(|s| s.start_time.clone())
+                    .map(|t| t.0),
+                j.name_any(),
+            )
         });
         let excess = list.len() - limit;
         for job in list.into_iter().take(excess) {

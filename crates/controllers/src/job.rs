@@ -6,10 +6,13 @@
 //! `podFailurePolicy` (FailJob, Ignore, Count), `suspend`, and the conditions
 //! `SuccessCriteriaMet`/`Complete` and `FailureTarget`/`Failed`.
 //!
-//! Not here: `ttlSecondsAfterFinished` (upstream's separate TTL-after-finished controller),
-//! `successPolicy`, `backoffLimitPerIndex` and the `FailIndex` action, `managedBy`. The API
+//! `ttlSecondsAfterFinished` is upstream's separate controller: [`ttl_after_finished`].
+//!
+//! Not here: `successPolicy`, `backoffLimitPerIndex` and the `FailIndex` action, `managedBy`. The API
 //! server does not generate a Job's selector and template labels yet, so this controller
 //! selects a Job's pods by controller reference and labels its pods itself.
+
+pub mod ttl_after_finished;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -183,6 +183,12 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
         move |c, s| job::run(c, clock, s),
     )));
     handles.push(tokio::spawn(supervise(
+        "ttl-after-finished controller",
+        client.clone(),
+        shutdown.clone(),
+        move |c, s| job::ttl_after_finished::run(c, clock, s),
+    )));
+    handles.push(tokio::spawn(supervise(
         "cronjob controller",
         client.clone(),
         shutdown.clone(),

@@ -715,8 +715,7 @@ fn compute_status(
     status.available_replicas = Some(available);
     status.current_replicas = Some(current_n);
     status.updated_replicas = Some(updated_n);
-    let want = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    if rolling && updated_n == want && ready == want && replicas == want {
+    if rolling && updated_n == replicas && ready == replicas {
         status.current_replicas = Some(updated_n);
         status.current_revision = Some(update.to_string());
     }

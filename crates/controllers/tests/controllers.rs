@@ -797,6 +797,36 @@ mod job {
     }
 
     #[tokio::test]
+    async fn a_finished_job_with_a_ttl_is_deleted_with_its_pods() {
+        let c = start(100.0).await;
+        tokio::spawn(controllers::job::ttl_after_finished::run(
+            c.client.clone(),
+            c.clock,
+            c.shutdown.clone(),
+        ));
+        tokio::spawn(controllers::garbage_collector::run(
+            c.client.clone(),
+            c.shutdown.clone(),
+        ));
+        let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
+        jobs.create(
+            &PostParams::default(),
+            &job("ttl", serde_json::json!({"ttlSecondsAfterFinished": 200})),
+        )
+        .await
+        .expect("create");
+        drive(&c, "ttl", "Succeeded", "Complete").await;
+        eventually(
+            "the job and its pod to be deleted after the TTL",
+            || async {
+                let gone = jobs.get_opt("ttl").await.ok()?.is_none();
+                (gone && pods_of(&c, "ttl").await.is_empty()).then_some(())
+            },
+        )
+        .await;
+    }
+
+    #[tokio::test]
     async fn an_active_deadline_fails_the_job() {
         let c = start(100.0).await;
         let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
