@@ -20,13 +20,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, PropagationPolicy};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::workload::{self, Events, Expectations, controlled_by, controller_ref};
+use crate::workload::{self, Events, Expectations, OwnerIndex, controlled_by, controller_ref};
 use crate::{Error, is_not_found};
 
 /// Annotation with the time a Job was scheduled for (RFC 3339, in the CronJob's zone).
@@ -41,7 +40,7 @@ const CATCH_UP: Duration = Duration::from_millis(200);
 struct Context {
     client: Client,
     clock: api::clock::Clock,
-    jobs: Store<Job>,
+    jobs: OwnerIndex<Job>,
     expectations: Expectations,
     events: Events,
 }
@@ -52,7 +51,7 @@ pub async fn run(
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (jobs, job_stream) = workload::reflect(Api::<Job>::all(client.clone()));
+    let (jobs, job_stream) = workload::reflect_owned(Api::<Job>::all(client.clone()));
     let context = Arc::new(Context {
         client: client.clone(),
         clock,
@@ -165,7 +164,7 @@ async fn reconcile(cj: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, Error>
     let name = cj.name_any();
     let jobs: Vec<Arc<Job>> = ctx
         .jobs
-        .state()
+        .owned_by(&uid)
         .into_iter()
         .filter(|j| j.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&**j, &uid))
         .collect();

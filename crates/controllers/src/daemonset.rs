@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::history;
-use crate::workload::{self, Events, Expectations, controlled_by, controller_ref};
+use crate::workload::{self, Events, Expectations, OwnerIndex, controlled_by, controller_ref};
 use crate::{Error, is_conflict, is_not_found};
 
 /// The deprecated pod label holding the DaemonSet's generation at creation
@@ -42,9 +42,9 @@ const CATCH_UP: Duration = Duration::from_millis(200);
 struct Context {
     client: Client,
     clock: api::clock::Clock,
-    pods: Store<Pod>,
+    pods: OwnerIndex<Pod>,
     nodes: Store<Node>,
-    revisions: Store<ControllerRevision>,
+    revisions: OwnerIndex<ControllerRevision>,
     expectations: Expectations,
     events: Events,
 }
@@ -55,10 +55,10 @@ pub async fn run(
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (pods, pod_stream) = workload::reflect(Api::<Pod>::all(client.clone()));
+    let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()));
     let (nodes, node_stream) = workload::reflect(Api::<Node>::all(client.clone()));
     let (revisions, revision_stream) =
-        workload::reflect(Api::<ControllerRevision>::all(client.clone()));
+        workload::reflect_owned(Api::<ControllerRevision>::all(client.clone()));
     let (sets, set_stream) = workload::reflect(Api::<DaemonSet>::all(client.clone()));
     let context = Arc::new(Context {
         client: client.clone(),
@@ -419,7 +419,7 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
     let name = set.name_any();
     let pods: Vec<Arc<Pod>> = ctx
         .pods
-        .state()
+        .owned_by(&uid)
         .into_iter()
         .filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&**p, &uid))
         .collect();
@@ -439,7 +439,7 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
     let revision_api = Api::<ControllerRevision>::namespaced(ctx.client.clone(), &ns);
     let revisions: Vec<ControllerRevision> = ctx
         .revisions
-        .state()
+        .owned_by(&uid)
         .iter()
         .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&***r, &uid))
         .map(|r| (**r).clone())
