@@ -23,6 +23,7 @@ use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -56,7 +57,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()));
-    let (nodes, node_stream) = workload::reflect(Api::<Node>::all(client.clone()));
+    let (nodes, node_writer) = kube::runtime::reflector::store();
+    let node_stream = relevant_node_changes(
+        kube::runtime::watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+            .default_backoff()
+            .reflect(node_writer),
+    );
     let (revisions, revision_stream) =
         workload::reflect_owned(Api::<ControllerRevision>::all(client.clone()));
     let (sets, set_stream) = workload::reflect(Api::<DaemonSet>::all(client.clone()));
@@ -86,6 +92,58 @@ pub async fn run(
         .for_each(|_| futures::future::ready(()))
         .await;
     Ok(())
+}
+
+/// What of a node matters to DaemonSets: everything but its resourceVersion, managed fields
+/// and condition heartbeat times (upstream's `shouldIgnoreNodeUpdate`), hashed.
+pub fn node_fingerprint(node: &Node) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut value = serde_json::to_value(node).unwrap_or_default();
+    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("resourceVersion");
+        meta.remove("managedFields");
+    }
+    if let Some(conditions) = value
+        .get_mut("status")
+        .and_then(|s| s.get_mut("conditions"))
+        .and_then(|c| c.as_array_mut())
+    {
+        for c in conditions.iter_mut() {
+            let kept = serde_json::json!({"type": c.get("type"), "status": c.get("status")});
+            *c = kept;
+        }
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The nodes whose DaemonSet-relevant content changed (or that were deleted), from a node
+/// watch: heartbeats alone, thousands a minute in a big cluster, trigger nothing.
+fn relevant_node_changes(
+    events: impl futures::Stream<Item = Result<watcher::Event<Node>, watcher::Error>> + Send + 'static,
+) -> impl futures::Stream<Item = Result<Node, watcher::Error>> + Send + 'static {
+    use futures::TryStreamExt;
+    let seen: Arc<std::sync::Mutex<HashMap<String, u64>>> = Arc::default();
+    events
+        .map_ok(move |event| {
+            let mut seen = seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let changed = match event {
+                watcher::Event::Apply(node) | watcher::Event::InitApply(node) => {
+                    let print = node_fingerprint(&node);
+                    (seen.insert(node.name_any(), print) != Some(print)).then_some(node)
+                }
+                watcher::Event::Delete(node) => {
+                    seen.remove(&node.name_any());
+                    Some(node)
+                }
+                watcher::Event::Init | watcher::Event::InitDone => None,
+            };
+            futures::stream::iter(changed.map(Ok))
+        })
+        .try_flatten()
 }
 
 /// Whether `toleration` tolerates `taint` (`Toleration.ToleratesTaint`).
@@ -948,6 +1006,35 @@ mod tests {
         for (case, spec, node, want) in cases {
             assert_eq!(should_run(&spec, &node), want, "{case}");
         }
+    }
+
+    #[test]
+    fn heartbeats_do_not_change_a_nodes_fingerprint() {
+        let at = |t: &str, status: &str, rv: &str| -> Node {
+            serde_json::from_value(j!({
+                "metadata": {"name": "n", "resourceVersion": rv},
+                "status": {"conditions": [{"type": "Ready", "status": status,
+                    "lastHeartbeatTime": t, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+            }))
+            .expect("node")
+        };
+        let base = node_fingerprint(&at("2026-01-01T00:00:10Z", "True", "1"));
+        assert_eq!(
+            base,
+            node_fingerprint(&at("2026-01-01T00:00:20Z", "True", "2")),
+            "a heartbeat"
+        );
+        assert_ne!(
+            base,
+            node_fingerprint(&at("2026-01-01T00:00:20Z", "False", "3")),
+            "readiness changed"
+        );
+        let tainted = node("n", j!({}), j!([{"key": "k", "effect": "NoSchedule"}]));
+        assert_ne!(
+            node_fingerprint(&tainted),
+            node_fingerprint(&node("n", j!({}), j!([]))),
+            "a taint"
+        );
     }
 
     #[test]
