@@ -9,7 +9,7 @@
 //! bound ones to the pod garbage collector, which skiff does not run.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -48,6 +48,40 @@ struct Context {
     revisions: OwnerIndex<ControllerRevision>,
     expectations: Expectations,
     events: Events,
+    /// Per `<daemonset uid>/<node>`, the back-off before deleting another failed pod.
+    failed_pods: Mutex<HashMap<String, FailedBackoff>>,
+}
+
+/// First delay before deleting another failed daemon pod on the same node.
+const FAILED_POD_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest such delay (`failedPodsBackoff` is 1 s doubling to 15 min upstream).
+const MAX_FAILED_POD_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+/// The back-off state of one node's failed daemon pods (`flowcontrol.Backoff` entry).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailedBackoff {
+    /// The current delay.
+    pub delay: Duration,
+    /// When it was last raised.
+    pub updated: jiff::Timestamp,
+}
+
+/// The next back-off entry (`Backoff.Next`): 1 s at first or after a quiet spell of twice
+/// the maximum, else double the delay up to the maximum. `since` is the simulated time since
+/// the entry was last raised.
+pub fn next_backoff(
+    entry: Option<FailedBackoff>,
+    since: Duration,
+    now: jiff::Timestamp,
+) -> FailedBackoff {
+    let delay = match entry {
+        Some(e) if since <= 2 * MAX_FAILED_POD_BACKOFF => (e.delay * 2).min(MAX_FAILED_POD_BACKOFF),
+        _ => FAILED_POD_BACKOFF,
+    };
+    FailedBackoff {
+        delay,
+        updated: now,
+    }
 }
 
 /// Runs the controller until `shutdown` is cancelled.
@@ -74,6 +108,7 @@ pub async fn run(
         revisions,
         expectations: Expectations::default(),
         events: Events::new(client.clone(), "daemonset-controller"),
+        failed_pods: Mutex::default(),
     });
     // A node change concerns every DaemonSet.
     let all_sets = sets.clone();
@@ -588,40 +623,58 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
         } else if !on_node.is_empty() {
             misscheduled += 1;
         }
-        // Manage.
+        // Manage (`podsShouldBeOnNode`).
+        let exists = on_node
+            .iter()
+            .any(|p| !(workload::is_terminating(p) && workload::is_finished(p)));
         let active: Vec<&Arc<Pod>> = on_node
             .iter()
             .filter(|p| !workload::is_terminating(p))
             .collect();
+        if run && !exists {
+            to_create.push(node_name.clone());
+            continue;
+        }
         if !keep {
             to_delete.extend(active.into_iter().cloned());
             continue;
         }
         let mut running = Vec::new();
         for pod in active {
-            if workload::phase(pod) == "Failed" {
-                ctx.events
-                    .publish(
-                        &workload::reference(&*set),
-                        EventType::Warning,
-                        "FailedDaemonPod",
-                        "Delete",
-                        format!(
-                            "Found failed daemon pod {ns}/{} on node {node_name}, will try to kill it",
-                            pod.name_any()
-                        ),
-                    )
-                    .await;
-                to_delete.push(pod.clone());
-            } else {
+            if workload::phase(pod) != "Failed" {
                 running.push(pod.clone());
+                continue;
             }
-        }
-        if running.is_empty() {
-            if run {
-                to_create.push(node_name.clone());
+            let key = format!("{uid}/{node_name}");
+            let entry = ctx
+                .failed_pods
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&key)
+                .copied();
+            let since = entry.map_or(Duration::MAX, |e| ctx.clock.elapsed_since(e.updated));
+            if let Some(e) = entry.filter(|e| since < e.delay) {
+                // Deleting failed pods on this node is limited by the back-off.
+                requeue = Some(requeue.map_or(e.delay, |r: Duration| r.min(e.delay)));
+                continue;
             }
-            continue;
+            ctx.failed_pods
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key, next_backoff(entry, since, ctx.clock.now()));
+            ctx.events
+                .publish(
+                    &workload::reference(&*set),
+                    EventType::Warning,
+                    "FailedDaemonPod",
+                    "Delete",
+                    format!(
+                        "Found failed daemon pod {ns}/{} on node {node_name}, will try to kill it",
+                        pod.name_any()
+                    ),
+                )
+                .await;
+            to_delete.push(pod.clone());
         }
         if running.len() > 1 {
             if max_surge_for_manage {
@@ -1005,6 +1058,31 @@ mod tests {
         ];
         for (case, spec, node, want) in cases {
             assert_eq!(should_run(&spec, &node), want, "{case}");
+        }
+    }
+
+    #[test]
+    fn failed_pod_back_off_doubles_up_to_fifteen_minutes() {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let entry = |secs| {
+            Some(FailedBackoff {
+                delay: Duration::from_secs(secs),
+                updated: now,
+            })
+        };
+        let cases = [
+            ("first failure", None, 0, 1),
+            ("doubles", entry(1), 1, 2),
+            ("doubles again", entry(8), 8, 16),
+            ("capped", entry(600), 600, 900),
+            ("resets after a quiet spell", entry(900), 1801, 1),
+        ];
+        for (case, e, since, want) in cases {
+            assert_eq!(
+                next_backoff(e, Duration::from_secs(since), now).delay,
+                Duration::from_secs(want),
+                "{case}"
+            );
         }
     }
 

@@ -563,6 +563,48 @@ mod daemonset {
             "{deleted:?}"
         );
     }
+
+    #[tokio::test]
+    async fn a_failed_daemon_pod_is_replaced() {
+        let c = cluster(1.0).await;
+        let nodes = Api::<Node>::all(c.client.clone());
+        nodes
+            .create(&PostParams::default(), &node("n1", serde_json::json!([])))
+            .await
+            .expect("node");
+        tokio::spawn(controllers::daemonset::run(
+            c.client.clone(),
+            c.clock,
+            c.shutdown.clone(),
+        ));
+        let sets = Api::<DaemonSet>::namespaced(c.client.clone(), "default");
+        sets.create(&PostParams::default(), &agent())
+            .await
+            .expect("create");
+        let first = eventually("the daemon pod", || async {
+            agent_pods(&c).await.into_iter().next()
+        })
+        .await;
+        bind(&c.client, &first, "n1").await;
+        set_phase(&c.client, &first, "Failed").await;
+        fake_kubelet(c.client.clone(), "app=agent", None, c.shutdown.clone());
+        eventually("a replacement pod", || async {
+            agent_pods(&c)
+                .await
+                .iter()
+                .any(|p| p.uid() != first.uid())
+                .then_some(())
+        })
+        .await;
+        let notes = event_notes(&c.client, "FailedDaemonPod").await;
+        assert_eq!(
+            notes,
+            [format!(
+                "Found failed daemon pod default/{} on node n1, will try to kill it",
+                first.name_any()
+            )]
+        );
+    }
 }
 
 mod job {
@@ -824,6 +866,80 @@ mod job {
             },
         )
         .await;
+    }
+
+    #[tokio::test]
+    async fn a_suspended_job_deletes_its_pods_and_resumes() {
+        // Pods deleted by the suspension count as failed (as upstream), so the resumed Job
+        // waits out the failure back-off: a fast clock keeps that short.
+        let c = start(100.0).await;
+        let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
+        jobs.create(
+            &PostParams::default(),
+            &job(
+                "nap",
+                serde_json::json!({"parallelism": 2, "completions": 2}),
+            ),
+        )
+        .await
+        .expect("create");
+        eventually("two pods", || async {
+            (pods_of(&c, "nap")
+                .await
+                .iter()
+                .filter(|p| running(p))
+                .count()
+                == 2)
+                .then_some(())
+        })
+        .await;
+        let suspend = serde_json::json!({"spec": {"suspend": true}});
+        jobs.patch(
+            "nap",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&suspend),
+        )
+        .await
+        .expect("suspend");
+        let j = eventually("the job to be suspended without pods", || async {
+            let j = jobs.get("nap").await.ok()?;
+            let suspended = condition_types(&j).contains(&"Suspended".to_string());
+            (suspended && pods_of(&c, "nap").await.iter().all(|p| !running(p))).then_some(j)
+        })
+        .await;
+        let cond = j
+            .status
+            .and_then(|s| s.conditions)
+            .into_iter()
+            .flatten()
+            .find(|c| c.type_ == "Suspended")
+            .expect("cond");
+        assert_eq!(
+            (cond.status.as_str(), cond.reason.as_deref()),
+            ("True", Some("JobSuspended"))
+        );
+        let resume = serde_json::json!({"spec": {"suspend": false}});
+        jobs.patch(
+            "nap",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&resume),
+        )
+        .await
+        .expect("resume");
+        let (j, _) = drive(&c, "nap", "Succeeded", "Complete").await;
+        let cond = j
+            .status
+            .and_then(|s| s.conditions)
+            .into_iter()
+            .flatten()
+            .find(|c| c.type_ == "Suspended")
+            .expect("cond");
+        assert_eq!(
+            (cond.status.as_str(), cond.reason.as_deref()),
+            ("False", Some("JobResumed"))
+        );
+        assert_eq!(event_notes(&c.client, "Suspended").await, ["Job suspended"]);
+        assert_eq!(event_notes(&c.client, "Resumed").await, ["Job resumed"]);
     }
 
     #[tokio::test]
