@@ -353,6 +353,46 @@ mod statefulset {
     }
 
     #[tokio::test]
+    async fn parallel_pod_management_creates_every_pod_at_once_and_claims_can_be_owned() {
+        let c = start().await;
+        let sets = Api::<StatefulSet>::namespaced(c.client.clone(), "default");
+        let mut set = web(3);
+        let spec = set.spec.as_mut().expect("spec");
+        spec.pod_management_policy = Some("Parallel".into());
+        spec.ordinals = Some(k8s_openapi::api::apps::v1::StatefulSetOrdinals { start: Some(5) });
+        spec.persistent_volume_claim_retention_policy = Some(
+            k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy {
+                when_deleted: Some("Delete".into()),
+                when_scaled: Some("Retain".into()),
+            },
+        );
+        sets.create(&PostParams::default(), &set)
+            .await
+            .expect("create");
+        for n in ["web-5", "web-6", "web-7"] {
+            eventually(&format!("{n} without waiting for the others"), || {
+                pod(&c.client, n)
+            })
+            .await;
+        }
+        let claims = Api::<PersistentVolumeClaim>::namespaced(c.client.clone(), "default");
+        let claim = eventually("claim data-web-5", || async {
+            claims.get_opt("data-web-5").await.ok().flatten()
+        })
+        .await;
+        let owner = &claim.owner_references()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("StatefulSet", "web"),
+            "whenDeleted: Delete"
+        );
+        assert!(
+            pod(&c.client, "web-0").await.is_none(),
+            "ordinals start at 5"
+        );
+    }
+
+    #[tokio::test]
     async fn failed_pods_are_recreated_and_scale_down_goes_from_the_top() {
         let c = start().await;
         let sets = Api::<StatefulSet>::namespaced(c.client.clone(), "default");
