@@ -721,7 +721,9 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
     new_status.ready = Some(i32::try_from(ready).unwrap_or(i32::MAX));
     new_status.terminating = Some(terminating + i32::try_from(deleted.len()).unwrap_or(0));
     if indexed {
-        new_status.completed_indexes = Some(format_indexes(&succeeded_indexes));
+        // Go omits an empty string: no `completedIndexes` until an index succeeds.
+        new_status.completed_indexes =
+            Some(format_indexes(&succeeded_indexes)).filter(|s| !s.is_empty());
     }
     new_status.uncounted_terminated_pods = Some(uncounted.clone());
     let rv = write_status(&ctx, &job, &new_status, &status, job.resource_version()).await?;
