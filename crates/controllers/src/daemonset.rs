@@ -9,7 +9,7 @@
 //! bound ones to the pod garbage collector, which skiff does not run.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -23,12 +23,13 @@ use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::history;
-use crate::workload::{self, Events, Expectations, controlled_by, controller_ref};
+use crate::workload::{self, Events, Expectations, OwnerIndex, controlled_by, controller_ref};
 use crate::{Error, is_conflict, is_not_found};
 
 /// The deprecated pod label holding the DaemonSet's generation at creation
@@ -42,11 +43,45 @@ const CATCH_UP: Duration = Duration::from_millis(200);
 struct Context {
     client: Client,
     clock: api::clock::Clock,
-    pods: Store<Pod>,
+    pods: OwnerIndex<Pod>,
     nodes: Store<Node>,
-    revisions: Store<ControllerRevision>,
+    revisions: OwnerIndex<ControllerRevision>,
     expectations: Expectations,
     events: Events,
+    /// Per `<daemonset uid>/<node>`, the back-off before deleting another failed pod.
+    failed_pods: Mutex<HashMap<String, FailedBackoff>>,
+}
+
+/// First delay before deleting another failed daemon pod on the same node.
+const FAILED_POD_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest such delay (`failedPodsBackoff` is 1 s doubling to 15 min upstream).
+const MAX_FAILED_POD_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+/// The back-off state of one node's failed daemon pods (`flowcontrol.Backoff` entry).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailedBackoff {
+    /// The current delay.
+    pub delay: Duration,
+    /// When it was last raised.
+    pub updated: jiff::Timestamp,
+}
+
+/// The next back-off entry (`Backoff.Next`): 1 s at first or after a quiet spell of twice
+/// the maximum, else double the delay up to the maximum. `since` is the simulated time since
+/// the entry was last raised.
+pub fn next_backoff(
+    entry: Option<FailedBackoff>,
+    since: Duration,
+    now: jiff::Timestamp,
+) -> FailedBackoff {
+    let delay = match entry {
+        Some(e) if since <= 2 * MAX_FAILED_POD_BACKOFF => (e.delay * 2).min(MAX_FAILED_POD_BACKOFF),
+        _ => FAILED_POD_BACKOFF,
+    };
+    FailedBackoff {
+        delay,
+        updated: now,
+    }
 }
 
 /// Runs the controller until `shutdown` is cancelled.
@@ -55,10 +90,15 @@ pub async fn run(
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (pods, pod_stream) = workload::reflect(Api::<Pod>::all(client.clone()));
-    let (nodes, node_stream) = workload::reflect(Api::<Node>::all(client.clone()));
+    let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()));
+    let (nodes, node_writer) = kube::runtime::reflector::store();
+    let node_stream = relevant_node_changes(
+        kube::runtime::watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+            .default_backoff()
+            .reflect(node_writer),
+    );
     let (revisions, revision_stream) =
-        workload::reflect(Api::<ControllerRevision>::all(client.clone()));
+        workload::reflect_owned(Api::<ControllerRevision>::all(client.clone()));
     let (sets, set_stream) = workload::reflect(Api::<DaemonSet>::all(client.clone()));
     let context = Arc::new(Context {
         client: client.clone(),
@@ -68,6 +108,7 @@ pub async fn run(
         revisions,
         expectations: Expectations::default(),
         events: Events::new(client.clone(), "daemonset-controller"),
+        failed_pods: Mutex::default(),
     });
     // A node change concerns every DaemonSet.
     let all_sets = sets.clone();
@@ -86,6 +127,58 @@ pub async fn run(
         .for_each(|_| futures::future::ready(()))
         .await;
     Ok(())
+}
+
+/// What of a node matters to DaemonSets: everything but its resourceVersion, managed fields
+/// and condition heartbeat times (upstream's `shouldIgnoreNodeUpdate`), hashed.
+pub fn node_fingerprint(node: &Node) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut value = serde_json::to_value(node).unwrap_or_default();
+    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("resourceVersion");
+        meta.remove("managedFields");
+    }
+    if let Some(conditions) = value
+        .get_mut("status")
+        .and_then(|s| s.get_mut("conditions"))
+        .and_then(|c| c.as_array_mut())
+    {
+        for c in conditions.iter_mut() {
+            let kept = serde_json::json!({"type": c.get("type"), "status": c.get("status")});
+            *c = kept;
+        }
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The nodes whose DaemonSet-relevant content changed (or that were deleted), from a node
+/// watch: heartbeats alone, thousands a minute in a big cluster, trigger nothing.
+fn relevant_node_changes(
+    events: impl futures::Stream<Item = Result<watcher::Event<Node>, watcher::Error>> + Send + 'static,
+) -> impl futures::Stream<Item = Result<Node, watcher::Error>> + Send + 'static {
+    use futures::TryStreamExt;
+    let seen: Arc<std::sync::Mutex<HashMap<String, u64>>> = Arc::default();
+    events
+        .map_ok(move |event| {
+            let mut seen = seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let changed = match event {
+                watcher::Event::Apply(node) | watcher::Event::InitApply(node) => {
+                    let print = node_fingerprint(&node);
+                    (seen.insert(node.name_any(), print) != Some(print)).then_some(node)
+                }
+                watcher::Event::Delete(node) => {
+                    seen.remove(&node.name_any());
+                    Some(node)
+                }
+                watcher::Event::Init | watcher::Event::InitDone => None,
+            };
+            futures::stream::iter(changed.map(Ok))
+        })
+        .try_flatten()
 }
 
 /// Whether `toleration` tolerates `taint` (`Toleration.ToleratesTaint`).
@@ -419,7 +512,7 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
     let name = set.name_any();
     let pods: Vec<Arc<Pod>> = ctx
         .pods
-        .state()
+        .owned_by(&uid)
         .into_iter()
         .filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&**p, &uid))
         .collect();
@@ -439,7 +532,7 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
     let revision_api = Api::<ControllerRevision>::namespaced(ctx.client.clone(), &ns);
     let revisions: Vec<ControllerRevision> = ctx
         .revisions
-        .state()
+        .owned_by(&uid)
         .iter()
         .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&***r, &uid))
         .map(|r| (**r).clone())
@@ -530,40 +623,58 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
         } else if !on_node.is_empty() {
             misscheduled += 1;
         }
-        // Manage.
+        // Manage (`podsShouldBeOnNode`).
+        let exists = on_node
+            .iter()
+            .any(|p| !(workload::is_terminating(p) && workload::is_finished(p)));
         let active: Vec<&Arc<Pod>> = on_node
             .iter()
             .filter(|p| !workload::is_terminating(p))
             .collect();
+        if run && !exists {
+            to_create.push(node_name.clone());
+            continue;
+        }
         if !keep {
             to_delete.extend(active.into_iter().cloned());
             continue;
         }
         let mut running = Vec::new();
         for pod in active {
-            if workload::phase(pod) == "Failed" {
-                ctx.events
-                    .publish(
-                        &workload::reference(&*set),
-                        EventType::Warning,
-                        "FailedDaemonPod",
-                        "Delete",
-                        format!(
-                            "Found failed daemon pod {ns}/{} on node {node_name}, will try to kill it",
-                            pod.name_any()
-                        ),
-                    )
-                    .await;
-                to_delete.push(pod.clone());
-            } else {
+            if workload::phase(pod) != "Failed" {
                 running.push(pod.clone());
+                continue;
             }
-        }
-        if running.is_empty() {
-            if run {
-                to_create.push(node_name.clone());
+            let key = format!("{uid}/{node_name}");
+            let entry = ctx
+                .failed_pods
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&key)
+                .copied();
+            let since = entry.map_or(Duration::MAX, |e| ctx.clock.elapsed_since(e.updated));
+            if let Some(e) = entry.filter(|e| since < e.delay) {
+                // Deleting failed pods on this node is limited by the back-off.
+                requeue = Some(requeue.map_or(e.delay, |r: Duration| r.min(e.delay)));
+                continue;
             }
-            continue;
+            ctx.failed_pods
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key, next_backoff(entry, since, ctx.clock.now()));
+            ctx.events
+                .publish(
+                    &workload::reference(&*set),
+                    EventType::Warning,
+                    "FailedDaemonPod",
+                    "Delete",
+                    format!(
+                        "Found failed daemon pod {ns}/{} on node {node_name}, will try to kill it",
+                        pod.name_any()
+                    ),
+                )
+                .await;
+            to_delete.push(pod.clone());
         }
         if running.len() > 1 {
             if max_surge_for_manage {
@@ -948,6 +1059,60 @@ mod tests {
         for (case, spec, node, want) in cases {
             assert_eq!(should_run(&spec, &node), want, "{case}");
         }
+    }
+
+    #[test]
+    fn failed_pod_back_off_doubles_up_to_fifteen_minutes() {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let entry = |secs| {
+            Some(FailedBackoff {
+                delay: Duration::from_secs(secs),
+                updated: now,
+            })
+        };
+        let cases = [
+            ("first failure", None, 0, 1),
+            ("doubles", entry(1), 1, 2),
+            ("doubles again", entry(8), 8, 16),
+            ("capped", entry(600), 600, 900),
+            ("resets after a quiet spell", entry(900), 1801, 1),
+        ];
+        for (case, e, since, want) in cases {
+            assert_eq!(
+                next_backoff(e, Duration::from_secs(since), now).delay,
+                Duration::from_secs(want),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn heartbeats_do_not_change_a_nodes_fingerprint() {
+        let at = |t: &str, status: &str, rv: &str| -> Node {
+            serde_json::from_value(j!({
+                "metadata": {"name": "n", "resourceVersion": rv},
+                "status": {"conditions": [{"type": "Ready", "status": status,
+                    "lastHeartbeatTime": t, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+            }))
+            .expect("node")
+        };
+        let base = node_fingerprint(&at("2026-01-01T00:00:10Z", "True", "1"));
+        assert_eq!(
+            base,
+            node_fingerprint(&at("2026-01-01T00:00:20Z", "True", "2")),
+            "a heartbeat"
+        );
+        assert_ne!(
+            base,
+            node_fingerprint(&at("2026-01-01T00:00:20Z", "False", "3")),
+            "readiness changed"
+        );
+        let tainted = node("n", j!({}), j!([{"key": "k", "effect": "NoSchedule"}]));
+        assert_ne!(
+            node_fingerprint(&tainted),
+            node_fingerprint(&node("n", j!({}), j!([]))),
+            "a taint"
+        );
     }
 
     #[test]

@@ -6,10 +6,13 @@
 //! `podFailurePolicy` (FailJob, Ignore, Count), `suspend`, and the conditions
 //! `SuccessCriteriaMet`/`Complete` and `FailureTarget`/`Failed`.
 //!
-//! Not here: `ttlSecondsAfterFinished` (upstream's separate TTL-after-finished controller),
-//! `successPolicy`, `backoffLimitPerIndex` and the `FailIndex` action, `managedBy`. The API
+//! `ttlSecondsAfterFinished` is upstream's separate controller: [`ttl_after_finished`].
+//!
+//! Not here: `successPolicy`, `backoffLimitPerIndex` and the `FailIndex` action, `managedBy`. The API
 //! server does not generate a Job's selector and template labels yet, so this controller
 //! selects a Job's pods by controller reference and labels its pods itself.
+
+pub mod ttl_after_finished;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,13 +27,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::workload::{self, Events, Expectations, controlled_by, controller_ref};
+use crate::workload::{self, Events, Expectations, OwnerIndex, controlled_by, controller_ref};
 use crate::{Error, is_not_found};
 
 /// The finalizer that keeps a finished pod until the Job has counted it.
@@ -235,7 +237,7 @@ pub fn match_failure_policy(job: &Job, pod: &Pod) -> PolicyAction {
 struct Context {
     client: Client,
     clock: api::clock::Clock,
-    pods: Store<Pod>,
+    pods: OwnerIndex<Pod>,
     expectations: Expectations,
     backoff: Mutex<HashMap<String, BackoffRecord>>,
     /// Per Job, the pods whose tracking finalizer was removed but whose cache entry may
@@ -250,7 +252,7 @@ pub async fn run(
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (pods, pod_stream) = workload::reflect(Api::<Pod>::all(client.clone()));
+    let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()));
     let context = Arc::new(Context {
         client: client.clone(),
         clock,
@@ -334,7 +336,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = job.name_any();
     let pods: Vec<Arc<Pod>> = ctx
         .pods
-        .state()
+        .owned_by(&uid)
         .into_iter()
         .filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&**p, &uid))
         .collect();
@@ -719,7 +721,9 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
     new_status.ready = Some(i32::try_from(ready).unwrap_or(i32::MAX));
     new_status.terminating = Some(terminating + i32::try_from(deleted.len()).unwrap_or(0));
     if indexed {
-        new_status.completed_indexes = Some(format_indexes(&succeeded_indexes));
+        // Go omits an empty string: no `completedIndexes` until an index succeeds.
+        new_status.completed_indexes =
+            Some(format_indexes(&succeeded_indexes)).filter(|s| !s.is_empty());
     }
     new_status.uncounted_terminated_pods = Some(uncounted.clone());
     let rv = write_status(&ctx, &job, &new_status, &status, job.resource_version()).await?;

@@ -7,6 +7,7 @@
 //! Each controller is one module with a `run` function; [`run_all`] runs them all under
 //! one shutdown token and restarts a failed one after a back-off.
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 mod discovery;
@@ -245,6 +246,18 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
         client.clone(),
         shutdown.clone(),
         move |c, s| job::run(c, clock, s),
+    )));
+    handles.push(tokio::spawn(supervise(
+        "ttl-after-finished controller",
+        client.clone(),
+        shutdown.clone(),
+        move |c, s| job::ttl_after_finished::run(c, clock, s),
+    )));
+    handles.push(tokio::spawn(supervise(
+        "cronjob controller",
+        client.clone(),
+        shutdown.clone(),
+        move |c, s| cronjob::run(c, clock, s),
     )));
     if let Some(pem) = config.root_ca_pem {
         handles.push(tokio::spawn(supervise(

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::history;
-use crate::workload::{self, Events, Expectations, controlled_by, controller_ref};
+use crate::workload::{self, Events, Expectations, OwnerIndex, controlled_by, controller_ref};
 use crate::{Error, is_conflict, is_not_found};
 
 /// Pod label naming the pod (`apps.StatefulSetPodNameLabel`).
@@ -43,8 +43,8 @@ const CATCH_UP: Duration = Duration::from_millis(200);
 struct Context {
     client: Client,
     clock: api::clock::Clock,
-    pods: Store<Pod>,
-    revisions: Store<ControllerRevision>,
+    pods: OwnerIndex<Pod>,
+    revisions: OwnerIndex<ControllerRevision>,
     claims: Store<PersistentVolumeClaim>,
     expectations: Expectations,
     events: Events,
@@ -56,9 +56,9 @@ pub async fn run(
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (pods, pod_stream) = workload::reflect(Api::<Pod>::all(client.clone()));
+    let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()));
     let (revisions, revision_stream) =
-        workload::reflect(Api::<ControllerRevision>::all(client.clone()));
+        workload::reflect_owned(Api::<ControllerRevision>::all(client.clone()));
     let (claims, claim_stream) =
         workload::reflect(Api::<PersistentVolumeClaim>::all(client.clone()));
     let context = Arc::new(Context {
@@ -159,7 +159,7 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, E
     let name = set.name_any();
     let pods: Vec<Arc<Pod>> = ctx
         .pods
-        .state()
+        .owned_by(&uid)
         .into_iter()
         .filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&**p, &uid))
         .collect();
@@ -180,7 +180,7 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, E
     let revision_api = Api::<ControllerRevision>::namespaced(ctx.client.clone(), &ns);
     let revisions: Vec<ControllerRevision> = ctx
         .revisions
-        .state()
+        .owned_by(&uid)
         .iter()
         .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&***r, &uid))
         .map(|r| (**r).clone())
@@ -715,8 +715,7 @@ fn compute_status(
     status.available_replicas = Some(available);
     status.current_replicas = Some(current_n);
     status.updated_replicas = Some(updated_n);
-    let want = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    if rolling && updated_n == want && ready == want && replicas == want {
+    if rolling && updated_n == replicas && ready == replicas {
         status.current_replicas = Some(updated_n);
         status.current_revision = Some(update.to_string());
     }

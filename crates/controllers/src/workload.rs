@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures::Stream;
+use futures::{Stream, TryStreamExt};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
@@ -44,6 +44,134 @@ where
         .reflect(writer)
         .touched_objects();
     (reader, stream)
+}
+
+/// A cache of objects grouped by their controller's uid, so that a controller reads one
+/// owner's pods without scanning every pod (upstream's informer indexers). Objects without a
+/// controller reference are not kept.
+pub struct OwnerIndex<K> {
+    inner: Arc<std::sync::RwLock<OwnerMaps<K>>>,
+}
+
+impl<K> Clone for OwnerIndex<K> {
+    fn clone(&self) -> Self {
+        OwnerIndex {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct OwnerMaps<K> {
+    /// Owner uid → object key → object.
+    by_owner: HashMap<String, HashMap<String, Arc<K>>>,
+    /// Object key → owner uid.
+    owner_of: HashMap<String, String>,
+    /// Objects of a relist in progress.
+    buffer: Option<Vec<K>>,
+}
+
+impl<K: Resource> OwnerIndex<K> {
+    fn new() -> Self {
+        OwnerIndex {
+            inner: Arc::new(std::sync::RwLock::new(OwnerMaps {
+                by_owner: HashMap::new(),
+                owner_of: HashMap::new(),
+                buffer: None,
+            })),
+        }
+    }
+
+    fn object_key(obj: &K) -> String {
+        format!(
+            "{}/{}",
+            obj.meta().namespace.as_deref().unwrap_or_default(),
+            obj.meta().name.as_deref().unwrap_or_default()
+        )
+    }
+
+    fn remove(maps: &mut OwnerMaps<K>, key: &str) {
+        if let Some(owner) = maps.owner_of.remove(key)
+            && let Some(objs) = maps.by_owner.get_mut(&owner)
+        {
+            objs.remove(key);
+            if objs.is_empty() {
+                maps.by_owner.remove(&owner);
+            }
+        }
+    }
+
+    fn insert(maps: &mut OwnerMaps<K>, obj: K) {
+        let key = Self::object_key(&obj);
+        Self::remove(maps, &key);
+        if let Some(owner) = controller_of(&obj).map(|o| o.uid.clone()) {
+            maps.owner_of.insert(key.clone(), owner.clone());
+            maps.by_owner
+                .entry(owner)
+                .or_default()
+                .insert(key, Arc::new(obj));
+        }
+    }
+
+    fn apply(&self, event: &watcher::Event<K>)
+    where
+        K: Clone,
+    {
+        let mut maps = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        match event {
+            watcher::Event::Apply(obj) => Self::insert(&mut maps, obj.clone()),
+            watcher::Event::Delete(obj) => Self::remove(&mut maps, &Self::object_key(obj)),
+            watcher::Event::Init => maps.buffer = Some(Vec::new()),
+            watcher::Event::InitApply(obj) => {
+                maps.buffer.get_or_insert_with(Vec::new).push(obj.clone())
+            }
+            watcher::Event::InitDone => {
+                let objs = maps.buffer.take().unwrap_or_default();
+                maps.by_owner.clear();
+                maps.owner_of.clear();
+                for obj in objs {
+                    Self::insert(&mut maps, obj);
+                }
+            }
+        }
+    }
+
+    /// The objects whose controller has `owner_uid`.
+    pub fn owned_by(&self, owner_uid: &str) -> Vec<Arc<K>> {
+        let maps = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        maps.by_owner
+            .get(owner_uid)
+            .map(|objs| objs.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A cache of `api`'s objects indexed by controller uid, and the stream of objects it touched
+/// (applied or deleted), for a controller's triggers.
+pub fn reflect_owned<K>(
+    api: Api<K>,
+) -> (
+    OwnerIndex<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let index = OwnerIndex::new();
+    let writer = index.clone();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .map_ok(move |event| {
+            writer.apply(&event);
+            event
+        })
+        .touched_objects();
+    (index, stream)
 }
 
 /// The writes of one owner that the cache has not reflected yet.
@@ -312,6 +440,48 @@ pub fn key<K: Resource>(obj: &K) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pod(name: &str, owner: Option<&str>) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "default",
+                "ownerReferences": owner.map(|o| vec![serde_json::json!(
+                    {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "x", "uid": o, "controller": true})])}
+        }))
+        .expect("pod")
+    }
+
+    fn names(index: &OwnerIndex<Pod>, owner: &str) -> Vec<String> {
+        let mut n: Vec<String> = index.owned_by(owner).iter().map(|p| p.name_any()).collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn the_owner_index_follows_watch_events() {
+        let index = OwnerIndex::<Pod>::new();
+        index.apply(&watcher::Event::Init);
+        index.apply(&watcher::Event::InitApply(pod("a", Some("u1"))));
+        index.apply(&watcher::Event::InitApply(pod("free", None)));
+        assert!(names(&index, "u1").is_empty(), "a relist applies when done");
+        index.apply(&watcher::Event::InitDone);
+        assert_eq!(names(&index, "u1"), ["a"]);
+        index.apply(&watcher::Event::Apply(pod("b", Some("u1"))));
+        index.apply(&watcher::Event::Apply(pod("a", Some("u2"))));
+        assert_eq!(
+            names(&index, "u1"),
+            ["b"],
+            "a changed owner moves the object"
+        );
+        assert_eq!(names(&index, "u2"), ["a"]);
+        index.apply(&watcher::Event::Delete(pod("b", Some("u1"))));
+        assert!(names(&index, "u1").is_empty());
+        index.apply(&watcher::Event::Init);
+        index.apply(&watcher::Event::InitDone);
+        assert!(
+            names(&index, "u2").is_empty(),
+            "a relist replaces everything"
+        );
+    }
 
     #[test]
     fn expectations_hold_until_the_cache_catches_up() {

@@ -1331,6 +1331,46 @@ mod statefulset {
     }
 
     #[tokio::test]
+    async fn parallel_pod_management_creates_every_pod_at_once_and_claims_can_be_owned() {
+        let c = start().await;
+        let sets = Api::<StatefulSet>::namespaced(c.client.clone(), "default");
+        let mut set = web(3);
+        let spec = set.spec.as_mut().expect("spec");
+        spec.pod_management_policy = Some("Parallel".into());
+        spec.ordinals = Some(k8s_openapi::api::apps::v1::StatefulSetOrdinals { start: Some(5) });
+        spec.persistent_volume_claim_retention_policy = Some(
+            k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy {
+                when_deleted: Some("Delete".into()),
+                when_scaled: Some("Retain".into()),
+            },
+        );
+        sets.create(&PostParams::default(), &set)
+            .await
+            .expect("create");
+        for n in ["web-5", "web-6", "web-7"] {
+            eventually(&format!("{n} without waiting for the others"), || {
+                pod(&c.client, n)
+            })
+            .await;
+        }
+        let claims = Api::<PersistentVolumeClaim>::namespaced(c.client.clone(), "default");
+        let claim = eventually("claim data-web-5", || async {
+            claims.get_opt("data-web-5").await.ok().flatten()
+        })
+        .await;
+        let owner = &claim.owner_references()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("StatefulSet", "web"),
+            "whenDeleted: Delete"
+        );
+        assert!(
+            pod(&c.client, "web-0").await.is_none(),
+            "ordinals start at 5"
+        );
+    }
+
+    #[tokio::test]
     async fn failed_pods_are_recreated_and_scale_down_goes_from_the_top() {
         let c = start().await;
         let sets = Api::<StatefulSet>::namespaced(c.client.clone(), "default");
@@ -1539,6 +1579,48 @@ mod daemonset {
         assert!(
             deleted.iter().any(|n| n.starts_with("Deleted pod: agent-")),
             "{deleted:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_daemon_pod_is_replaced() {
+        let c = cluster(1.0).await;
+        let nodes = Api::<Node>::all(c.client.clone());
+        nodes
+            .create(&PostParams::default(), &node("n1", serde_json::json!([])))
+            .await
+            .expect("node");
+        tokio::spawn(controllers::daemonset::run(
+            c.client.clone(),
+            c.clock,
+            c.shutdown.clone(),
+        ));
+        let sets = Api::<DaemonSet>::namespaced(c.client.clone(), "default");
+        sets.create(&PostParams::default(), &agent())
+            .await
+            .expect("create");
+        let first = eventually("the daemon pod", || async {
+            agent_pods(&c).await.into_iter().next()
+        })
+        .await;
+        bind(&c.client, &first, "n1").await;
+        set_phase(&c.client, &first, "Failed").await;
+        fake_kubelet(c.client.clone(), "app=agent", None, c.shutdown.clone());
+        eventually("a replacement pod", || async {
+            agent_pods(&c)
+                .await
+                .iter()
+                .any(|p| p.uid() != first.uid())
+                .then_some(())
+        })
+        .await;
+        let notes = event_notes(&c.client, "FailedDaemonPod").await;
+        assert_eq!(
+            notes,
+            [format!(
+                "Found failed daemon pod default/{} on node n1, will try to kill it",
+                first.name_any()
+            )]
         );
     }
 }
@@ -1775,6 +1857,110 @@ mod job {
     }
 
     #[tokio::test]
+    async fn a_finished_job_with_a_ttl_is_deleted_with_its_pods() {
+        let c = start(100.0).await;
+        tokio::spawn(controllers::job::ttl_after_finished::run(
+            c.client.clone(),
+            c.clock,
+            c.shutdown.clone(),
+        ));
+        tokio::spawn(controllers::garbage_collector::run(
+            c.client.clone(),
+            c.shutdown.clone(),
+        ));
+        let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
+        jobs.create(
+            &PostParams::default(),
+            &job("ttl", serde_json::json!({"ttlSecondsAfterFinished": 200})),
+        )
+        .await
+        .expect("create");
+        drive(&c, "ttl", "Succeeded", "Complete").await;
+        eventually(
+            "the job and its pod to be deleted after the TTL",
+            || async {
+                let gone = jobs.get_opt("ttl").await.ok()?.is_none();
+                (gone && pods_of(&c, "ttl").await.is_empty()).then_some(())
+            },
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_suspended_job_deletes_its_pods_and_resumes() {
+        // Pods deleted by the suspension count as failed (as upstream), so the resumed Job
+        // waits out the failure back-off: a fast clock keeps that short.
+        let c = start(100.0).await;
+        let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
+        jobs.create(
+            &PostParams::default(),
+            &job(
+                "nap",
+                serde_json::json!({"parallelism": 2, "completions": 2}),
+            ),
+        )
+        .await
+        .expect("create");
+        eventually("two pods", || async {
+            (pods_of(&c, "nap")
+                .await
+                .iter()
+                .filter(|p| running(p))
+                .count()
+                == 2)
+                .then_some(())
+        })
+        .await;
+        let suspend = serde_json::json!({"spec": {"suspend": true}});
+        jobs.patch(
+            "nap",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&suspend),
+        )
+        .await
+        .expect("suspend");
+        let j = eventually("the job to be suspended without pods", || async {
+            let j = jobs.get("nap").await.ok()?;
+            let suspended = condition_types(&j).contains(&"Suspended".to_string());
+            (suspended && pods_of(&c, "nap").await.iter().all(|p| !running(p))).then_some(j)
+        })
+        .await;
+        let cond = j
+            .status
+            .and_then(|s| s.conditions)
+            .into_iter()
+            .flatten()
+            .find(|c| c.type_ == "Suspended")
+            .expect("cond");
+        assert_eq!(
+            (cond.status.as_str(), cond.reason.as_deref()),
+            ("True", Some("JobSuspended"))
+        );
+        let resume = serde_json::json!({"spec": {"suspend": false}});
+        jobs.patch(
+            "nap",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&resume),
+        )
+        .await
+        .expect("resume");
+        let (j, _) = drive(&c, "nap", "Succeeded", "Complete").await;
+        let cond = j
+            .status
+            .and_then(|s| s.conditions)
+            .into_iter()
+            .flatten()
+            .find(|c| c.type_ == "Suspended")
+            .expect("cond");
+        assert_eq!(
+            (cond.status.as_str(), cond.reason.as_deref()),
+            ("False", Some("JobResumed"))
+        );
+        assert_eq!(event_notes(&c.client, "Suspended").await, ["Job suspended"]);
+        assert_eq!(event_notes(&c.client, "Resumed").await, ["Job resumed"]);
+    }
+
+    #[tokio::test]
     async fn an_active_deadline_fails_the_job() {
         let c = start(100.0).await;
         let jobs = Api::<Job>::namespaced(c.client.clone(), "default");
@@ -1807,6 +1993,175 @@ mod job {
             pods_of(&c, "slow").await.iter().all(|p| !running(p)),
             "active pods are deleted"
         );
+    }
+}
+
+mod cronjob {
+    use std::time::Duration;
+
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    use kube::ResourceExt;
+    use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+
+    use super::support_sts::*;
+
+    fn cronjob(name: &str, policy: &str) -> CronJob {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {
+                "schedule": "* * * * *",
+                "concurrencyPolicy": policy,
+                "successfulJobsHistoryLimit": 1,
+                "jobTemplate": {"metadata": {"labels": {"app": name}},
+                    "spec": {"template": {"spec": {"restartPolicy": "Never",
+                        "containers": [{"name": "main", "image": "busybox"}]}}}}
+            }
+        }))
+        .expect("cronjob")
+    }
+
+    /// Speed 120: a simulated minute passes in half a real second.
+    async fn start() -> Cluster {
+        let c = cluster(120.0).await;
+        tokio::spawn(controllers::cronjob::run(
+            c.client.clone(),
+            c.clock,
+            c.shutdown.clone(),
+        ));
+        c
+    }
+
+    async fn jobs_of(c: &Cluster, name: &str) -> Vec<Job> {
+        let mut jobs = Api::<Job>::namespaced(c.client.clone(), "default")
+            .list(&ListParams::default().labels(&format!("app={name}")))
+            .await
+            .expect("list")
+            .items;
+        jobs.sort_by_key(|j| j.name_any());
+        jobs
+    }
+
+    async fn complete(c: &Cluster, job: &Job) {
+        let now = jiff::Timestamp::now().to_string();
+        let status = serde_json::json!({"status": {
+            "startTime": now, "completionTime": now, "succeeded": 1,
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
+                {"type": "Complete", "status": "True", "lastTransitionTime": now}]
+        }});
+        Api::<Job>::namespaced(c.client.clone(), "default")
+            .patch_status(
+                &job.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&status),
+            )
+            .await
+            .expect("complete job");
+    }
+
+    #[tokio::test]
+    async fn a_cronjob_on_a_fast_clock_creates_jobs_and_keeps_history() {
+        let c = start().await;
+        let cronjobs = Api::<CronJob>::namespaced(c.client.clone(), "default");
+        cronjobs
+            .create(&PostParams::default(), &cronjob("hello", "Allow"))
+            .await
+            .expect("create");
+        let first = eventually("the first job", || async {
+            jobs_of(&c, "hello").await.into_iter().next()
+        })
+        .await;
+        let minutes: i64 = first
+            .name_any()
+            .strip_prefix("hello-")
+            .expect("prefix")
+            .parse()
+            .expect("minutes");
+        let stamp: jiff::Timestamp =
+            first.annotations()["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+                .parse()
+                .expect("rfc3339");
+        assert_eq!(
+            stamp.as_second(),
+            minutes * 60,
+            "the name counts the scheduled minute"
+        );
+        assert_eq!(first.owner_references()[0].kind, "CronJob");
+        let st = eventually("status to list the active job", || async {
+            let st = cronjobs.get("hello").await.ok()?.status?;
+            (st.active.as_ref().is_some_and(|a| !a.is_empty()) && st.last_schedule_time.is_some())
+                .then_some(st)
+        })
+        .await;
+        assert_eq!(st.active.expect("active")[0].kind.as_deref(), Some("Job"));
+        complete(&c, &first).await;
+        eventually("the completed job to leave the active list", || async {
+            let st = cronjobs.get("hello").await.ok()?.status?;
+            (st.last_successful_time.is_some()
+                && !st
+                    .active
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|a| a.uid == first.uid()))
+            .then_some(())
+        })
+        .await;
+        let second = eventually("a second job", || async {
+            jobs_of(&c, "hello")
+                .await
+                .into_iter()
+                .find(|j| j.uid() != first.uid())
+        })
+        .await;
+        complete(&c, &second).await;
+        eventually(
+            "the oldest successful job to be deleted (limit 1)",
+            || async {
+                let jobs = jobs_of(&c, "hello").await;
+                (!jobs.iter().any(|j| j.uid() == first.uid())
+                    && jobs.iter().any(|j| j.uid() == second.uid()))
+                .then_some(())
+            },
+        )
+        .await;
+        let created = event_notes(&c.client, "SuccessfulCreate").await;
+        assert!(
+            created.contains(&format!("Created job {}", first.name_any())),
+            "{created:?}"
+        );
+        let saw = event_notes(&c.client, "SawCompletedJob").await;
+        assert!(
+            saw.contains(&format!(
+                "Saw completed job: {}, condition: Complete",
+                first.name_any()
+            )),
+            "{saw:?}"
+        );
+        let deleted = event_notes(&c.client, "SuccessfulDelete").await;
+        assert!(
+            deleted.contains(&format!("Deleted job {}", first.name_any())),
+            "{deleted:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn forbid_starts_no_job_while_one_runs() {
+        let c = start().await;
+        let cronjobs = Api::<CronJob>::namespaced(c.client.clone(), "default");
+        cronjobs
+            .create(&PostParams::default(), &cronjob("solo", "Forbid"))
+            .await
+            .expect("create");
+        eventually("the first job", || async {
+            jobs_of(&c, "solo").await.into_iter().next()
+        })
+        .await;
+        eventually("the controller to refuse a second one", || async {
+            let notes = event_notes(&c.client, "JobAlreadyActive").await;
+            notes.contains(&"Not starting job because prior execution is running and concurrency policy is Forbid".to_string()).then_some(())
+        }).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(jobs_of(&c, "solo").await.len(), 1, "Forbid keeps one job");
     }
 }
 
