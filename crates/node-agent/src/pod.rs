@@ -170,6 +170,8 @@ struct Ctr {
     probes: BTreeMap<ProbeKind, ProbeState>,
     /// Why the current instance is being killed (for the exit's reason).
     kill_deadline: Option<Instant>,
+    /// The last preStop hook failed (reported once).
+    pre_stop_failed: bool,
 }
 
 impl Ctr {
@@ -854,6 +856,22 @@ impl PodWorker {
                     return;
                 }
                 self.schedule_next_event(idx);
+                if !self.post_start(idx) {
+                    // The kubelet keeps the hook's output out of the event (it may hold
+                    // secrets) and kills the container, which then restarts with back-off.
+                    self.event(
+                        Some(idx),
+                        true,
+                        "FailedPostStartHook",
+                        "PostStartHook failed".into(),
+                    )
+                    .await;
+                    self.event(Some(idx), false, "Killing", "FailedPostStartHook".into())
+                        .await;
+                    let grace = self.pod_grace();
+                    self.kill(idx, grace, None).await;
+                    return;
+                }
                 if has_startup {
                     self.schedule_probe(idx, ProbeKind::Startup, true);
                 } else {
@@ -1187,13 +1205,7 @@ impl PodWorker {
         .await;
         let grace = p
             .termination_grace_period_seconds
-            .or_else(|| {
-                self.pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.termination_grace_period_seconds)
-            })
-            .unwrap_or(DEFAULT_GRACE);
+            .unwrap_or_else(|| self.pod_grace());
         self.kill(idx, grace, None).await;
     }
 
@@ -1268,7 +1280,7 @@ impl PodWorker {
                         format!("Stopping container {name}"),
                     )
                     .await;
-                    let pre_stop = self.pre_stop(i);
+                    let pre_stop = self.run_pre_stop(i).await;
                     self.kill(i, grace, pre_stop).await;
                 }
                 Phase::Killing => {}
@@ -1309,10 +1321,47 @@ impl PodWorker {
                     format!("Stopping container {name}"),
                 )
                 .await;
-                let pre_stop = self.pre_stop(i);
+                let pre_stop = self.run_pre_stop(i).await;
                 self.kill(i, remaining.as_secs() as i64, pre_stop).await;
             }
         }
+    }
+
+    /// The pod's termination grace period.
+    fn pod_grace(&self) -> i64 {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds)
+            .unwrap_or(DEFAULT_GRACE)
+    }
+
+    /// Runs the container's postStart hook (exec or httpGet); whether it succeeded.
+    fn post_start(&mut self, idx: usize) -> bool {
+        let Some(hook) = self.ctrs[idx]
+            .spec
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.post_start.clone())
+        else {
+            return true;
+        };
+        let spec = self.ctrs[idx].spec.clone();
+        let Some(process) = self.ctrs[idx].process.as_mut() else {
+            return true;
+        };
+        if let Some(e) = &hook.exec {
+            return process
+                .exec(e.command.as_deref().unwrap_or_default())
+                .exit_code
+                == 0;
+        }
+        if let Some(h) = &hook.http_get {
+            let port = resolve_port(&spec, &h.port);
+            let path = h.path.as_deref().unwrap_or("/");
+            return matches!(process.http_get(port, path, Duration::ZERO), HttpAnswer::Status(c) if (200..400).contains(&c));
+        }
+        true
     }
 
     /// Runs the container's preStop hook; returns how long it takes.
@@ -1327,13 +1376,37 @@ impl PodWorker {
             .map(|s| self.ctx.clock.simulated(s.elapsed()))
             .unwrap_or_default();
         let process = self.ctrs[idx].process.as_mut()?;
-        if let Some(e) = &hook.exec {
-            process.exec(e.command.as_deref().unwrap_or_default());
+        let ok = if let Some(e) = &hook.exec {
+            process
+                .exec(e.command.as_deref().unwrap_or_default())
+                .exit_code
+                == 0
         } else if let Some(h) = &hook.http_get {
             let port = resolve_port(&spec, &h.port);
-            process.http_get(port, h.path.as_deref().unwrap_or("/"), elapsed);
-        }
+            matches!(
+                process.http_get(port, h.path.as_deref().unwrap_or("/"), elapsed),
+                HttpAnswer::Status(c) if (200..400).contains(&c)
+            )
+        } else {
+            true
+        };
+        self.ctrs[idx].pre_stop_failed = !ok;
         None
+    }
+
+    /// Runs the preStop hook, reporting a failure as the kubelet does (without its output).
+    async fn run_pre_stop(&mut self, idx: usize) -> Option<Duration> {
+        let d = self.pre_stop(idx);
+        if std::mem::take(&mut self.ctrs[idx].pre_stop_failed) {
+            self.event(
+                Some(idx),
+                true,
+                "FailedPreStopHook",
+                "PreStopHook failed".into(),
+            )
+            .await;
+        }
+        d
     }
 
     /// All containers stopped after a deletion: terminal status, network teardown, and the
@@ -1613,6 +1686,7 @@ fn new_ctr(c: &Container, init: bool, reason: &str) -> Ctr {
         started_real: None,
         probes: BTreeMap::new(),
         kill_deadline: None,
+        pre_stop_failed: false,
     }
 }
 

@@ -1010,3 +1010,40 @@ async fn a_deleted_node_registers_again() {
         "a second remove names the unknown node"
     );
 }
+
+#[tokio::test]
+async fn a_failing_post_start_hook_kills_the_container() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-o", "10.0.15.0/24", "192.168.0.24"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "hook",
+            "node-o",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"],
+                    "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "exit 1"]}}}}]),
+        ),
+    )
+    .await;
+    let events = eventually("FailedPostStartHook and the kill", || async {
+        let ev = events_of(&f.client, "hook").await;
+        ev.iter()
+            .any(|(r, n)| r == "Killing" && n == "FailedPostStartHook")
+            .then_some(ev)
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "FailedPostStartHook" && n == "PostStartHook failed"),
+        "{events:?}"
+    );
+    eventually("a restart after the kill", || async {
+        let p = get_pod(&f.client, "hook").await?;
+        (container_state(&p, "c")["restartCount"].as_i64()? >= 1).then_some(())
+    })
+    .await;
+}
