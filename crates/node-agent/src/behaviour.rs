@@ -25,8 +25,8 @@
 //! moment where nothing is printed (`touch /tmp/healthy; sleep 30; rm -f /tmp/healthy;
 //! sleep 600`), `next` returns a [`ProcessEvent::Memory`] repeating the current value at that
 //! moment, so the runtime wakes up then. Loops are interpreted lazily; a loop that neither
-//! sleeps nor prints spins at 100 iterations per simulated second and, after a million steps
-//! without an event, counts as running silently forever.
+//! sleeps nor prints is charged 10 ms of simulated time per thousand interpreter steps and,
+//! after some five million steps without an event, counts as running silently forever.
 //!
 //! # What a process does
 //!
@@ -471,7 +471,7 @@ impl Overrides {
 
 /// Steps [`Process::next`] may take without producing an event before the process counts
 /// as running silently forever.
-const SILENT_STEP_CAP: usize = 1_000_000;
+const SILENT_STEP_CAP: usize = 5_000;
 
 /// The memory of a process whose program does not say (a shell, a utility).
 const DEFAULT_MEMORY: u64 = 1 << 20;
@@ -489,6 +489,8 @@ pub struct Process {
     carry: Option<Duration>,
     /// The file system as of `returned`, while the interpreter has run ahead of it.
     visible: Option<Fs>,
+    /// The SIGTERM reaction as of `returned`, while the interpreter has run ahead of it.
+    visible_on_term: Option<Option<(Duration, i32)>>,
     /// Memory as of `returned`, and as of `ahead`.
     memory: u64,
     memory_ahead: u64,
@@ -615,6 +617,7 @@ impl Process {
             returned: Duration::ZERO,
             carry: None,
             visible: None,
+            visible_on_term: None,
             memory,
             memory_ahead: memory,
             listeners: Vec::new(),
@@ -671,6 +674,7 @@ impl Process {
         }
         if self.ahead == self.returned && self.visible.is_none() {
             self.visible = Some(self.machine.fs.clone());
+            self.visible_on_term = Some(self.machine.on_term());
         }
         let target = self.ahead.saturating_add(d);
         if let Some(deadline) = self.overrides.exit_after
@@ -696,12 +700,14 @@ impl Process {
 
     /// What happens next and after how much simulated time from the previous event;
     /// `None` when the process runs on silently forever.
+    #[allow(clippy::should_implement_trait)] // the runtime's interface, not an iterator
     pub fn next(&mut self) -> Option<(Duration, ProcessEvent)> {
         if self.finished {
             return None;
         }
         // The runtime has reached the last event: everything up to it is visible now.
         self.visible = None;
+        self.visible_on_term = None;
         self.memory = self.memory_ahead;
         self.timers.retain(|t| *t > self.returned);
         if self.report_memory {
@@ -851,7 +857,10 @@ impl Process {
         if let Some(o) = self.overrides.on_term {
             return o;
         }
-        match self.machine.on_term() {
+        match self
+            .visible_on_term
+            .unwrap_or_else(|| self.machine.on_term())
+        {
             None => OnTerm::Ignores,
             Some((after, code)) => OnTerm::Exits(after, code),
         }

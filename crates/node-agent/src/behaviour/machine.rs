@@ -228,11 +228,11 @@ impl Run {
     pub(crate) fn program(p: &Program) -> Run {
         let mut run = Run::forever();
         run.on_term = p.on_term;
-        if let Some(m) = p.memory {
-            run.queue.push_back(Item::Mem(m));
-        }
         if !p.listen.is_empty() {
             run.queue.push_back(Item::Listen(p.listen.clone()));
+        }
+        if let Some(m) = p.memory {
+            run.queue.push_back(Item::Mem(m));
         }
         run.push_logs(&p.logs);
         let logs_time: Duration = p.logs.iter().map(|l| l.after).sum();
@@ -377,6 +377,9 @@ fn basename(path: &str) -> &str {
 
 fn format_time(now: jiff::Timestamp, fmt: &str) -> String {
     let zoned = now.to_zoned(jiff::tz::TimeZone::UTC);
+    // `%e` is the space-padded day of the month, as C's strftime prints it.
+    let fmt = fmt.replace("%e", &format!("{:>2}", zoned.day()));
+    let fmt = fmt.as_str();
     jiff::fmt::strtime::format(fmt, &zoned).unwrap_or_else(|_| fmt.to_string())
 }
 
@@ -453,7 +456,6 @@ fn unescape(s: &str) -> (String, bool) {
 fn printf(format: &str, args: &[String]) -> String {
     let mut out = String::new();
     let mut args = args.iter();
-    let mut first = true;
     loop {
         let mut consumed = false;
         let mut chars = format.chars().peekable();
@@ -516,10 +518,9 @@ fn printf(format: &str, args: &[String]) -> String {
                 c => out.push(c),
             }
         }
-        if !consumed || args.len() == 0 || !first && !consumed {
+        if !consumed || args.len() == 0 {
             break;
         }
-        first = false;
     }
     out
 }

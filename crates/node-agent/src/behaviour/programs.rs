@@ -149,8 +149,8 @@ fn agnhost(args: &[String]) -> Run {
     run.on_term = GO_DEFAULT_TERM;
     match sub.as_str() {
         "liveness" => {
-            run.queue.push_back(Item::Mem(6 << 20));
             run.queue.push_back(Item::Listen(vec![liveness_listener()]));
+            run.queue.push_back(Item::Mem(6 << 20));
         }
         "netexec" => {
             let port = flag(rest, &["http-port"])
@@ -176,8 +176,8 @@ fn agnhost(args: &[String]) -> Run {
             .into_iter()
             .map(|p| (p, Answer::Status(200)))
             .collect();
-            run.queue.push_back(Item::Mem(8 << 20));
             run.queue.push_back(Item::Listen(vec![http(port, &paths)]));
+            run.queue.push_back(Item::Mem(8 << 20));
             run.queue.push_back(Item::Tpl(
                 glog(&format!("Started HTTP server on port {port}"))
                     .trim_end()
@@ -204,21 +204,21 @@ fn agnhost(args: &[String]) -> Run {
             let port = flag(rest, &["port"])
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(9376u16);
-            run.queue.push_back(Item::Mem(5 << 20));
             run.queue.push_back(Item::Listen(vec![http(
                 port,
                 &[("/", Answer::Status(200))],
             )]));
+            run.queue.push_back(Item::Mem(5 << 20));
         }
         "test-webserver" => {
             let port = flag(rest, &["port"])
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(80u16);
-            run.queue.push_back(Item::Mem(5 << 20));
             run.queue.push_back(Item::Listen(vec![http(
                 port,
                 &[("/", Answer::Status(200))],
             )]));
+            run.queue.push_back(Item::Mem(5 << 20));
         }
         other => {
             return Run::done(1).err(format!(
@@ -232,8 +232,8 @@ fn agnhost(args: &[String]) -> Run {
 fn liveness_server() -> Run {
     let mut run = Run::forever();
     run.on_term = GO_DEFAULT_TERM;
-    run.queue.push_back(Item::Mem(5 << 20));
     run.queue.push_back(Item::Listen(vec![liveness_listener()]));
+    run.queue.push_back(Item::Mem(5 << 20));
     run
 }
 
@@ -299,11 +299,11 @@ fn python(args: &[String], env: &BTreeMap<String, String>) -> Run {
             Some("http.server") => {
                 let port: u16 = args.get(2).and_then(|p| p.parse().ok()).unwrap_or(8000);
                 let mut run = Run::forever();
-                run.queue.push_back(Item::Mem(12 << 20));
                 run.queue.push_back(Item::Listen(vec![http(
                     port,
                     &[("/", Answer::Status(200))],
                 )]));
+                run.queue.push_back(Item::Mem(12 << 20));
                 if unbuffered {
                     // Without -u or PYTHONUNBUFFERED the line sits in stdout's buffer.
                     run.queue.push_back(Item::Text(
@@ -361,12 +361,12 @@ fn http_echo(args: &[String]) -> Run {
     let _ = text;
     let mut run = Run::forever();
     run.on_term = Some((Duration::ZERO, 0));
-    run.queue.push_back(Item::Mem(4 << 20));
     run.queue.push_back(Item::Listen(vec![Listener {
         port,
         http: Some(BTreeMap::new()),
         other_paths: 200,
     }]));
+    run.queue.push_back(Item::Mem(4 << 20));
     run.queue.push_back(Item::Tpl(
         format!("{{time:%Y/%m/%d %H:%M:%S}} [INFO] server is listening on {listen}"),
         true,

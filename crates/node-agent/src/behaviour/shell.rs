@@ -236,9 +236,11 @@ impl<'a> Lexer<'a> {
                 self.pos += 2;
                 let inner = self.balanced()?;
                 // The outer `)` of `$((...))`.
-                match inner.strip_suffix(')') {
-                    Some(expr) => Ok(Part::Arith(expr.to_string())),
-                    None => Err(ParseError::Syntax("missing '))'".into())),
+                if self.peek() == Some(b')') {
+                    self.pos += 1;
+                    Ok(Part::Arith(inner))
+                } else {
+                    Err(ParseError::Syntax("missing '))'".into()))
                 }
             }
             Some(b'(') => {
