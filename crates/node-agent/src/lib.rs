@@ -11,7 +11,6 @@
 
 mod admission;
 mod backoff;
-#[allow(clippy::should_implement_trait)] // `Process::next` is the interface, not an iterator.
 pub mod behaviour;
 mod logs;
 mod network;
