@@ -778,7 +778,14 @@ impl PodWorker {
             .flatten()
             .filter_map(|e| e.value.as_ref().map(|v| (e.name.clone(), v.clone())))
             .collect();
-        let overrides = self.pod.annotations().clone();
+        // Only the simulation's own annotations (`sim.skiff.dev/...`) steer the process.
+        let overrides = self
+            .pod
+            .annotations()
+            .iter()
+            .filter(|(k, _)| k.starts_with(crate::behaviour::OVERRIDE_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         Launch {
             command: c.command.clone().unwrap_or_default(),
             args: c.args.clone().unwrap_or_default(),

@@ -287,15 +287,15 @@ async fn a_bound_pod_runs_with_events_an_ip_and_logs_then_terminates_on_delete()
         .add_node(node_spec("node-b", "10.0.2.0/24", "192.168.0.11"))
         .await
         .expect("add node");
-    create_pod(
-        &f.client,
-        pod_on(
-            "web",
-            "node-b",
-            json!([{"name": "nginx", "image": "nginx:1.27"}]),
-        ),
-    )
-    .await;
+    let mut web = pod_on(
+        "web",
+        "node-b",
+        json!([{"name": "nginx", "image": "nginx:1.27"}]),
+    );
+    // Annotations other than the simulation's own do not reach the process.
+    web["metadata"]["annotations"] =
+        json!({"kubectl.kubernetes.io/restartedAt": "2025-01-01T00:00:00Z"});
+    create_pod(&f.client, web).await;
     let pod = eventually("pod Running and Ready", || async {
         let p = get_pod(&f.client, "web").await?;
         let ready = p
@@ -358,9 +358,32 @@ async fn a_bound_pod_runs_with_events_an_ip_and_logs_then_terminates_on_delete()
 
     // Logs come through the API server's pods/log.
     let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
-    api.logs("web", &LogParams::default())
+    let logs = eventually("nginx's start-up lines", || async {
+        let l = api.logs("web", &LogParams::default()).await.ok()?;
+        l.contains("start worker processes").then_some(l)
+    })
+    .await;
+    assert!(
+        logs.contains("Configuration complete; ready for start up"),
+        "{logs}"
+    );
+    let tail = api
+        .logs(
+            "web",
+            &LogParams {
+                tail_lines: Some(1),
+                timestamps: true,
+                ..LogParams::default()
+            },
+        )
         .await
-        .expect("logs of a running container");
+        .expect("tail");
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    let (stamp, _) = tail.split_once(' ').expect("a timestamp and a space");
+    assert!(
+        stamp.parse::<jiff::Timestamp>().is_ok() && stamp.ends_with('Z'),
+        "{stamp}"
+    );
     let previous = api
         .logs(
             "web",
