@@ -172,6 +172,16 @@ struct Ctr {
     kill_deadline: Option<Instant>,
     /// The last preStop hook failed (reported once).
     pre_stop_failed: bool,
+    /// A container an earlier kubelet life left running (from the pod's status), taken
+    /// over without new events when it starts.
+    adopt: Option<Adopted>,
+}
+
+/// A running container found in the pod's status when the worker starts.
+#[derive(Debug, Clone)]
+struct Adopted {
+    container_id: String,
+    started_at: jiff::Timestamp,
 }
 
 impl Ctr {
@@ -266,7 +276,11 @@ impl PodWorker {
                 },
             ));
         }
-        for c in ctrs.iter_mut().filter(|c| c.init) {
+        adopt_statuses(&pod, &mut ctrs);
+        for c in ctrs
+            .iter_mut()
+            .filter(|c| c.init && c.phase == Phase::NotStarted)
+        {
             c.st.state = CState::Waiting {
                 reason: "PodInitializing".into(),
                 message: None,
@@ -361,7 +375,10 @@ impl PodWorker {
             self.finish_deletion().await;
             return;
         }
-        self.write_status().await;
+        if !self.ctrs.iter().any(|c| c.adopt.is_some()) {
+            // (A pod taken over from an earlier life keeps its status until it is current.)
+            self.write_status().await;
+        }
         self.main_loop().await;
         self.cleanup().await;
     }
@@ -376,7 +393,14 @@ impl PodWorker {
                 .filter(|(k, _)| **k != self.uid)
                 .map(|(_, v)| *v)
                 .collect();
-            let v = crate::admission::admit(&requests, &others, &self.ctx.allocatable);
+            // A pod an earlier kubelet life already runs stays admitted.
+            let running =
+                self.pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+            let v = if running {
+                Ok(())
+            } else {
+                crate::admission::admit(&requests, &others, &self.ctx.allocatable)
+            };
             if v.is_ok() {
                 admitted.insert(self.uid.clone(), requests);
             }
@@ -601,6 +625,22 @@ impl PodWorker {
     async fn start_container_now(&mut self, idx: usize) {
         let policy = pull_policy(&self.ctrs[idx].spec).to_string();
         let image = self.ctrs[idx].image_name().to_string();
+        if let Some(adopted) = self.ctrs[idx].adopt.take()
+            && let Ok(info) = self.ctx.catalog.resolve(&image)
+        {
+            let newly = self
+                .ctx
+                .images
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(info.reference.clone(), info.clone())
+                .is_none();
+            if newly {
+                self.ctx.images_changed.notify_one();
+            }
+            self.create_as(idx, info, Some(adopted)).await;
+            return;
+        }
         if let Err(e) = self.ctx.catalog.resolve(&image)
             && e.code == "InvalidImageName"
         {
@@ -796,8 +836,16 @@ impl PodWorker {
 
     /// Creates and starts the container from a present image.
     async fn create(&mut self, idx: usize, info: ImageInfo) {
+        self.create_as(idx, info, None).await;
+    }
+
+    /// Creates and starts the container, or takes over `adopted` silently.
+    async fn create_as(&mut self, idx: usize, info: ImageInfo, adopted: Option<Adopted>) {
         let launch = self.launch(&self.ctrs[idx].spec);
-        let id = format!("containerd://{}", self.rng.hex64());
+        let id = match &adopted {
+            Some(a) => a.container_id.clone(),
+            None => format!("containerd://{}", self.rng.hex64()),
+        };
         let name = self.ctrs[idx].spec.name.clone();
         {
             let c = &mut self.ctrs[idx];
@@ -806,17 +854,19 @@ impl PodWorker {
             c.image = Some(info.clone());
             c.container_id = id.clone();
             c.probes.clear();
-            if c.st.last.is_some() || c.phase == Phase::CrashBackOff {
+            if adopted.is_none() && (c.st.last.is_some() || c.phase == Phase::CrashBackOff) {
                 c.st.restart_count += 1;
             }
         }
-        self.event(
-            Some(idx),
-            false,
-            "Created",
-            format!("Created container: {name}"),
-        )
-        .await;
+        if adopted.is_none() {
+            self.event(
+                Some(idx),
+                false,
+                "Created",
+                format!("Created container: {name}"),
+            )
+            .await;
+        }
         match Process::start(&info, &launch) {
             Err(e) => {
                 // The runtime's message, e.g. `failed to create containerd task: ...: unknown`.
@@ -828,20 +878,25 @@ impl PodWorker {
                 self.exited(idx, e.exit_code, "StartError", Some(msg)).await;
             }
             Ok(process) => {
-                let process = process.with_clock(self.ctx.clock, self.ctx.clock.now());
-                self.event(
-                    Some(idx),
-                    false,
-                    "Started",
-                    format!("Started container {name}"),
-                )
-                .await;
+                let now = adopted
+                    .as_ref()
+                    .map_or(self.ctx.clock.now(), |a| a.started_at);
+                let process = process.with_clock(self.ctx.clock, now);
+                if adopted.is_none() {
+                    self.event(
+                        Some(idx),
+                        false,
+                        "Started",
+                        format!("Started container {name}"),
+                    )
+                    .await;
+                }
                 self.logs.start_instance(&name, &id);
-                let now = self.ctx.clock.now();
+                let ran = self.ctx.clock.real(self.ctx.clock.elapsed_since(now));
                 let c = &mut self.ctrs[idx];
                 c.process = Some(process);
                 c.phase = Phase::Running;
-                c.started_real = Some(Instant::now());
+                c.started_real = Some(Instant::now().checked_sub(ran).unwrap_or_else(Instant::now));
                 c.st.state = CState::Running {
                     started_at: now,
                     container_id: id,
@@ -1694,6 +1749,65 @@ fn new_ctr(c: &Container, init: bool, reason: &str) -> Ctr {
         probes: BTreeMap::new(),
         kill_deadline: None,
         pre_stop_failed: false,
+        adopt: None,
+    }
+}
+
+/// Takes over what the pod's status says of its containers from an earlier kubelet life:
+/// restart counts, last terminations, completed init containers, running containers.
+fn adopt_statuses(pod: &Pod, ctrs: &mut [Ctr]) {
+    let Some(status) = pod.status.as_ref() else {
+        return;
+    };
+    let all = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten());
+    for s in all {
+        let Some(c) = ctrs.iter_mut().find(|c| c.spec.name == s.name) else {
+            continue;
+        };
+        c.st.restart_count = s.restart_count;
+        c.st.image_id = s.image_id.clone();
+        c.st.last = s
+            .last_state
+            .as_ref()
+            .and_then(|l| l.terminated.as_ref())
+            .map(term_from_api);
+        let state = s.state.as_ref();
+        if let Some(r) = state.and_then(|st| st.running.as_ref())
+            && let Some(id) = s.container_id.clone()
+        {
+            c.adopt = Some(Adopted {
+                container_id: id,
+                started_at: r
+                    .started_at
+                    .as_ref()
+                    .map_or(jiff::Timestamp::now(), |t| t.0),
+            });
+        } else if let Some(t) = state.and_then(|st| st.terminated.as_ref())
+            && c.init
+            && !c.sidecar
+            && t.exit_code == 0
+        {
+            c.st.state = CState::Terminated(term_from_api(t));
+            c.phase = Phase::Done;
+        }
+    }
+}
+
+fn term_from_api(t: &k8s_openapi::api::core::v1::ContainerStateTerminated) -> Term {
+    Term {
+        exit_code: t.exit_code,
+        reason: t.reason.clone().unwrap_or_default(),
+        message: t.message.clone(),
+        started_at: t.started_at.as_ref().map(|x| x.0),
+        finished_at: t
+            .finished_at
+            .as_ref()
+            .map_or(jiff::Timestamp::UNIX_EPOCH, |x| x.0),
+        container_id: t.container_id.clone().unwrap_or_default(),
     }
 }
 

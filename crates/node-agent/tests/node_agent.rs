@@ -1070,3 +1070,62 @@ async fn a_failing_post_start_hook_kills_the_container() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_restarted_kubelet_takes_over_its_running_pods() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-p", "10.0.16.0/24", "192.168.0.25"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "keep",
+            "node-p",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"]}]),
+        ),
+    )
+    .await;
+    let before = eventually("the pod Running", || async {
+        let p = get_pod(&f.client, "keep").await?;
+        (phase(&p) == "Running").then_some(p)
+    })
+    .await;
+    f.agent
+        .remove_node("node-p")
+        .await
+        .expect("stop the kubelet");
+    // A new agent (skiff restarted) brings the node back.
+    let again = NodeAgent::start(
+        f.client.clone(),
+        Config {
+            clock: api::clock::Clock::with_speed(SPEED).expect("speed"),
+            catalog: node_agent::behaviour::Catalog::builtin(),
+            network: Arc::new(HostLocalNetwork::new(f.client.clone())),
+            seed: 43,
+        },
+        f.shutdown.clone(),
+    );
+    again
+        .add_node(node_spec("node-p", "10.0.16.0/24", "192.168.0.25"))
+        .await
+        .expect("add the node again");
+    // Give the new kubelet time to sync the pod, then compare.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = get_pod(&f.client, "keep").await.expect("pod");
+    assert_eq!(phase(&after), "Running");
+    let (b, a) = (container_state(&before, "c"), container_state(&after, "c"));
+    assert_eq!(a["containerID"], b["containerID"], "the same container");
+    assert_eq!(a["restartCount"], json!(0));
+    assert_eq!(
+        a.pointer("/state/running/startedAt"),
+        b.pointer("/state/running/startedAt")
+    );
+    let started = events_of(&f.client, "keep")
+        .await
+        .into_iter()
+        .filter(|(r, _)| r == "Started")
+        .count();
+    assert_eq!(started, 1, "no second Started event");
+}
