@@ -26,7 +26,7 @@
 //! sleep 600`), `next` returns a [`ProcessEvent::Memory`] repeating the current value at that
 //! moment, so the runtime wakes up then. Loops are interpreted lazily; a loop that neither
 //! sleeps nor prints is charged 10 ms of simulated time per thousand interpreter steps and,
-//! after some five million steps without an event, counts as running silently forever.
+//! after some million steps without an event, counts as running silently forever.
 //!
 //! # What a process does
 //!
@@ -44,7 +44,8 @@
 //! quoting, `$VAR`, `${VAR}`, `${VAR:-default}`, `$?`, `$1`, `$(...)` and backticks,
 //! `$((i+1))`, redirects (`>`, `>>`, `<`, `2>&1`, `&>`, `/dev/null`, `/proc/1/fd/1`), `;`,
 //! `&&`, `||`, `!`, pipes (earlier stages run to completion first), `if`/`elif`/`else`,
-//! `while`/`until`, `for`, `{ }`/`( )`, `exit`, `exec`, `export`, `set -e`, `cd`, `read`.
+//! `while`/`until`, `for`, `break`, `continue`, `{ }`/`( )`, `exit`, `exec`, `export`,
+//! `set -e`, `cd`, `read`.
 //! Error texts follow the image's userland: BusyBox (`sh: foo: not found`, `cat: can't open
 //! '/x': No such file or directory`) or Debian's dash and coreutils (`sh: 1: foo: not
 //! found`, `cat: /x: No such file or directory`); bash says `bash: line 1: foo: command not
@@ -471,7 +472,7 @@ impl Overrides {
 
 /// Steps [`Process::next`] may take without producing an event before the process counts
 /// as running silently forever.
-const SILENT_STEP_CAP: usize = 5_000;
+const SILENT_STEP_CAP: usize = 1_000;
 
 /// The memory of a process whose program does not say (a shell, a utility).
 const DEFAULT_MEMORY: u64 = 1 << 20;
@@ -766,6 +767,33 @@ impl Process {
             return self.emit(ProcessEvent::Exit(code));
         }
         None
+    }
+
+    /// Puts a file into the container's file system (parent directories are created), as a
+    /// mounted volume provides it: ConfigMap and Secret keys, the service account token and
+    /// namespace under `/var/run/secrets/kubernetes.io/serviceaccount/`. Call it after
+    /// [`Process::start`] and before the first [`Process::next`] so the process sees the
+    /// file from its start; later calls change the file from then on.
+    pub fn add_file(&mut self, path: &str, content: &str) {
+        self.machine.add_file(path, content);
+        if let Some(visible) = &mut self.visible {
+            let mut m = Machine::new(
+                Arc::new(ImageDef {
+                    size: 0,
+                    entrypoint: Vec::new(),
+                    cmd: Vec::new(),
+                    env: BTreeMap::new(),
+                    userland: catalog::Userland::Busybox,
+                    bash: false,
+                    programs: Arc::default(),
+                }),
+                BTreeMap::new(),
+                self.started_at,
+            );
+            m.fs = std::mem::take(visible);
+            m.add_file(path, content);
+            *visible = std::mem::take(&mut m.fs);
+        }
     }
 
     /// Current memory use in bytes.

@@ -293,6 +293,9 @@ struct Shell {
 /// A frame of the machine's continuation stack.
 #[derive(Debug, Clone)]
 enum Frame {
+    /// A utility started as the container's process, run when the machine first steps (so
+    /// files the runtime mounts after start are there for it).
+    Util(&'static str, Vec<String>, Sink, Sink),
     Node(Arc<Node>),
     Seq(Arc<Node>, usize),
     ErrExit,
@@ -346,9 +349,9 @@ const UTILS: [&str; 42] = [
 ];
 
 /// Shell builtins (never looked up on PATH).
-const SHELL_BUILTINS: [&str; 16] = [
-    ":", "exit", "export", "cd", "set", "trap", "exec", "read", "wait", "unset", "shift", "source",
-    ".", "return", "ulimit", "umask",
+const SHELL_BUILTINS: [&str; 18] = [
+    ":", "break", "continue", "exit", "export", "cd", "set", "trap", "exec", "read", "wait",
+    "unset", "shift", "source", ".", "return", "ulimit", "umask",
 ];
 
 /// The interpreter for one container process.
@@ -668,8 +671,14 @@ impl Machine {
         if self.shell_pid1 {
             return None;
         }
-        match self.stack.iter().find(|f| matches!(f, Frame::Fg { .. })) {
+        match self
+            .stack
+            .iter()
+            .find(|f| matches!(f, Frame::Fg { .. } | Frame::Util(..)))
+        {
             Some(Frame::Fg { run, .. }) => run.on_term,
+            // Utilities have no SIGTERM handler; as PID 1 they ignore it.
+            Some(Frame::Util(..)) => None,
             _ => Some((Duration::ZERO, 0)),
         }
     }
@@ -749,6 +758,10 @@ impl Machine {
         let run = match resolved {
             Resolved::Shell(kind) => {
                 self.start_shell(kind, name, args, out, err, pid1);
+                return Ok(());
+            }
+            Resolved::Util(u) if pid1 && stdin.is_none() => {
+                self.stack.push(Frame::Util(u, args.to_vec(), out, err));
                 return Ok(());
             }
             Resolved::Util(u) => self.util(u, args, stdin),
@@ -915,6 +928,10 @@ impl Machine {
             && assigns.is_empty()
             && redirects.is_empty()
             && !words.is_empty()
+            && words
+                .iter()
+                .flatten()
+                .all(|p| matches!(p, Part::Lit(..) | Part::Var(..)))
             && out == Sink::Log(false)
         {
             let saved = self.shell.clone();
@@ -1286,6 +1303,10 @@ impl Machine {
                         }
                     }
                 },
+                Frame::Util(name, args, out, err) => {
+                    let run = self.util(name, &args, None);
+                    self.stack.push(Frame::Fg { run, out, err });
+                }
                 Frame::Node(node) => self.exec_node(node),
                 Frame::Seq(node, idx) => {
                     if let Node::Seq(items) = &*node
@@ -1535,6 +1556,19 @@ impl Machine {
                         self.status = 2;
                         return;
                     }
+                }
+                self.status = 0;
+            }
+            "break" | "continue" => {
+                // Unwind to the innermost loop (within this shell).
+                let depth = self.stack.iter().rposition(|f| {
+                    matches!(f, Frame::WhileBody(_) | Frame::For { .. } | Frame::Scope(_))
+                });
+                if let Some((i, Frame::WhileBody(_) | Frame::For { .. })) =
+                    depth.map(|i| (i, &self.stack[i]))
+                {
+                    let keep = if cmd == "break" { i } else { i + 1 };
+                    self.stack.truncate(keep);
                 }
                 self.status = 0;
             }
@@ -2201,6 +2235,19 @@ impl Machine {
             }
             _ => false,
         }
+    }
+
+    /// Puts a file (and its parent directories) into the file system.
+    pub(crate) fn add_file(&mut self, path: &str, content: &str) {
+        let abs = self.abs(path);
+        let mut dir = String::new();
+        let parts: Vec<&str> = abs.split('/').filter(|p| !p.is_empty()).collect();
+        for part in parts.iter().take(parts.len().saturating_sub(1)) {
+            dir.push('/');
+            dir.push_str(part);
+            self.fs.dirs.insert(dir.clone());
+        }
+        self.fs.write(&abs, content, false);
     }
 
     /// Runs a command in the container synchronously (exec probes): `None` when the

@@ -758,6 +758,13 @@ fn script_cases() -> Vec<ScriptCase> {
             vec!["0.000s out \"1\"", "0.000s exit 0"],
         ),
         (
+            "break and continue",
+            "busybox",
+            L::default().cmd(&["sh", "-c", "i=0; while true; do i=$((i+1)); [ $i -eq 2 ] && continue; [ $i -gt 3 ] && break; echo $i; done; for x in a b c; do [ $x = c ] && break; echo $x; done; echo end"]),
+            10,
+            vec!["0.000s out \"1\"", "0.000s out \"3\"", "0.000s out \"a\"", "0.000s out \"b\"", "0.000s out \"end\"", "0.000s exit 0"],
+        ),
+        (
             "exec of a known binary",
             "busybox",
             L::default().cmd(&["sh", "-c", "echo before; exec sleep 10; echo never"]),
@@ -1258,6 +1265,122 @@ fn pod_overrides_change_the_behaviour() {
     for (name, key, value) in bad {
         let err = start("busybox", &L::default().ann(key, value)).expect_err(name);
         assert!(err.message.contains(key), "case {name}: {}", err.message);
+    }
+}
+
+#[test]
+fn mounted_files_are_seen_from_the_start() {
+    let cases: &[(&str, L, Vec<&str>)] = &[
+        (
+            "cat as the container's process",
+            L::default().cmd(&["cat", "/etc/config/game.properties"]),
+            vec!["0.000s out \"lives=3\"", "0.000s exit 0"],
+        ),
+        (
+            "a script reading the namespace",
+            L::default().cmd(&[
+                "sh",
+                "-c",
+                "echo ns=$(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace)",
+            ]),
+            vec!["0.000s out \"ns=default\"", "0.000s exit 0"],
+        ),
+    ];
+    for (name, launch, want) in cases {
+        let mut p = start("busybox", launch).unwrap_or_else(|e| panic!("case {name}: {e}"));
+        p.add_file("/etc/config/game.properties", "lives=3\n");
+        p.add_file(
+            "/var/run/secrets/kubernetes.io/serviceaccount/namespace",
+            "default",
+        );
+        assert_eq!(transcript(&mut p, 5), *want, "case {name}");
+    }
+}
+
+#[test]
+fn odd_input_never_panics() {
+    let scripts = [
+        "",
+        "'",
+        "\"",
+        "$(",
+        "$((",
+        "${",
+        "`",
+        "a >",
+        "2>&",
+        "&>",
+        "((",
+        "))",
+        "{",
+        "}",
+        "if",
+        "for",
+        "for x in",
+        "while",
+        "! ",
+        "a | ",
+        "|| a",
+        "é$((1+ü))",
+        "echo ${x:-$(echo é)}",
+        "echo $((1/0))",
+        "exit 999999999999",
+        "sleep 1e400",
+        "sleep -1",
+        "printf %",
+        "printf '%5.2f %c %x' x",
+        "seq 1 100000000 | wc -l",
+        "cat <",
+        "cat < /nope",
+        "echo a > /nope/dir/f",
+        "cd /nope",
+        "exec",
+        "exec nope",
+        "set -e; false",
+        "read x",
+        "shift 5",
+        "echo $9 $# $@ $?",
+        "mkdir /a/b/c",
+        "rm /",
+        "ls /nope",
+        "tail -n x /nope",
+        "env FOO=1 nope",
+        "busybox nope",
+        "echo \\",
+        "x=$(exit 3); echo $?",
+        "while true; do break; done",
+        "function f { :; }",
+        "f() { :; }",
+        "cat <<EOF\nx\nEOF",
+        "case x in esac",
+        "$(",
+        "echo `echo`",
+        "[ 1 -lt",
+        "test -q x y z w",
+        "sleep",
+        "sleep abc",
+        "echo ${#x}",
+    ];
+    for script in scripts {
+        for image in ["busybox", "ubuntu"] {
+            let mut p = start(image, &L::default().cmd(&["sh", "-c", script])).expect("sh exists");
+            let events = transcript(&mut p, 200);
+            assert!(!events.is_empty(), "script {script:?} on {image}");
+            let _ = p.exec(&s(&["sh", "-c", script]));
+        }
+    }
+    for argv in [
+        vec!["stress", "--vm-bytes", "x", "--vm", "1"],
+        vec!["stress", "--timeout", "zz", "--cpu", "1"],
+        vec!["python", "-c", "print("],
+        vec!["node", "-e"],
+        vec!["python", "-m"],
+    ] {
+        for image in ["polinux/stress", "python:3.12", "node:20"] {
+            if let Ok(mut p) = start(image, &L::default().cmd(&argv)) {
+                let _ = transcript(&mut p, 50);
+            }
+        }
     }
 }
 
