@@ -18,6 +18,7 @@ mod node;
 mod pod;
 mod status;
 mod util;
+mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;

@@ -233,6 +233,10 @@ pub struct PodWorker {
     terminating: bool,
     /// When the grace period of a deletion ends.
     grace_deadline: Option<Instant>,
+    /// The mounted volumes' files, once mounted.
+    volumes: Option<crate::volumes::VolumeFiles>,
+    /// The wait before the next mount attempt.
+    mount_retry: Duration,
     deleted: bool,
     rejected: Option<(String, String)>,
 }
@@ -308,6 +312,8 @@ impl PodWorker {
             epoch: Instant::now(),
             terminating: false,
             grace_deadline: None,
+            volumes: None,
+            mount_retry: Duration::from_millis(500),
             deleted: false,
             rejected: None,
         }
@@ -442,6 +448,24 @@ impl PodWorker {
         }
     }
 
+    /// Mounts the volumes (the kubelet waits for them before the sandbox), retrying a
+    /// failure with the volume manager's back-off (0.5 s doubling to 2 min 2 s).
+    async fn prepare(&mut self) {
+        if self.volumes.is_none() {
+            match crate::volumes::mount(&self.ctx.client, &self.pod).await {
+                Ok(v) => self.volumes = Some(v),
+                Err(msg) => {
+                    self.event(None, true, "FailedMount", msg).await;
+                    let d = self.mount_retry;
+                    self.mount_retry = (d * 2).min(Duration::from_millis(122_000));
+                    self.schedule(usize::MAX, d, Step::Sandbox);
+                    return;
+                }
+            }
+        }
+        self.setup_sandbox().await;
+    }
+
     async fn setup_sandbox(&mut self) {
         if self.sandbox_id.is_empty() {
             self.sandbox_id = self.rng.hex64();
@@ -482,7 +506,7 @@ impl PodWorker {
     }
 
     async fn main_loop(&mut self) {
-        self.setup_sandbox().await;
+        self.prepare().await;
         loop {
             self.write_status().await;
             if self.deleted {
@@ -547,7 +571,7 @@ impl PodWorker {
     async fn fire(&mut self, t: Timer) {
         if t.step == Step::Sandbox {
             if !self.sandbox_ready && !self.terminating {
-                self.setup_sandbox().await;
+                self.prepare().await;
             }
             return;
         }
@@ -892,6 +916,15 @@ impl PodWorker {
                     .await;
                 }
                 self.logs.start_instance(&name, &id);
+                let mut process = process;
+                let files = self
+                    .volumes
+                    .as_ref()
+                    .map(|v| crate::volumes::container_files(v, &self.ctrs[idx].spec))
+                    .unwrap_or_default();
+                for (path, content) in files {
+                    process.add_file(&path, &content);
+                }
                 let ran = self.ctx.clock.real(self.ctx.clock.elapsed_since(now));
                 let c = &mut self.ctrs[idx];
                 c.process = Some(process);

@@ -1129,3 +1129,52 @@ async fn a_restarted_kubelet_takes_over_its_running_pods() {
         .count();
     assert_eq!(started, 1, "no second Started event");
 }
+
+#[tokio::test]
+async fn a_missing_config_map_blocks_the_mount_until_it_exists_then_its_files_are_seen() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q", "10.0.17.0/24", "192.168.0.26"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "cfg",
+        "node-q",
+        json!([{"name": "c", "image": "busybox:1.36",
+                "command": ["cat", "/etc/app/greeting"],
+                "volumeMounts": [{"name": "config", "mountPath": "/etc/app"}]}]),
+    );
+    pod["spec"]["volumes"] = json!([{"name": "config", "configMap": {"name": "app-config"}}]);
+    pod["spec"]["restartPolicy"] = json!("Never");
+    create_pod(&f.client, pod).await;
+    let note = eventually("FailedMount", || async {
+        events_of(&f.client, "cfg")
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "FailedMount")
+            .map(|(_, n)| n)
+    })
+    .await;
+    assert_eq!(
+        note,
+        "MountVolume.SetUp failed for volume \"config\" : configmap \"app-config\" not found"
+    );
+    let p = get_pod(&f.client, "cfg").await.expect("pod");
+    assert_eq!(phase(&p), "Pending");
+    let cms: Api<ConfigMap> = Api::namespaced(f.client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "app-config"}, "data": {"greeting": "hello from the config map"}
+    }))
+    .expect("cm");
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("create cm");
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    let logs = eventually("the file in the log", || async {
+        let l = api.logs("cfg", &LogParams::default()).await.ok()?;
+        (!l.is_empty()).then_some(l)
+    })
+    .await;
+    assert_eq!(logs, "hello from the config map\n");
+}
