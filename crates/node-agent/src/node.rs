@@ -78,6 +78,8 @@ pub struct NodeCtx {
     pub logs: Mutex<HashMap<String, Arc<PodLogs>>>,
     /// Cancelled when the kubelet stops.
     pub cancel: CancellationToken,
+    /// When the node's image puller is free (pulls are serialized, as by default).
+    pub puller_free_at: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl NodeCtx {
@@ -206,6 +208,7 @@ impl Kubelet {
             seed: config.seed,
             logs: Mutex::new(HashMap::new()),
             cancel: cancel.clone(),
+            puller_free_at: Mutex::new(None),
         });
         let mut rng = Rng::new(config.seed, &spec.name);
         let mut kubelet = Kubelet {

@@ -160,7 +160,8 @@ struct Ctr {
     container_id: String,
     image: Option<ImageInfo>,
     pull_result: Option<Result<ImageInfo, PullError>>,
-    pull_started: Option<Instant>,
+    /// How long the last pull took including its wait in the node's pull queue.
+    pull_waited: Duration,
     pull_backoff: Backoff,
     pull_failed_at: Duration,
     prev_pull_err: String,
@@ -736,10 +737,28 @@ impl PodWorker {
                     Ok(info) => info.pull_duration,
                     Err(_) => PULL_FAILURE_LATENCY,
                 };
+                // The kubelet pulls one image at a time (serializeImagePulls): a pull waits
+                // for the ones before it.
+                let now = Instant::now();
+                let done_at = {
+                    let mut free = self
+                        .ctx
+                        .puller_free_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    let start = free.map_or(now, |f| f.max(now));
+                    let end = start + self.ctx.clock.real(d);
+                    *free = Some(end);
+                    end
+                };
+                let wait = self
+                    .ctx
+                    .clock
+                    .simulated(done_at.saturating_duration_since(now));
                 let c = &mut self.ctrs[idx];
                 c.phase = Phase::Pulling;
                 c.pull_result = Some(result);
-                c.pull_started = Some(Instant::now());
+                c.pull_waited = wait;
                 // A first pull shows `ContainerCreating`; a retry keeps the back-off state the
                 // last sync reported.
                 if matches!(&c.st.state, CState::Waiting { reason, .. } if reason == "PodInitializing")
@@ -749,7 +768,7 @@ impl PodWorker {
                         message: None,
                     };
                 }
-                self.schedule(idx, d, Step::PullDone);
+                self.schedule(idx, wait, Step::PullDone);
             }
         }
     }
@@ -761,10 +780,7 @@ impl PodWorker {
         };
         match result {
             Ok(info) => {
-                let took = self.ctrs[idx]
-                    .pull_started
-                    .map(|s| self.ctx.clock.simulated(s.elapsed()))
-                    .unwrap_or(info.pull_duration);
+                let took = self.ctrs[idx].pull_waited;
                 let pull = truncate_ms(info.pull_duration);
                 let total = truncate_ms(took.max(info.pull_duration));
                 self.event(
@@ -1772,7 +1788,7 @@ fn new_ctr(c: &Container, init: bool, reason: &str) -> Ctr {
         container_id: String::new(),
         image: None,
         pull_result: None,
-        pull_started: None,
+        pull_waited: Duration::ZERO,
         pull_backoff: Backoff::default(),
         pull_failed_at: Duration::ZERO,
         prev_pull_err: String::new(),

@@ -353,6 +353,21 @@ async fn a_bound_pod_runs_with_events_an_ip_and_logs_then_terminates_on_delete()
         find("Pulled").starts_with("Successfully pulled image \"nginx:1.27\" in "),
         "{events:?}"
     );
+    let pulled = find("Pulled");
+    let took = pulled
+        .strip_prefix("Successfully pulled image \"nginx:1.27\" in ")
+        .and_then(|r| r.split_once(" ("))
+        .expect("pull time");
+    let waited = took
+        .1
+        .split_once(" including waiting). Image size: ")
+        .expect("waiting time");
+    assert_eq!(took.0, waited.0, "a lone pull waits for nothing: {pulled}");
+    assert!(
+        waited.1.ends_with(" bytes.")
+            && waited.1.trim_end_matches(" bytes.").parse::<u64>().is_ok(),
+        "{pulled}"
+    );
     assert_eq!(find("Created"), "Created container: nginx");
     assert_eq!(find("Started"), "Started container nginx");
 
