@@ -55,8 +55,9 @@
 //!
 //! Not simulated, and said so: `case`, shell functions and here-documents make the shell
 //! print `sh: skiff does not simulate case statements (script not run)` and exit 2; `trap`
-//! is accepted and ignored; `&` runs the command in the foreground; time does not pass
-//! inside `$(...)`, pipes and exec probes. Networking from inside a container is not
+//! is accepted and ignored; `cmd &` starts a program or utility whose immediate effects
+//! (output, ports, memory) happen and which then runs on unobserved (a backgrounded loop or
+//! list is skipped); time does not pass inside `$(...)`, pipes and exec probes. Networking from inside a container is not
 //! simulated: `nslookup`, `wget`, `nc` and `curl URL` succeed without output (so an init
 //! container's `until nslookup mydb; do sleep 2; done` finishes at once). `tail -f` prints
 //! the file and then waits forever (volumes shared between containers are not simulated).

@@ -327,7 +327,7 @@ pub(crate) struct ImageDef {
 }
 
 /// The builtin program names `builtin:` accepts.
-pub(crate) const BUILTINS: [&str; 8] = [
+pub(crate) const BUILTINS: [&str; 9] = [
     "stress",
     "agnhost",
     "python",
@@ -336,6 +336,7 @@ pub(crate) const BUILTINS: [&str; 8] = [
     "curl",
     "aws",
     "liveness-server",
+    "perl",
 ];
 
 /// Parses `10s`, `500ms`, `1m`, `2h`, `1m30s`, `1.5s`, or a bare number of seconds.

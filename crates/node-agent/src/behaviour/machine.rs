@@ -34,54 +34,52 @@ pub(crate) enum Step {
 }
 
 /// The virtual file system: files and directories by absolute path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Fs {
     files: BTreeMap<String, String>,
     dirs: BTreeSet<String>,
 }
 
-impl Default for Fs {
-    fn default() -> Self {
-        let dirs = [
-            "/",
-            "/bin",
-            "/dev",
-            "/etc",
-            "/home",
-            "/proc",
-            "/root",
-            "/run",
-            "/sbin",
-            "/srv",
-            "/sys",
-            "/tmp",
-            "/usr",
-            "/usr/bin",
-            "/usr/local",
-            "/usr/local/bin",
-            "/usr/sbin",
-            "/var",
-            "/var/log",
-            "/var/run",
-            "/var/tmp",
-            "/opt",
-            "/mnt",
-        ];
-        Fs {
-            files: BTreeMap::new(),
-            dirs: dirs.iter().map(|d| d.to_string()).collect(),
-        }
-    }
-}
+/// The directories every image has (kept out of each process's own set to stay small).
+const BASE_DIRS: [&str; 23] = [
+    "/",
+    "/bin",
+    "/dev",
+    "/etc",
+    "/home",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/usr/bin",
+    "/usr/local",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/var",
+    "/var/log",
+    "/var/run",
+    "/var/tmp",
+];
 
 impl Fs {
+    /// Whether `path` is a directory.
+    pub(crate) fn is_dir(&self, path: &str) -> bool {
+        BASE_DIRS.contains(&path) || self.dirs.contains(path)
+    }
+
     fn parent_exists(&self, path: &str) -> bool {
         let parent = match path.rfind('/') {
             Some(0) => "/",
             Some(i) => &path[..i],
             None => "/",
         };
-        self.dirs.contains(parent)
+        self.is_dir(parent)
     }
 
     fn write(&mut self, path: &str, text: &str, append: bool) {
@@ -101,7 +99,7 @@ impl Fs {
 
     /// A file's content (`Err` says why not, as `ENOENT`/`EISDIR`).
     pub(crate) fn read(&self, path: &str) -> Result<&str, FsError> {
-        if self.dirs.contains(path) {
+        if self.is_dir(path) {
             return Err(FsError::IsDir);
         }
         self.files
@@ -318,6 +316,13 @@ enum Frame {
     },
     /// The end of a nested shell: restores the outer shell's state.
     Scope(Box<Shell>),
+    /// A program started with `&`: what it does at once (output, ports, memory) happens;
+    /// from its first wait on it runs on unobserved.
+    Bg {
+        run: Run,
+        out: Sink,
+        err: Sink,
+    },
 }
 
 /// Where output goes when the machine runs synchronously (`$(...)`, pipelines, exec).
@@ -1207,7 +1212,7 @@ impl Machine {
             _ => {}
         }
         let abs = self.abs(path);
-        if self.fs.dirs.contains(&abs) {
+        if self.fs.is_dir(&abs) {
             return Err(match self.shell.kind {
                 ShellKind::Ash => format!("sh: can't create {path}: Is a directory"),
                 ShellKind::Dash => format!("sh: 1: cannot create {path}: Is a directory"),
@@ -1287,10 +1292,23 @@ impl Machine {
                                     .launch(&argv, out.clone(), err.clone(), None, pid1)
                                     .is_err()
                                 {
-                                    let line =
-                                        line.map(|l| format!("line {l}: ")).unwrap_or_default();
-                                    let msg =
-                                        format!("{wrapper}: exec: {line}{}: not found\n", argv[0]);
+                                    // The script runs as `$0`: found on PATH, that is its
+                                    // full path.
+                                    let path = if wrapper.contains('/') {
+                                        wrapper.clone()
+                                    } else {
+                                        format!("/usr/local/bin/{wrapper}")
+                                    };
+                                    let cmd = &argv[0];
+                                    let msg = match (line, self.busybox()) {
+                                        (Some(l), true) => {
+                                            format!("{path}: exec: line {l}: {cmd}: not found\n")
+                                        }
+                                        (Some(l), false) => {
+                                            format!("{path}: {l}: exec: {cmd}: not found\n")
+                                        }
+                                        (None, _) => format!("{path}: exec: {cmd}: not found\n"),
+                                    };
                                     self.write(&err, &msg);
                                     self.status = 127;
                                 }
@@ -1307,6 +1325,26 @@ impl Machine {
                     let run = self.util(name, &args, None);
                     self.stack.push(Frame::Fg { run, out, err });
                 }
+                Frame::Bg { mut run, out, err } => match run.next() {
+                    Some(Item::Text(text, stderr)) => {
+                        self.write(if stderr { &err } else { &out }, &text);
+                        self.stack.push(Frame::Bg { run, out, err });
+                    }
+                    Some(Item::Tpl(line, stderr)) => {
+                        let line = template(&line, self.now);
+                        self.write(if stderr { &err } else { &out }, &format!("{line}\n"));
+                        self.stack.push(Frame::Bg { run, out, err });
+                    }
+                    Some(Item::Listen(l)) => {
+                        self.stack.push(Frame::Bg { run, out, err });
+                        return Step::Listen(l);
+                    }
+                    Some(Item::Mem(m)) => {
+                        self.stack.push(Frame::Bg { run, out, err });
+                        return Step::Mem(m);
+                    }
+                    Some(Item::Wait(_) | Item::Exec(..)) | None => self.status = 0,
+                },
                 Frame::Node(node) => self.exec_node(node),
                 Frame::Seq(node, idx) => {
                     if let Node::Seq(items) = &*node
@@ -1427,6 +1465,45 @@ impl Machine {
                 self.stack.push(Frame::Not);
                 self.stack.push(Frame::Node(inner.clone()));
             }
+            Node::Background(inner) => {
+                self.status = 0;
+                // Only a simple command naming a program or utility runs in the background;
+                // a backgrounded loop or list is not simulated (it is skipped).
+                if let Node::Simple { words, .. } = &**inner {
+                    let argv: Vec<String> = words.iter().flat_map(|w| self.expand(w)).collect();
+                    let run = match argv.first().and_then(|a| self.resolve(a)) {
+                        Some(Resolved::Util(u)) => Some(self.util(u, &argv[1..], None)),
+                        Some(Resolved::Program(ProgramDef::Static {
+                            default,
+                            subcommands,
+                        })) => Some(Run::program(
+                            argv.get(1)
+                                .and_then(|a| subcommands.get(a))
+                                .unwrap_or(&default),
+                        )),
+                        Some(Resolved::Program(ProgramDef::Builtin(b))) => {
+                            Some(super::programs::builtin(&b, &argv[1..], &self.shell.vars))
+                        }
+                        Some(Resolved::Program(ProgramDef::Wrapper(_)) | Resolved::Shell(_)) => {
+                            None
+                        }
+                        None => {
+                            if let Some(cmd) = argv.first() {
+                                let msg = format!("{}\n", self.shell.kind.not_found(cmd));
+                                self.write(&Sink::Log(true), &msg);
+                            }
+                            None
+                        }
+                    };
+                    if let Some(run) = run {
+                        self.stack.push(Frame::Bg {
+                            run,
+                            out: Sink::Log(false),
+                            err: Sink::Log(true),
+                        });
+                    }
+                }
+            }
             Node::While { cond, .. } => {
                 self.stack.push(Frame::WhileCond(node.clone()));
                 self.stack.push(Frame::Node(cond.clone()));
@@ -1545,7 +1622,7 @@ impl Machine {
             ":" | "cd" | "trap" | "wait" | "ulimit" | "umask" | "return" | "source" | "." => {
                 if cmd == "cd" {
                     let target = self.abs(args.first().map(|s| s.as_str()).unwrap_or("/root"));
-                    if self.fs.dirs.contains(&target) {
+                    if self.fs.is_dir(&target) {
                         self.shell.cwd = target;
                     } else {
                         let msg = format!(
@@ -1814,7 +1891,7 @@ impl Machine {
                 let mut run = Run::done(0);
                 for f in args.iter().filter(|a| !a.starts_with('-')) {
                     let abs = self.abs(f);
-                    if self.fs.dirs.contains(&abs) || self.fs.files.contains_key(&abs) {
+                    if self.fs.is_dir(&abs) || self.fs.files.contains_key(&abs) {
                         continue;
                     }
                     if !self.fs.parent_exists(&abs) {
@@ -1841,7 +1918,7 @@ impl Machine {
                     if self.fs.files.remove(&abs).is_some() {
                         continue;
                     }
-                    if self.fs.dirs.contains(&abs) {
+                    if self.fs.is_dir(&abs) {
                         if recursive {
                             let prefix = format!("{abs}/");
                             self.fs
@@ -1881,7 +1958,7 @@ impl Machine {
                             path.push_str(part);
                             self.fs.dirs.insert(path.clone());
                         }
-                    } else if self.fs.dirs.contains(&abs) {
+                    } else if self.fs.is_dir(&abs) {
                         run.end = Some(1);
                         run = run.err(if bb {
                             format!("mkdir: can't create directory '{d}': File exists\n")
@@ -2006,7 +2083,7 @@ impl Machine {
                 if self.fs.files.contains_key(&dir) {
                     return Run::done(0).out(format!("{dir}\n"));
                 }
-                if !self.fs.dirs.contains(&dir) {
+                if !self.fs.is_dir(&dir) {
                     return Run::done(if bb { 1 } else { 2 }).err(if bb {
                         format!("ls: {dir}: No such file or directory\n")
                     } else {
@@ -2025,6 +2102,7 @@ impl Machine {
                     .keys()
                     .map(|s| s.as_str())
                     .chain(self.fs.dirs.iter().map(|s| s.as_str()))
+                    .chain(BASE_DIRS)
                 {
                     if let Some(rest) = p.strip_prefix(&prefix)
                         && !rest.is_empty()
@@ -2154,7 +2232,7 @@ impl Machine {
                         paths[0]
                     ));
                 };
-                if self.fs.dirs.contains(&dst) {
+                if self.fs.is_dir(&dst) {
                     dst = format!("{}/{}", dst.trim_end_matches('/'), basename(&src));
                 }
                 self.fs.write(&dst, &text, false);
@@ -2201,9 +2279,9 @@ impl Machine {
                 let abs = self.abs(path);
                 match op.as_str() {
                     "-f" => self.fs.files.contains_key(&abs),
-                    "-d" => self.fs.dirs.contains(&abs),
+                    "-d" => self.fs.is_dir(&abs),
                     "-e" | "-r" | "-w" | "-x" => {
-                        self.fs.files.contains_key(&abs) || self.fs.dirs.contains(&abs)
+                        self.fs.files.contains_key(&abs) || self.fs.is_dir(&abs)
                     }
                     "-s" => self.fs.files.get(&abs).is_some_and(|c| !c.is_empty()),
                     "-z" => path.is_empty(),

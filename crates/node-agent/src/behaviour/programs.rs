@@ -402,6 +402,102 @@ fn aws(args: &[String]) -> Run {
     }
 }
 
+/// The first `n` decimal digits of pi (3, 1, 4, 1, 5, ...), rounded at the last one
+/// (Rabinowitz and Wagon's spigot).
+pub(crate) fn pi_digits(n: usize) -> Vec<u8> {
+    let want = n + 5;
+    let len = want * 10 / 3 + 1;
+    let mut a = vec![2u64; len];
+    let mut out: Vec<u8> = Vec::with_capacity(want + 1);
+    let (mut nines, mut predigit, mut started) = (0usize, 0u8, false);
+    for _ in 0..want {
+        let mut q = 0u64;
+        for i in (0..len).rev() {
+            let x = 10 * a[i] + q * (i as u64 + 1);
+            a[i] = x % (2 * i as u64 + 1);
+            q = x / (2 * i as u64 + 1);
+        }
+        a[0] = q % 10;
+        let d = (q / 10) as u8;
+        match d {
+            9 => nines += 1,
+            10 => {
+                out.push(predigit + 1);
+                out.extend(std::iter::repeat_n(0, nines));
+                predigit = 0;
+                nines = 0;
+            }
+            _ => {
+                if started {
+                    out.push(predigit);
+                }
+                started = true;
+                predigit = d;
+                out.extend(std::iter::repeat_n(9, nines));
+                nines = 0;
+            }
+        }
+    }
+    out.push(predigit);
+    out.extend(std::iter::repeat_n(9, nines));
+    // Round to n digits.
+    let round_up = out.get(n).is_some_and(|d| *d >= 5);
+    out.truncate(n);
+    if round_up {
+        for d in out.iter_mut().rev() {
+            if *d == 9 {
+                *d = 0;
+            } else {
+                *d += 1;
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// `perl`: the Job example's `perl -Mbignum=bpi -wle 'print bpi(2000)'`, `perl -v`, and a
+/// Perl with no script (which reads an empty stdin and exits).
+fn perl(args: &[String]) -> Run {
+    if args.iter().any(|a| a == "-v" || a == "--version") {
+        return Run::done(0).out(
+            "\nThis is perl 5, version 34, subversion 0 (v5.34.0) built for x86_64-linux-gnu-thread-multi\n",
+        );
+    }
+    if let Some(n) = args.iter().find_map(|a| {
+        let rest = a.split_once("bpi(")?.1;
+        rest.split_once(')')?.0.trim().parse::<usize>().ok()
+    }) {
+        let n = n.clamp(1, 20_000);
+        let digits = pi_digits(n);
+        let mut text = String::with_capacity(n + 2);
+        for (i, d) in digits.iter().enumerate() {
+            text.push((b'0' + d) as char);
+            if i == 0 && n > 1 {
+                text.push('.');
+            }
+        }
+        text.push('\n');
+        let mut run = Run::done(0);
+        run.queue.push_back(Item::Mem(12 << 20));
+        // Computing 2000 digits with bignum takes Perl a few seconds.
+        run.queue.push_back(Item::Wait(Duration::from_millis(
+            500 + (n as u64 * n as u64) / 1_000,
+        )));
+        return run.out(text);
+    }
+    if let Some(code) = args
+        .iter()
+        .position(|a| a.starts_with('-') && a.ends_with('e'))
+        .and_then(|i| args.get(i + 1))
+    {
+        return Run::done(0).err(format!(
+            "skiff: perl: only `print bpi(N)` is simulated; not run: {code}\n"
+        ));
+    }
+    Run::done(0)
+}
+
 /// The run of builtin program `name` with `args`.
 pub(crate) fn builtin(name: &str, args: &[String], env: &BTreeMap<String, String>) -> Run {
     match name {
@@ -413,6 +509,7 @@ pub(crate) fn builtin(name: &str, args: &[String], env: &BTreeMap<String, String
         "curl" => curl(args),
         "aws" => aws(args),
         "liveness-server" => liveness_server(),
+        "perl" => perl(args),
         other => Run::done(127).err(format!("skiff: no builtin program {other:?}\n")),
     }
 }

@@ -49,7 +49,7 @@ pub(crate) enum Node {
     },
     /// `a | b | c`.
     Pipeline(Vec<Arc<Node>>),
-    /// `a; b; c` (also newlines and `&`, which skiff runs in the foreground).
+    /// `a; b; c` (also newlines).
     Seq(Vec<Arc<Node>>),
     /// `a && b`.
     And(Arc<Node>, Arc<Node>),
@@ -57,6 +57,8 @@ pub(crate) enum Node {
     Or(Arc<Node>, Arc<Node>),
     /// `! a`.
     Not(Arc<Node>),
+    /// `a &`.
+    Background(Arc<Node>),
     /// `while cond; do body; done` (`until` when the flag is set).
     While {
         cond: Arc<Node>,
@@ -539,10 +541,20 @@ impl Parser {
             {
                 break;
             }
-            items.push(self.and_or()?);
+            let item = self.and_or()?;
             match self.peek() {
-                Some(Tok::Op(";" | "&")) | Some(Tok::Newline) => self.pos += 1,
-                _ => break,
+                Some(Tok::Op("&")) => {
+                    self.pos += 1;
+                    items.push(Arc::new(Node::Background(item)));
+                }
+                Some(Tok::Op(";")) | Some(Tok::Newline) => {
+                    self.pos += 1;
+                    items.push(item);
+                }
+                _ => {
+                    items.push(item);
+                    break;
+                }
             }
         }
         if items.is_empty() {

@@ -701,11 +701,18 @@ fn script_cases() -> Vec<ScriptCase> {
             ],
         ),
         (
-            "nginx with an unknown command via its entrypoint",
+            "nginx with an unknown command via its entrypoint (dash)",
             "nginx",
             L::default().args(&["foo"]),
             3,
-            vec!["0.000s err \"/docker-entrypoint.sh: exec: line 47: foo: not found\"", "0.000s exit 127"],
+            vec!["0.000s err \"/docker-entrypoint.sh: 47: exec: foo: not found\"", "0.000s exit 127"],
+        ),
+        (
+            "nginx alpine with an unknown command via its entrypoint (ash)",
+            "nginx:alpine",
+            L::default().args(&["npm", "start"]),
+            3,
+            vec!["0.000s err \"/docker-entrypoint.sh: exec: line 47: npm: not found\"", "0.000s exit 127"],
         ),
         (
             "stress within its limit keeps running",
@@ -763,6 +770,13 @@ fn script_cases() -> Vec<ScriptCase> {
             L::default().cmd(&["sh", "-c", "i=0; while true; do i=$((i+1)); [ $i -eq 2 ] && continue; [ $i -gt 3 ] && break; echo $i; done; for x in a b c; do [ $x = c ] && break; echo $x; done; echo end"]),
             10,
             vec!["0.000s out \"1\"", "0.000s out \"3\"", "0.000s out \"a\"", "0.000s out \"b\"", "0.000s out \"end\"", "0.000s exit 0"],
+        ),
+        (
+            "a server in the background",
+            "python:3.12",
+            L::default().cmd(&["sh", "-c", "python3 -m http.server 8080 & echo started; sleep 5"]),
+            5,
+            vec!["0.000s memory 12582912", "0.000s out \"started\"", "5.000s exit 0"],
         ),
         (
             "exec of a known binary",
@@ -1384,6 +1398,44 @@ fn odd_input_never_panics() {
     }
 }
 
+#[test]
+fn the_job_example_prints_pi() {
+    let launch = L::default().cmd(&["perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"]);
+    let mut p = start("perl:5.34.0", &launch).expect("starts");
+    let events: Vec<(Duration, ProcessEvent)> = std::iter::from_fn(|| p.next()).collect();
+    let line = events
+        .iter()
+        .find_map(|(_, e)| match e {
+            ProcessEvent::Log { line, .. } => Some(line.clone()),
+            _ => None,
+        })
+        .expect("prints pi");
+    assert_eq!(line.len(), 2001, "2000 digits and the point");
+    assert!(line.starts_with("3.14159265358979323846264338327950288419716939937510"));
+    // The last digits, checked against Machin's formula computed independently.
+    assert!(
+        line.ends_with("72874677646575739624138908658326459958133904780275901"),
+        "{}",
+        &line[1940..]
+    );
+    assert_eq!(
+        events.last().map(|(_, e)| e.clone()),
+        Some(ProcessEvent::Exit(0))
+    );
+    let cases: &[(&str, usize, &str)] = &[
+        ("one", 1, "3"),
+        ("five", 5, "31416"),
+        ("ten rounds up", 10, "3141592654"),
+    ];
+    for (name, n, want) in cases {
+        let got: String = programs::pi_digits(*n)
+            .iter()
+            .map(|d| (b'0' + d) as char)
+            .collect();
+        assert_eq!(got, *want, "case {name}");
+    }
+}
+
 // ------------------------------------------------------------------------------------
 // Golden transcripts.
 
@@ -1416,6 +1468,12 @@ fn golden_text() -> String {
         "registry.k8s.io/liveness",
         "amazon/aws-cli",
         "public.ecr.aws/amazonlinux/amazonlinux",
+        "registry.k8s.io/goproxy:0.1",
+        "vish/stress",
+        "quay.io/fluentd_elasticsearch/fluentd:v2.5.2",
+        "gcr.io/google-samples/kubernetes-bootcamp:v1",
+        "traefik/whoami",
+        "kennethreitz/httpbin",
     ] {
         cases.push((
             format!("default process of {image}"),
