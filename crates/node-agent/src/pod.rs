@@ -234,6 +234,8 @@ pub struct PodWorker {
     terminating: bool,
     /// When the grace period of a deletion ends.
     grace_deadline: Option<Instant>,
+    /// The event just handled changed nothing in the status (a log line, a memory reading).
+    quiet: bool,
     /// The mounted volumes' files, once mounted.
     volumes: Option<crate::volumes::VolumeFiles>,
     /// The wait before the next mount attempt.
@@ -313,6 +315,7 @@ impl PodWorker {
             epoch: Instant::now(),
             terminating: false,
             grace_deadline: None,
+            quiet: false,
             volumes: None,
             mount_retry: Duration::from_millis(500),
             deleted: false,
@@ -508,8 +511,13 @@ impl PodWorker {
 
     async fn main_loop(&mut self) {
         self.prepare().await;
+        // Whether the last wake-up may have changed the status (a log line does not).
+        let mut dirty = true;
         loop {
-            self.write_status().await;
+            if dirty {
+                self.write_status().await;
+            }
+            dirty = true;
             if self.deleted {
                 return;
             }
@@ -553,10 +561,13 @@ impl PodWorker {
                 _ = sleep_until_opt(deadline) => {
                     if !self.ctx.alive().await { return; }
                     let now = Instant::now();
+                    dirty = false;
                     while let Some(Reverse(t)) = self.timers.peek() {
                         if t.at > now { break; }
                         let Some(Reverse(t)) = self.timers.pop() else { break };
+                        self.quiet = false;
                         self.fire(t).await;
+                        dirty |= !self.quiet;
                     }
                 }
             }
@@ -1025,6 +1036,7 @@ impl PodWorker {
                         text: line,
                     },
                 );
+                self.quiet = true;
                 self.schedule_next_event(idx);
             }
             ProcessEvent::Memory(bytes) => {
@@ -1034,6 +1046,7 @@ impl PodWorker {
                 {
                     self.exited(idx, 137, "OOMKilled", None).await;
                 } else {
+                    self.quiet = true;
                     self.schedule_next_event(idx);
                 }
             }
