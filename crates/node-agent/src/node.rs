@@ -78,8 +78,8 @@ pub struct NodeCtx {
     pub logs: Mutex<HashMap<String, Arc<PodLogs>>>,
     /// Cancelled when the kubelet stops.
     pub cancel: CancellationToken,
-    /// When the node's image puller is free (pulls are serialized, as by default).
-    pub puller_free_at: Mutex<Option<tokio::time::Instant>>,
+    /// The node's image puller (pulls are serialized, as by default).
+    pub puller: Mutex<Puller>,
 }
 
 impl NodeCtx {
@@ -136,6 +136,15 @@ fn action_of(note: &str) -> String {
         end -= 1;
     }
     note[..end].to_string()
+}
+
+/// The state of a node's serialized image puller.
+#[derive(Debug, Default)]
+pub struct Puller {
+    /// When the puller is free again.
+    pub free_at: Option<tokio::time::Instant>,
+    /// When each image being pulled will be there.
+    pub in_flight: HashMap<String, tokio::time::Instant>,
 }
 
 /// The handle the agent keeps per node.
@@ -208,7 +217,7 @@ impl Kubelet {
             seed: config.seed,
             logs: Mutex::new(HashMap::new()),
             cancel: cancel.clone(),
-            puller_free_at: Mutex::new(None),
+            puller: Mutex::new(Puller::default()),
         });
         let mut rng = Rng::new(config.seed, &spec.name);
         let mut kubelet = Kubelet {

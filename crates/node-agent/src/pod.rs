@@ -162,6 +162,8 @@ struct Ctr {
     pull_result: Option<Result<ImageInfo, PullError>>,
     /// How long the last pull took including its wait in the node's pull queue.
     pull_waited: Duration,
+    /// How long the last pull itself took.
+    pull_time: Duration,
     pull_backoff: Backoff,
     pull_failed_at: Duration,
     prev_pull_err: String,
@@ -384,10 +386,6 @@ impl PodWorker {
         if self.pod.metadata.deletion_timestamp.is_some() {
             self.finish_deletion().await;
             return;
-        }
-        if !self.ctrs.iter().any(|c| c.adopt.is_some()) {
-            // (A pod taken over from an earlier life keeps its status until it is current.)
-            self.write_status().await;
         }
         self.main_loop().await;
         self.cleanup().await;
@@ -749,18 +747,30 @@ impl PodWorker {
                     Err(_) => PULL_FAILURE_LATENCY,
                 };
                 // The kubelet pulls one image at a time (serializeImagePulls): a pull waits
-                // for the ones before it.
+                // for the ones before it; a pull of an image already being pulled finishes
+                // with it (the layers are there by then).
                 let now = Instant::now();
-                let done_at = {
-                    let mut free = self
-                        .ctx
-                        .puller_free_at
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
-                    let start = free.map_or(now, |f| f.max(now));
-                    let end = start + self.ctx.clock.real(d);
-                    *free = Some(end);
-                    end
+                let reference = result.as_ref().ok().map(|i| i.reference.clone());
+                let (done_at, pull_time) = {
+                    let mut puller = self.ctx.puller.lock().unwrap_or_else(|p| p.into_inner());
+                    let joined = reference
+                        .as_ref()
+                        .and_then(|r| puller.in_flight.get(r))
+                        .copied()
+                        .filter(|end| *end > now);
+                    match joined {
+                        Some(end) => (end, Duration::ZERO),
+                        None => {
+                            let start = puller.free_at.map_or(now, |f| f.max(now));
+                            let end = start + self.ctx.clock.real(d);
+                            puller.free_at = Some(end);
+                            if let Some(r) = reference {
+                                puller.in_flight.retain(|_, e| *e > now);
+                                puller.in_flight.insert(r, end);
+                            }
+                            (end, d)
+                        }
+                    }
                 };
                 let wait = self
                     .ctx
@@ -770,6 +780,7 @@ impl PodWorker {
                 c.phase = Phase::Pulling;
                 c.pull_result = Some(result);
                 c.pull_waited = wait;
+                c.pull_time = pull_time;
                 // A first pull shows `ContainerCreating`; a retry keeps the back-off state the
                 // last sync reported.
                 if matches!(&c.st.state, CState::Waiting { reason, .. } if reason == "PodInitializing")
@@ -792,7 +803,7 @@ impl PodWorker {
         match result {
             Ok(info) => {
                 let took = self.ctrs[idx].pull_waited;
-                let pull = truncate_ms(info.pull_duration);
+                let pull = truncate_ms(self.ctrs[idx].pull_time);
                 let total = truncate_ms(took.max(info.pull_duration));
                 self.event(
                     Some(idx),
@@ -1802,6 +1813,7 @@ fn new_ctr(c: &Container, init: bool, reason: &str) -> Ctr {
         image: None,
         pull_result: None,
         pull_waited: Duration::ZERO,
+        pull_time: Duration::ZERO,
         pull_backoff: Backoff::default(),
         pull_failed_at: Duration::ZERO,
         prev_pull_err: String::new(),
