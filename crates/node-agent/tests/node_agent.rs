@@ -1193,3 +1193,50 @@ async fn a_missing_config_map_blocks_the_mount_until_it_exists_then_its_files_ar
     .await;
     assert_eq!(logs, "hello from the config map\n");
 }
+
+#[tokio::test]
+async fn a_startup_probe_gates_readiness_and_an_http_readiness_probe_passes() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-r", "10.0.18.0/24", "192.168.0.27"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "slow",
+            "node-r",
+            json!([
+                {"name": "app", "image": "busybox:1.36",
+                 "command": ["sh", "-c", "sleep 20; touch /tmp/started; sleep 3600"],
+                 "startupProbe": {"exec": {"command": ["cat", "/tmp/started"]}, "periodSeconds": 5, "failureThreshold": 30}},
+                {"name": "web", "image": "nginx:1.27",
+                 "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 5}}
+            ]),
+        ),
+    )
+    .await;
+    let early = eventually("web ready while app is starting", || async {
+        let p = get_pod(&f.client, "slow").await?;
+        (container_state(&p, "web")["ready"] == json!(true)).then_some(p)
+    })
+    .await;
+    let app = container_state(&early, "app");
+    if app["started"] == json!(false) {
+        assert_eq!(app["ready"], json!(false), "not ready before started");
+    }
+    let p = eventually("app started and ready", || async {
+        let p = get_pod(&f.client, "slow").await?;
+        let s = container_state(&p, "app");
+        (s["started"] == json!(true) && s["ready"] == json!(true)).then_some(p)
+    })
+    .await;
+    assert_eq!(container_state(&p, "app")["restartCount"], json!(0));
+    let events = events_of(&f.client, "slow").await;
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "Unhealthy" && n.starts_with("Startup probe failed: ")),
+        "{events:?}"
+    );
+}
