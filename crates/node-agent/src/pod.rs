@@ -781,15 +781,9 @@ impl PodWorker {
                 c.pull_result = Some(result);
                 c.pull_waited = wait;
                 c.pull_time = pull_time;
-                // A first pull shows `ContainerCreating`; a retry keeps the back-off state the
-                // last sync reported.
-                if matches!(&c.st.state, CState::Waiting { reason, .. } if reason == "PodInitializing")
-                {
-                    c.st.state = CState::Waiting {
-                        reason: "ContainerCreating".into(),
-                        message: None,
-                    };
-                }
+                // The status keeps its default waiting reason while pulling
+                // (`PodInitializing` in pods with init containers, else `ContainerCreating`),
+                // or the back-off state the last sync reported.
                 self.schedule(idx, wait, Step::PullDone);
             }
         }
