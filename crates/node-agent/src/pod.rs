@@ -236,6 +236,8 @@ pub struct PodWorker {
     terminating: bool,
     /// When the grace period of a deletion ends.
     grace_deadline: Option<Instant>,
+    /// The pod reached a terminal phase: nothing restarts any more.
+    finished: bool,
     /// The event just handled changed nothing in the status (a log line, a memory reading).
     quiet: bool,
     /// The mounted volumes' files, once mounted.
@@ -318,6 +320,7 @@ impl PodWorker {
             terminating: false,
             grace_deadline: None,
             quiet: false,
+            finished: false,
             volumes: None,
             mount_retry: Duration::from_millis(500),
             deleted: false,
@@ -524,9 +527,28 @@ impl PodWorker {
                 .as_ref()
                 .and_then(|b| b.pointer("/status/phase"))
                 .is_some_and(|p| p == "Succeeded" || p == "Failed");
-            if terminal && !self.terminating && (self.sandbox_ready || self.holds_admission()) {
-                // A finished pod gives back its sandbox (and IP) and its resources.
-                self.teardown().await;
+            if terminal && !self.terminating {
+                // A finished pod's sidecars stop; then it gives back its sandbox (and IP)
+                // and its resources.
+                self.finished = true;
+                let grace = self.pod_grace();
+                for i in (0..self.ctrs.len()).rev() {
+                    if self.ctrs[i].sidecar && self.ctrs[i].phase == Phase::Running {
+                        let name = self.ctrs[i].spec.name.clone();
+                        self.event(
+                            Some(i),
+                            false,
+                            "Killing",
+                            format!("Stopping container {name}"),
+                        )
+                        .await;
+                        let pre_stop = self.run_pre_stop(i).await;
+                        self.kill(i, grace, pre_stop).await;
+                    }
+                }
+                if self.all_stopped() && (self.sandbox_ready || self.holds_admission()) {
+                    self.teardown().await;
+                }
             }
             if self.terminating {
                 self.stop_sidecars().await;
@@ -596,7 +618,7 @@ impl PodWorker {
             Step::PullDone => self.pull_done(t.idx).await,
             Step::PullBackOffState => self.pull_backoff_state(t.idx).await,
             Step::PullRetry | Step::Restart => {
-                if !self.terminating {
+                if !self.terminating && !self.finished {
                     self.start_container(t.idx).await;
                 }
             }
@@ -1095,7 +1117,7 @@ impl PodWorker {
         self.logs
             .end_instance(&name, &self.ctrs[idx].container_id.clone());
         self.sync_view(idx);
-        if self.terminating {
+        if self.terminating || self.finished {
             self.ctrs[idx].phase = Phase::Done;
             return;
         }
@@ -1625,9 +1647,12 @@ impl PodWorker {
             .filter(|c| c.init)
             .filter(|c| {
                 if c.sidecar {
-                    !(c.st.started && c.st.is_running())
-                        && c.st.restart_count == 0
-                        && c.st.last.is_none()
+                    // A sidecar counts once it has started (later stops do not undo that).
+                    match &c.st.state {
+                        CState::Running { .. } => !c.st.started,
+                        CState::Terminated(_) => false,
+                        CState::Waiting { .. } => c.st.restart_count == 0 && c.st.last.is_none(),
+                    }
                 } else {
                     !c.st.succeeded()
                 }

@@ -1240,3 +1240,43 @@ async fn a_startup_probe_gates_readiness_and_an_http_readiness_probe_passes() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn a_finished_job_pod_stops_its_sidecar_and_succeeds() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-s", "10.0.19.0/24", "192.168.0.28"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "job-sidecar",
+        "node-s",
+        json!([{"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 5; echo done"]}]),
+    );
+    pod["spec"]["restartPolicy"] = json!("Never");
+    pod["spec"]["initContainers"] = json!([
+        {"name": "proxy", "image": "busybox:1.36", "restartPolicy": "Always", "command": ["sleep", "3600"]}
+    ]);
+    create_pod(&f.client, pod).await;
+    let p = eventually("the pod Succeeded with its sidecar stopped", || async {
+        let p = get_pod(&f.client, "job-sidecar").await?;
+        let sidecar = p
+            .status
+            .as_ref()?
+            .init_container_statuses
+            .as_ref()?
+            .first()?
+            .clone();
+        let stopped = sidecar.state.as_ref()?.terminated.is_some();
+        (phase(&p) == "Succeeded" && stopped).then_some(p)
+    })
+    .await;
+    let ready = p
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "PodReadyToStartContainers")
+        .expect("condition");
+    assert_eq!(ready.status, "False", "the sandbox is gone");
+}
