@@ -12,6 +12,7 @@
 //! let info = catalog.resolve(&container.image)?;            // PullError → ErrImagePull
 //! let mut p = Process::start(&info, &launch)?                // StartError → StartError
 //!     .with_clock(clock, started_at);                        // wall time for `date`, logs
+//! p.add_file("/etc/config/app.conf", &configmap_value);      // mounted volumes, if any
 //! let mut mem = p.memory_bytes();                            // check against the limit
 //! while let Some((delay, event)) = p.next() {                // None: runs on silently
 //!     sleep(clock.real(delay)).await;
@@ -32,18 +33,23 @@
 //!
 //! The argv is Docker's: `command` replaces the image's entrypoint (and then its cmd is
 //! dropped), `args` replaces its cmd; `$(VAR)` in both is expanded from the container's
-//! `env` as the kubelet does (`$$` escapes). argv[0] is looked up in the image: the image's
+//! `env` as the kubelet does (`$$` escapes). `argv[0]` is looked up in the image: the image's
 //! own programs (from the catalog), the shell (`sh`, plus `bash` in Debian-style images,
 //! `ash` in BusyBox ones) and the common utilities (`sleep`, `echo`, `printf`, `cat`,
 //! `touch`, `rm`, `mkdir`, `date`, `test`/`[`, `env`, `tail`, `head`, `grep`, `wc`, `tee`,
 //! `ls`, `seq`, `hostname`, ...), which images without a userland (`pause`, `http-echo`)
-//! lack. A name that does not exist fails the start with containerd's message and exit code
+//! lack, and the package manager (`apk` on Alpine/BusyBox images, `apt-get`/`apt` and
+//! `yum`/`dnf` on the others): installs take a moment and succeed without fetching, and the
+//! installed commands then exist (`curl`, `bash`, `python3`, `nodejs` behave as those
+//! programs; others run and exit 0); `apt-get install` without `-y` aborts as it does
+//! without a terminal. A name that does not exist fails the start with containerd's message and exit code
 //! 128.
 //!
 //! Shell scripts (`sh -c`, `bash -ec`, a script file written earlier) are interpreted:
 //! quoting, `$VAR`, `${VAR}`, `${VAR:-default}`, `$?`, `$1`, `$(...)` and backticks,
 //! `$((i+1))`, redirects (`>`, `>>`, `<`, `2>&1`, `&>`, `/dev/null`, `/proc/1/fd/1`), `;`,
-//! `&&`, `||`, `!`, pipes (earlier stages run to completion first), `if`/`elif`/`else`,
+//! `&&`, `||`, `!`, pipes (earlier stages run to completion first), here-documents
+//! (`<<EOF`, `<<'EOF'`, `<<-EOF`), `if`/`elif`/`else`,
 //! `while`/`until`, `for`, `break`, `continue`, `{ }`/`( )`, `exit`, `exec`, `export`,
 //! `set -e`, `cd`, `read`.
 //! Error texts follow the image's userland: BusyBox (`sh: foo: not found`, `cat: can't open
@@ -53,13 +59,16 @@
 //! PID 1 without a handler (`sleep`, `stress`, `python`, `node`). `sh -c 'cmd args'` with a
 //! single command execs it, as bash and BusyBox do.
 //!
-//! Not simulated, and said so: `case`, shell functions and here-documents make the shell
-//! print `sh: skiff does not simulate case statements (script not run)` and exit 2; `trap`
-//! is accepted and ignored; `cmd &` starts a program or utility whose immediate effects
+//! Not simulated, and said so: `case` and shell functions make the shell
+//! print `sh: skiff does not simulate case statements (script not run)` and exit 2; of
+//! `trap` only `trap '... exit N' TERM` matters (the shell exits N once its foreground
+//! command finishes, so `trap 'exit 0' TERM; sleep 3600` still waits for SIGKILL); `cmd &` starts a program or utility whose immediate effects
 //! (output, ports, memory) happen and which then runs on unobserved (a backgrounded loop or
 //! list is skipped); time does not pass inside `$(...)`, pipes and exec probes. Networking from inside a container is not
 //! simulated: `nslookup`, `wget`, `nc` and `curl URL` succeed without output (so an init
-//! container's `until nslookup mydb; do sleep 2; done` finishes at once). `tail -f` prints
+//! container's `until nslookup mydb; do sleep 2; done` finishes at once); the database
+//! images' own clients answer as a healthy server would (`redis-cli ping` prints `PONG`,
+//! `pg_isready` and `mysqladmin ping` succeed), whether or not the server has started. `tail -f` prints
 //! the file and then waits forever (volumes shared between containers are not simulated).
 //! Files keep their last 64 KiB.
 //!
@@ -220,11 +229,12 @@ pub struct StartError {
     pub message: String,
 }
 
-/// The catalog of images the simulated registry holds.
+/// The catalog of images the simulated registry holds. Cheap to clone (shared until
+/// extended).
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     /// Repository (`docker.io/library/nginx`) → tag → definition.
-    repos: BTreeMap<String, BTreeMap<String, Arc<ImageDef>>>,
+    repos: Arc<BTreeMap<String, BTreeMap<String, Arc<ImageDef>>>>,
 }
 
 /// `sha256:` + the hex sha256 of `text`.
@@ -269,7 +279,7 @@ impl Catalog {
             }
             added.insert(name, by_tag);
         }
-        self.repos.extend(added);
+        Arc::make_mut(&mut self.repos).extend(added);
         Ok(())
     }
 
@@ -492,7 +502,7 @@ pub struct Process {
     /// The file system as of `returned`, while the interpreter has run ahead of it.
     visible: Option<Fs>,
     /// The SIGTERM reaction as of `returned`, while the interpreter has run ahead of it.
-    visible_on_term: Option<Option<(Duration, i32)>>,
+    visible_on_term: Option<machine::Term>,
     /// Memory as of `returned`, and as of `ahead`.
     memory: u64,
     memory_ahead: u64,
@@ -890,8 +900,8 @@ impl Process {
             .visible_on_term
             .unwrap_or_else(|| self.machine.on_term())
         {
-            None => OnTerm::Ignores,
-            Some((after, code)) => OnTerm::Exits(after, code),
+            machine::Term::Ignores => OnTerm::Ignores,
+            machine::Term::Exits(after, code) => OnTerm::Exits(after, code),
         }
     }
 }

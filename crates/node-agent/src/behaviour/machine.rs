@@ -286,6 +286,8 @@ struct Shell {
     errexit: bool,
     kind: ShellKind,
     cwd: String,
+    /// The action of `trap '...' TERM`, if set.
+    term_trap: Option<String>,
 }
 
 /// A frame of the machine's continuation stack.
@@ -334,6 +336,15 @@ struct Capture {
     combined: bool,
 }
 
+/// How the process reacts to SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Term {
+    /// Ignores it.
+    Ignores,
+    /// Exits this long after it, with this code.
+    Exits(Duration, i32),
+}
+
 /// Why a program could not be found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NotFound;
@@ -377,6 +388,10 @@ pub(crate) struct Machine {
     shell_pid1: bool,
     busy: u32,
     env: BTreeMap<String, String>,
+    /// The length of the latest wait (bounds when a trapped SIGTERM is handled).
+    last_wait: Duration,
+    /// Commands installed by the package manager (`apk add curl`).
+    installed: BTreeSet<String>,
 }
 
 fn basename(path: &str) -> &str {
@@ -655,6 +670,7 @@ impl Machine {
                 errexit: false,
                 kind,
                 cwd: "/".into(),
+                term_trap: None,
             },
             image,
             stack: Vec::new(),
@@ -668,23 +684,45 @@ impl Machine {
             shell_pid1: false,
             busy: 0,
             env,
+            last_wait: Duration::ZERO,
+            installed: BTreeSet::new(),
         }
     }
 
     /// How the foreground process reacts to SIGTERM (`None`: ignores it).
-    pub(crate) fn on_term(&self) -> Option<(Duration, i32)> {
+    pub(crate) fn on_term(&self) -> Term {
         if self.shell_pid1 {
-            return None;
+            // A shell with `trap '... exit N' TERM` runs the action once the foreground
+            // command has finished; without one, PID 1 ignores the signal.
+            let action = self.shell.term_trap.as_deref().unwrap_or("");
+            let words: Vec<&str> = action
+                .split(|c: char| c.is_whitespace() || c == ';')
+                .filter(|w| !w.is_empty())
+                .collect();
+            // The foreground command's end is bounded by the length of the current wait.
+            return match words.iter().position(|w| *w == "exit") {
+                Some(i) => Term::Exits(
+                    self.last_wait,
+                    words
+                        .get(i + 1)
+                        .and_then(|c| c.parse::<i32>().ok())
+                        .unwrap_or(0),
+                ),
+                None => Term::Ignores,
+            };
         }
         match self
             .stack
             .iter()
             .find(|f| matches!(f, Frame::Fg { .. } | Frame::Util(..)))
         {
-            Some(Frame::Fg { run, .. }) => run.on_term,
+            Some(Frame::Fg { run, .. }) => match run.on_term {
+                Some((after, code)) => Term::Exits(after, code),
+                None => Term::Ignores,
+            },
             // Utilities have no SIGTERM handler; as PID 1 they ignore it.
-            Some(Frame::Util(..)) => None,
-            _ => Some((Duration::ZERO, 0)),
+            Some(Frame::Util(..)) => Term::Ignores,
+            _ => Term::Exits(Duration::ZERO, 0),
         }
     }
 
@@ -697,7 +735,23 @@ impl Machine {
         if self.image.userland == Userland::None {
             return None;
         }
+        if self.installed.contains(base) {
+            return Some(match base {
+                "curl" => Resolved::Program(ProgramDef::Builtin("curl".into())),
+                "python3" | "python" => Resolved::Program(ProgramDef::Builtin("python".into())),
+                "node" | "nodejs" => Resolved::Program(ProgramDef::Builtin("node".into())),
+                "bash" => Resolved::Shell(ShellKind::Bash),
+                _ => Resolved::Util("installed"),
+            });
+        }
         match base {
+            "apk" if self.image.userland == Userland::Busybox => Some(Resolved::Util("apk")),
+            "apt-get" | "apt" if self.image.userland == Userland::Gnu => {
+                Some(Resolved::Util("apt-get"))
+            }
+            "yum" | "dnf" | "microdnf" if self.image.userland == Userland::Gnu => {
+                Some(Resolved::Util("yum"))
+            }
             "sh" => Some(Resolved::Shell(match self.image.userland {
                 Userland::Gnu => ShellKind::Dash,
                 _ => ShellKind::Ash,
@@ -973,6 +1027,7 @@ impl Machine {
                 errexit,
                 kind,
                 cwd: "/".into(),
+                term_trap: None,
             },
         );
         if !pid1 {
@@ -1011,6 +1066,20 @@ impl Machine {
         let mut cur = String::new();
         let mut has = false;
         for part in word {
+            // "$@": each positional parameter is a field of its own.
+            if let Part::Var(name, None, true) = part
+                && name == "@"
+            {
+                let args: Vec<String> = self.shell.positional.iter().skip(1).cloned().collect();
+                for (k, arg) in args.into_iter().enumerate() {
+                    if k > 0 {
+                        fields.push(std::mem::take(&mut cur));
+                    }
+                    cur.push_str(&arg);
+                    has = true;
+                }
+                continue;
+            }
             let (text, quoted) = match part {
                 Part::Lit(s, q) => (s.clone(), *q),
                 Part::Var(name, default, q) => {
@@ -1117,6 +1186,8 @@ impl Machine {
             shell_pid1: false,
             busy: 0,
             env: self.env.clone(),
+            last_wait: Duration::ZERO,
+            installed: BTreeSet::new(),
         };
         let started = match script_or_argv {
             SyncInput::Script(src) => match shell::parse(&src) {
@@ -1161,6 +1232,7 @@ impl Machine {
             }
         };
         self.fs = std::mem::take(&mut sub.fs);
+        self.installed = std::mem::take(&mut sub.installed);
         (sub.capture.unwrap_or_default(), code)
     }
 
@@ -1282,6 +1354,7 @@ impl Machine {
                             }
                             Item::Wait(d) => {
                                 self.busy = 0;
+                                self.last_wait = d;
                                 Some(Step::Wait(d))
                             }
                             Item::Mem(m) => Some(Step::Mem(m)),
@@ -1576,6 +1649,10 @@ impl Machine {
                 RedirectTarget::Dup(1) => Ok(out.clone()),
                 RedirectTarget::Dup(2) => Ok(err.clone()),
                 RedirectTarget::Dup(_) => Ok(Sink::Null),
+                RedirectTarget::HereDoc(word) => {
+                    stdin = Some(self.expand(word).concat());
+                    continue;
+                }
                 RedirectTarget::File(word, append) => {
                     let path = self.expand(word).join(" ");
                     if r.fd == 0 {
@@ -1619,7 +1696,18 @@ impl Machine {
         };
         let args = &argv[1..];
         match cmd.as_str() {
-            ":" | "cd" | "trap" | "wait" | "ulimit" | "umask" | "return" | "source" | "." => {
+            "trap" => {
+                if let Some((action, signals)) = args.split_first() {
+                    let term = signals
+                        .iter()
+                        .any(|s| matches!(s.as_str(), "TERM" | "SIGTERM" | "15"));
+                    if term {
+                        self.shell.term_trap = (action != "-").then(|| action.clone());
+                    }
+                }
+                self.status = 0;
+            }
+            ":" | "cd" | "wait" | "ulimit" | "umask" | "return" | "source" | "." => {
                 if cmd == "cd" {
                     let target = self.abs(args.first().map(|s| s.as_str()).unwrap_or("/root"));
                     if self.fs.is_dir(&target) {
@@ -2259,6 +2347,8 @@ impl Machine {
                 ));
                 run
             }
+            "installed" => Run::done(0),
+            "apk" | "apt-get" | "yum" => self.package_manager(name, args),
             "nslookup" | "wget" | "nc" => {
                 // In-container networking is not simulated: lookups and fetches succeed
                 // without output (init containers waiting on `until nslookup svc` go on).
@@ -2268,6 +2358,86 @@ impl Machine {
             "kill" | "chmod" | "chown" | "ln" | "sync" | "dd" | "md5sum" => Run::done(0),
             _ => Run::done(0),
         }
+    }
+
+    /// `apk`, `apt-get` and `yum`: installs succeed after a while (packages are not really
+    /// fetched); installed commands then exist (`curl`, `bash`, `python3`, `nodejs` behave as
+    /// those programs, others run and exit 0).
+    fn package_manager(&mut self, name: &str, args: &[String]) -> Run {
+        let words: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+        let sub = words.first().map(|s| s.as_str()).unwrap_or("");
+        let packages: Vec<String> = words.iter().skip(1).map(|s| s.to_string()).collect();
+        let yes = args.iter().any(|a| {
+            a == "--yes"
+                || a == "--assume-yes"
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains('y'))
+        });
+        let mut run = Run::done(0);
+        let wait =
+            |run: &mut Run, secs: u64| run.queue.push_back(Item::Wait(Duration::from_secs(secs)));
+        match (name, sub) {
+            ("apk", "add") => {
+                run = run
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/main/x86_64/APKINDEX.tar.gz\n")
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/community/x86_64/APKINDEX.tar.gz\n");
+                wait(&mut run, 2);
+                let n = packages.len();
+                for (i, p) in packages.iter().enumerate() {
+                    run = run.out(format!("({}/{n}) Installing {p}\n", i + 1));
+                }
+                run = run.out(format!("OK: {} MiB in {} packages\n", 8 + 2 * n, 15 + n));
+            }
+            ("apk", "update") => {
+                run = run
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/main/x86_64/APKINDEX.tar.gz\n")
+                    .out("fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/community/x86_64/APKINDEX.tar.gz\n");
+                wait(&mut run, 1);
+                run = run.out("v3.21.3-1-g0a1b2c3d4e5 [https://dl-cdn.alpinelinux.org/alpine/v3.21/main]\nOK: 25259 distinct packages available\n");
+            }
+            ("apt-get", "update") => {
+                run = run.out("Get:1 http://deb.debian.org/debian bookworm InRelease [151 kB]\nGet:2 http://deb.debian.org/debian bookworm-updates InRelease [55.4 kB]\nGet:3 http://deb.debian.org/debian-security bookworm-security InRelease [48.0 kB]\n");
+                wait(&mut run, 3);
+                run = run.out("Fetched 9256 kB in 1s (7020 kB/s)\nReading package lists...\n");
+            }
+            ("apt-get", "install") => {
+                run = run.out("Reading package lists...\nBuilding dependency tree...\nReading state information...\n");
+                if !yes {
+                    run = run.out(format!(
+                        "The following NEW packages will be installed:\n  {}\nDo you want to continue? [Y/n] Abort.\n",
+                        packages.join(" ")
+                    ));
+                    run.end = Some(1);
+                    return run;
+                }
+                wait(&mut run, 4);
+                for p in &packages {
+                    run = run.out(format!("Setting up {p} ...\n"));
+                }
+            }
+            ("yum", "install") => {
+                wait(&mut run, 4);
+                for p in &packages {
+                    run = run.out(format!("  Installing       : {p}\n"));
+                }
+                run = run.out("Complete!\n");
+            }
+            _ => {}
+        }
+        if matches!(sub, "add" | "install") {
+            let exits = name != "apt-get" || yes;
+            if exits {
+                for p in packages {
+                    let command = match p.as_str() {
+                        "py3-pip" | "python3-pip" => "pip".to_string(),
+                        "nodejs" => "node".to_string(),
+                        "bind-tools" | "dnsutils" => "dig".to_string(),
+                        other => other.to_string(),
+                    };
+                    self.installed.insert(command);
+                }
+            }
+        }
+        run
     }
 
     fn test(&self, args: &[String]) -> bool {

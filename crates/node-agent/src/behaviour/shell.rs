@@ -36,6 +36,8 @@ pub(crate) enum RedirectTarget {
     File(Word, bool),
     /// `2>&1` / `>&2`: duplicate another descriptor.
     Dup(u8),
+    /// `<<EOF ... EOF`: the body (quoted parts when the delimiter was quoted).
+    HereDoc(Word),
 }
 
 /// A command in the tree.
@@ -83,7 +85,7 @@ pub(crate) enum Node {
 pub(crate) enum ParseError {
     /// A real syntax error (the shell's own words after `syntax error: `).
     Syntax(String),
-    /// Valid shell skiff does not simulate (e.g. `case`, functions, here-documents).
+    /// Valid shell skiff does not simulate (e.g. `case`, functions).
     Unsupported(String),
 }
 
@@ -99,6 +101,9 @@ struct Lexer<'a> {
     src: &'a [u8],
     text: &'a str,
     pos: usize,
+    /// Here-documents whose bodies start after the current line: (delimiter, quoted,
+    /// strip leading tabs, index of their token).
+    pending: Vec<(String, bool, bool, usize)>,
 }
 
 const OPS: [&str; 10] = ["&&", "||", ";;", ";", "|", "&", "(", ")", "{", "}"];
@@ -109,12 +114,64 @@ impl<'a> Lexer<'a> {
             src: text.as_bytes(),
             text,
             pos: 0,
+            pending: Vec::new(),
         };
         let mut out = Vec::new();
-        while let Some(tok) = lx.next_tok()? {
-            out.push(tok);
+        loop {
+            let tok = lx.next_tok()?;
+            let at_line_end = matches!(tok, Some(Tok::Newline) | None);
+            if let Some(tok) = tok {
+                out.push(tok);
+                if let Some(p) = lx.pending.last_mut()
+                    && p.3 == usize::MAX
+                {
+                    p.3 = out.len() - 1;
+                }
+            }
+            if at_line_end && !lx.pending.is_empty() {
+                for (delim, quoted, strip, index) in std::mem::take(&mut lx.pending) {
+                    let body = lx.heredoc_body(&delim, strip);
+                    let word = if quoted {
+                        vec![Part::Lit(body, true)]
+                    } else {
+                        let mut parts = Lexer::word_parts(&body, true)?;
+                        parts.insert(0, Part::Lit(String::new(), true));
+                        parts
+                    };
+                    if let Some(Tok::Redir(r)) = out.get_mut(index) {
+                        r.target = RedirectTarget::HereDoc(word);
+                    }
+                }
+            }
+            if at_line_end && lx.peek().is_none() {
+                break;
+            }
         }
         Ok(out)
+    }
+
+    /// Reads a here-document's lines up to its delimiter line.
+    fn heredoc_body(&mut self, delim: &str, strip: bool) -> String {
+        let mut body = String::new();
+        while self.pos < self.src.len() {
+            let end = self.text[self.pos..]
+                .find('\n')
+                .map(|i| self.pos + i)
+                .unwrap_or(self.text.len());
+            let line = &self.text[self.pos..end];
+            self.pos = (end + 1).min(self.text.len());
+            let line = if strip {
+                line.trim_start_matches('\t')
+            } else {
+                line
+            };
+            if line.trim_end_matches('\r') == delim {
+                break;
+            }
+            body.push_str(line);
+            body.push('\n');
+        }
+        body
     }
 
     fn peek(&self) -> Option<u8> {
@@ -151,7 +208,27 @@ impl<'a> Lexer<'a> {
             _ => (None, rest),
         };
         if after_fd.starts_with("<<") {
-            return Err(ParseError::Unsupported("here-documents".into()));
+            self.pos += rest.len() - after_fd.len() + 2;
+            let strip = self.peek() == Some(b'-');
+            if strip {
+                self.pos += 1;
+            }
+            while matches!(self.peek(), Some(b' ' | b'\t')) {
+                self.pos += 1;
+            }
+            let Some(Tok::Word(_, raw)) = self.word()? else {
+                return Err(ParseError::Syntax("unexpected newline".into()));
+            };
+            let quoted = raw.contains(['\'', '"', '\\']);
+            let delim: String = raw
+                .chars()
+                .filter(|c| !matches!(c, '\'' | '"' | '\\'))
+                .collect();
+            self.pending.push((delim, quoted, strip, usize::MAX));
+            return Ok(Some(Tok::Redir(Redirect {
+                fd: fd.unwrap_or(0),
+                target: RedirectTarget::HereDoc(Vec::new()),
+            })));
         }
         if after_fd.starts_with('>') || after_fd.starts_with('<') || rest.starts_with("&>") {
             let both = rest.starts_with("&>");
@@ -283,7 +360,14 @@ impl<'a> Lexer<'a> {
                 self.pos += 1;
                 Ok(Part::Var(name, None, quoted))
             }
-            Some(c) if c == b'?' || c == b'$' || c == b'#' || c.is_ascii_digit() => {
+            Some(c)
+                if c == b'?'
+                    || c == b'$'
+                    || c == b'#'
+                    || c == b'@'
+                    || c == b'*'
+                    || c.is_ascii_digit() =>
+            {
                 self.pos += 1;
                 Ok(Part::Var((c as char).to_string(), None, quoted))
             }
@@ -311,6 +395,7 @@ impl<'a> Lexer<'a> {
             src: text.as_bytes(),
             text,
             pos: 0,
+            pending: Vec::new(),
         };
         let mut parts = Vec::new();
         let mut lit = String::new();

@@ -408,6 +408,56 @@ images:
         HttpAnswer::Refused
     );
 
+    // Periodic lines, a timed exit and time-dependent answers.
+    let yaml = r#"
+images:
+  - repository: example.com/team/worker
+    size: 10MB
+    tags: [v1]
+    userland: none
+    entrypoint: [/worker]
+    programs:
+      /worker:
+        logs: [{line: "warming up", stderr: true}, {line: "started", after: 2s}]
+        every: {interval: 10s, logs: ["heartbeat {time:%H:%M:%S}"]}
+        exit: {after: 35s, code: 4}
+        listen:
+          - port: 9000
+            http:
+              /ready: [{until: 5s, status: 503}, {status: 200}]
+        onTerm: {after: 3s, code: 0}
+"#;
+    c.extend_from_yaml(yaml).expect("valid document");
+    let info = c.resolve("example.com/team/worker:v1").expect("worker");
+    let mut p = Process::start(&info, &Launch::default())
+        .expect("starts")
+        .with_clock(api::clock::Clock::REAL_TIME, epoch());
+    assert_eq!(
+        transcript(&mut p, 10),
+        [
+            "0.000s err \"warming up\"",
+            "2.000s out \"started\"",
+            "12.000s out \"heartbeat 00:00:12\"",
+            "22.000s out \"heartbeat 00:00:22\"",
+            "32.000s out \"heartbeat 00:00:32\"",
+            "35.000s exit 4",
+        ]
+    );
+    let answers: Vec<HttpAnswer> = [1, 5, 6, 40]
+        .iter()
+        .map(|s| p.http_get(9000, "/ready", Duration::from_secs(*s)))
+        .collect();
+    let want = [
+        HttpAnswer::Status(503),
+        HttpAnswer::Status(503),
+        HttpAnswer::Status(200),
+        HttpAnswer::Refused,
+    ];
+    assert_eq!(
+        answers, want,
+        "503 until 5s, then 200, refused once exited at 35s"
+    );
+
     let bad: &[(&str, &str, &str)] = &[
         ("not yaml", "images: [", "invalid image catalog"),
         (
@@ -772,6 +822,51 @@ fn script_cases() -> Vec<ScriptCase> {
             vec!["0.000s out \"1\"", "0.000s out \"3\"", "0.000s out \"a\"", "0.000s out \"b\"", "0.000s out \"end\"", "0.000s exit 0"],
         ),
         (
+            "quoted $@ keeps the arguments apart",
+            "busybox",
+            L::default().cmd(&["sh", "-c", "for a in \"$@\"; do echo \"[$a]\"; done; exec \"$@\"", "entry", "sleep", "2 s"]),
+            5,
+            vec!["0.000s out \"[sleep]\"", "0.000s out \"[2 s]\"", "0.000s err \"sleep: invalid number '2 s'\"", "0.000s exit 1"],
+        ),
+        (
+            "apk add then curl",
+            "alpine",
+            L::default().cmd(&["sh", "-c", "curl -s http://web || echo no curl; apk add --no-cache curl && curl -s http://web && echo fetched"]),
+            12,
+            vec![
+                "0.000s err \"sh: curl: not found\"",
+                "0.000s out \"no curl\"",
+                "0.000s out \"fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/main/x86_64/APKINDEX.tar.gz\"",
+                "0.000s out \"fetch https://dl-cdn.alpinelinux.org/alpine/v3.21/community/x86_64/APKINDEX.tar.gz\"",
+                "2.000s out \"(1/1) Installing curl\"",
+                "2.000s out \"OK: 10 MiB in 16 packages\"",
+                "2.000s out \"fetched\"",
+                "2.000s exit 0",
+            ],
+        ),
+        (
+            "apt-get install without -y aborts",
+            "debian",
+            L::default().cmd(&["bash", "-c", "apt-get install curl"]),
+            12,
+            vec![
+                "0.000s out \"Reading package lists...\"",
+                "0.000s out \"Building dependency tree...\"",
+                "0.000s out \"Reading state information...\"",
+                "0.000s out \"The following NEW packages will be installed:\"",
+                "0.000s out \"  curl\"",
+                "0.000s out \"Do you want to continue? [Y/n] Abort.\"",
+                "0.000s exit 1",
+            ],
+        ),
+        (
+            "here-documents write files",
+            "busybox",
+            L::default().cmd(&["sh", "-c", "mkdir -p /etc/app\ncat <<EOF > /etc/app/conf\nname=$NAME\nliteral='x'\nEOF\ncat <<'END'\n$NAME stays\nEND\ncat /etc/app/conf"]).env("NAME", "web"),
+            10,
+            vec!["0.000s out \"$NAME stays\"", "0.000s out \"name=web\"", "0.000s out \"literal='x'\"", "0.000s exit 0"],
+        ),
+        (
             "a server in the background",
             "python:3.12",
             L::default().cmd(&["sh", "-c", "python3 -m http.server 8080 & echo started; sleep 5"]),
@@ -907,6 +1002,12 @@ fn exec_commands_see_and_change_the_file_system() {
             &["sh", "-c", "nope"],
             127,
             "sh: nope: not found\n",
+        ),
+        (
+            "busybox has no redis-cli",
+            &["redis-cli", "ping"],
+            126,
+            "OCI runtime exec failed: exec failed: unable to start container process: exec: \"redis-cli\": executable file not found in $PATH: unknown",
         ),
         (
             "unknown binary",
@@ -1121,6 +1222,23 @@ fn servers_listen_and_answer() {
     }
     let mut redis = start("redis:7", &L::default()).expect("redis");
     while redis.next().is_some() {}
+    let probes: &[(&str, &[&str], i32, &str)] = &[
+        ("redis-cli ping", &["redis-cli", "ping"], 0, "PONG\n"),
+        (
+            "through a shell",
+            &["sh", "-c", "redis-cli ping | grep PONG"],
+            0,
+            "PONG\n",
+        ),
+    ];
+    for (name, cmd, code, out) in probes {
+        let r = redis.exec(&s(cmd));
+        assert_eq!(
+            (r.exit_code, r.output.as_str()),
+            (*code, *out),
+            "case {name}"
+        );
+    }
     assert!(redis.tcp_open(6379), "redis accepts TCP");
     assert!(!redis.tcp_open(6380));
 }
@@ -1168,6 +1286,28 @@ fn sigterm_reactions() {
             "python",
             "python:3.12",
             L::default().cmd(&["python", "-m", "http.server"]),
+            OnTerm::Ignores,
+        ),
+        (
+            "trap exits after the foreground sleep",
+            "busybox",
+            L::default().cmd(&[
+                "sh",
+                "-c",
+                "trap 'echo bye; exit 0' TERM; while true; do sleep 1; done",
+            ]),
+            OnTerm::Exits(Duration::from_secs(1), 0),
+        ),
+        (
+            "trap waits for a long sleep",
+            "busybox",
+            L::default().cmd(&["sh", "-c", "trap 'exit 3' SIGTERM; sleep 3600"]),
+            OnTerm::Exits(Duration::from_secs(3600), 3),
+        ),
+        (
+            "trap without exit",
+            "busybox",
+            L::default().cmd(&["sh", "-c", "trap 'echo got it' TERM; sleep 3600"]),
             OnTerm::Ignores,
         ),
         (
@@ -1366,6 +1506,10 @@ fn odd_input_never_panics() {
         "function f { :; }",
         "f() { :; }",
         "cat <<EOF\nx\nEOF",
+        "cat <<",
+        "cat <<EOF",
+        "cat <<-'E'\n\tx\n\tE",
+        "x <<A <<B\n1\nA\n2\nB",
         "case x in esac",
         "$(",
         "echo `echo`",
@@ -1474,6 +1618,8 @@ fn golden_text() -> String {
         "gcr.io/google-samples/kubernetes-bootcamp:v1",
         "traefik/whoami",
         "kennethreitz/httpbin",
+        "registry.k8s.io/etcd:3.5.1-0",
+        "mongo",
     ] {
         cases.push((
             format!("default process of {image}"),
