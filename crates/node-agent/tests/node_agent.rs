@@ -481,10 +481,15 @@ async fn the_stopped_annotation_halts_lease_renewal_until_removed() {
         .patch("node-d", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("annotate");
-    // Let the kubelet see it (one renewal may be in flight), then take a reading.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let renew = |l: Lease| l.spec.and_then(|s| s.renew_time).map(|t| t.0);
-    let frozen = renew(leases.get("node-d").await.expect("lease"));
+    // Once the kubelet has seen it (a renewal may be in flight), renewals stop.
+    let frozen = eventually("renewals to stop", || async {
+        let before = renew(leases.get("node-d").await.ok()?);
+        tokio::time::sleep(Duration::from_secs_f64(30.0 / SPEED)).await;
+        let after = renew(leases.get("node-d").await.ok()?);
+        (before == after).then_some(after)
+    })
+    .await;
     // Ten renewal periods (10 s simulated each) pass.
     tokio::time::sleep(Duration::from_secs_f64(100.0 / SPEED)).await;
     assert_eq!(
@@ -1143,6 +1148,15 @@ async fn a_restarted_kubelet_takes_over_its_running_pods() {
         .filter(|(r, _)| r == "Started")
         .count();
     assert_eq!(started, 1, "no second Started event");
+    // The new kubelet owns the pod: deleting it stops that same container.
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    api.delete("keep", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("the pod removed by the new kubelet", || async {
+        get_pod(&f.client, "keep").await.is_none().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
