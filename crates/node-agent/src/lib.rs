@@ -6,6 +6,16 @@
 //!
 //! One shared pod watch (all pods with a `spec.nodeName`) and one Node watch feed every
 //! kubelet, routed by node name; a pod's worker sleeps on timers between its steps.
+//!
+//! A node whose Node carries the annotation [`STOPPED_ANNOTATION`]` = stopped` behaves as a
+//! dead kubelet (no Lease renewals, no status, no pod work) until the annotation goes.
+//!
+//! Not simulated (said plainly): probe timeouts (a simulated answer is instant), ConfigMap
+//! and Secret volume updates after the mount, `emptyDir` shared between containers, image
+//! pull secrets, ephemeral containers, in-place resize, and pod IPs surviving a restart of
+//! skiff (the [`HostLocalNetwork`] allocations live in memory; containers a restarted
+//! kubelet finds running in a pod's status are taken over, their process restarts from its
+//! beginning).
 
 #![warn(missing_docs)]
 

@@ -344,7 +344,9 @@ impl Kubelet {
             let images = self.ctx.images.lock().unwrap_or_else(|p| p.into_inner());
             let mut list: Vec<&ImageInfo> = images.values().collect();
             list.sort_by_key(|i| std::cmp::Reverse(i.size_bytes));
+            // `nodeStatusMaxImages`: the 50 largest.
             list.iter()
+                .take(50)
                 .map(|i| {
                     json!({"names": [crate::pod::image_id(i), i.reference], "sizeBytes": i.size_bytes})
                 })
