@@ -929,6 +929,8 @@ impl PodWorker {
             let c = &mut self.ctrs[idx];
             c.generation += 1;
             c.st.image_id = image_id(&info);
+            // containerd reports the normalised reference (`docker.io/library/nginx:1.27`).
+            c.st.image = info.reference.clone();
             c.image = Some(info.clone());
             c.container_id = id.clone();
             c.probes.clear();

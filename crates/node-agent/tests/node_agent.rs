@@ -316,6 +316,12 @@ async fn a_bound_pod_runs_with_events_an_ip_and_logs_then_terminates_on_delete()
     let cs = &status.container_statuses.expect("statuses")[0];
     assert!(cs.ready);
     assert_eq!(cs.started, Some(true));
+    assert_eq!(cs.image, "docker.io/library/nginx:1.27");
+    assert!(
+        cs.image_id.starts_with("docker.io/library/nginx@sha256:"),
+        "{}",
+        cs.image_id
+    );
     assert!(
         cs.container_id
             .as_deref()
