@@ -1091,10 +1091,11 @@ impl PodWorker {
         let now = self.ctx.clock.now();
         let sim_now = self.sim_now();
         let name = self.ctrs[idx].spec.name.clone();
-        let c = &mut self.ctrs[idx];
-        if !matches!(c.phase, Phase::Running | Phase::Killing) {
+        if !matches!(self.ctrs[idx].phase, Phase::Running | Phase::Killing) {
             return;
         }
+        let message = message.or_else(|| self.termination_message(idx, code));
+        let c = &mut self.ctrs[idx];
         c.generation += 1;
         c.process = None;
         c.pending = None;
@@ -1145,6 +1146,32 @@ impl PodWorker {
             return;
         }
         self.crash_restart(idx).await;
+    }
+
+    /// The terminated state's message: the container's termination message file
+    /// (`terminationMessagePath`, 4 KiB at most), or with `FallbackToLogsOnError` after a
+    /// failure, the end of its log (80 lines, 2 KiB at most).
+    fn termination_message(&mut self, idx: usize, code: i32) -> Option<String> {
+        let c = &mut self.ctrs[idx];
+        let path = c
+            .spec
+            .termination_message_path
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/dev/termination-log".into());
+        if let Some(p) = c.process.as_mut() {
+            let r = p.exec(&["cat".to_string(), path]);
+            if r.exit_code == 0 && !r.output.is_empty() {
+                return Some(cut_front(&r.output, 4096));
+            }
+        }
+        let fallback =
+            c.spec.termination_message_policy.as_deref() == Some("FallbackToLogsOnError");
+        if fallback && code != 0 {
+            let text = self.logs.tail_text(&c.spec.name, &c.container_id, 80);
+            return (!text.is_empty()).then(|| cut_front(&text, 2048));
+        }
+        None
     }
 
     /// `doBackOff`: restart now if outside the back-off window, else wait in
@@ -1934,6 +1961,15 @@ fn strip_nulls(v: &mut serde_json::Value) {
         serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
         _ => {}
     }
+}
+
+/// The last `max` bytes of `s` (on a character boundary).
+fn cut_front(s: &str, max: usize) -> String {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s[start..].to_string()
 }
 
 fn truncate_ms(d: Duration) -> Duration {

@@ -1300,3 +1300,42 @@ async fn a_finished_job_pod_stops_its_sidecar_and_succeeds() {
         .expect("condition");
     assert_eq!(ready.status, "False", "the sandbox is gone");
 }
+
+#[tokio::test]
+async fn termination_messages_come_from_the_file_or_the_log() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-t", "10.0.20.0/24", "192.168.0.29"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "messages",
+        "node-t",
+        json!([
+            {"name": "file", "image": "busybox:1.36",
+             "command": ["sh", "-c", "echo -n all good > /dev/termination-log"]},
+            {"name": "logs", "image": "busybox:1.36", "terminationMessagePolicy": "FallbackToLogsOnError",
+             "command": ["sh", "-c", "echo first; echo it broke; exit 3"]}
+        ]),
+    );
+    pod["spec"]["restartPolicy"] = json!("Never");
+    create_pod(&f.client, pod).await;
+    let p = eventually("the pod Failed", || async {
+        let p = get_pod(&f.client, "messages").await?;
+        (phase(&p) == "Failed").then_some(p)
+    })
+    .await;
+    let file = container_state(&p, "file");
+    assert_eq!(
+        file.pointer("/state/terminated/message"),
+        Some(&json!("all good")),
+        "{file}"
+    );
+    let logs = container_state(&p, "logs");
+    assert_eq!(logs.pointer("/state/terminated/exitCode"), Some(&json!(3)));
+    assert_eq!(
+        logs.pointer("/state/terminated/message"),
+        Some(&json!("first\nit broke\n")),
+        "{logs}"
+    );
+}
