@@ -1339,3 +1339,67 @@ async fn termination_messages_come_from_the_file_or_the_log() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn a_missing_executable_fails_the_start_and_a_never_policy_image_is_not_pulled() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-u", "10.0.21.0/24", "192.168.0.30"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "noexec",
+            "node-u",
+            json!([
+                {"name": "bad", "image": "busybox:1.36", "command": ["no-such-binary"]},
+                {"name": "local", "image": "alpine:3.20", "imagePullPolicy": "Never", "command": ["sleep", "60"]}
+            ]),
+        ),
+    )
+    .await;
+    let p = eventually("StartError in lastState", || async {
+        let p = get_pod(&f.client, "noexec").await?;
+        let s = container_state(&p, "bad");
+        (s.pointer("/lastState/terminated/reason")? == "StartError").then_some(p)
+    })
+    .await;
+    let s = container_state(&p, "bad");
+    assert_eq!(
+        s.pointer("/lastState/terminated/exitCode"),
+        Some(&json!(128))
+    );
+    let msg = s
+        .pointer("/lastState/terminated/message")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("exec: \"no-such-binary\": executable file not found in $PATH"),
+        "{msg}"
+    );
+    let local = container_state(&p, "local");
+    assert_eq!(
+        local.pointer("/state/waiting/reason"),
+        Some(&json!("ErrImageNeverPull"))
+    );
+    assert_eq!(
+        local.pointer("/state/waiting/message"),
+        Some(&json!(
+            "Container image \"alpine:3.20\" is not present with pull policy of Never"
+        ))
+    );
+    let events = events_of(&f.client, "noexec").await;
+    assert!(
+        events.iter().any(|(r, n)| r == "Failed"
+            && n.starts_with("Error: ")
+            && n.contains("no-such-binary")),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|(r, n)| r == "Pulling" && n.contains("alpine")),
+        "{events:?}"
+    );
+}
