@@ -434,3 +434,35 @@ impl KubeletConnection for NodeAgent {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(uid: &str, node: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": uid, "namespace": "default", "uid": uid},
+            "spec": {"nodeName": node, "containers": []}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pods_are_indexed_by_node_and_moved_or_removed_by_uid() {
+        let mut r = Routing::default();
+        r.apply_pod(pod("a", "n1"));
+        r.apply_pod(pod("b", "n1"));
+        r.apply_pod(pod("c", "n2"));
+        r.apply_pod(pod("d", ""));
+        let count = |r: &Routing, n: &str| r.pods.get(n).map_or(0, HashMap::len);
+        assert_eq!(
+            (count(&r, "n1"), count(&r, "n2"), r.pod_node.len()),
+            (2, 1, 3)
+        );
+        r.delete_pod("a");
+        r.delete_pod("unknown");
+        assert_eq!((count(&r, "n1"), r.pod_node.len()), (1, 2));
+        r.delete_pod("c");
+        assert!(!r.pods.contains_key("n2"), "empty node entries go");
+    }
+}
