@@ -115,6 +115,8 @@ enum Step {
     Term,
     /// A killed process exits with this code.
     KillDone(i32),
+    /// The sync after an exit: restart now or back off.
+    Resync,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -623,6 +625,11 @@ impl PodWorker {
                 }
             }
             Step::Proc => self.process_event(t.idx).await,
+            Step::Resync => {
+                if !self.terminating && !self.finished {
+                    self.crash_restart(t.idx).await;
+                }
+            }
             Step::Probe(kind) => self.probe(t.idx, kind).await,
             Step::Term => self.send_term(t.idx),
             Step::KillDone(code) => {
@@ -1145,7 +1152,9 @@ impl PodWorker {
             }
             return;
         }
-        self.crash_restart(idx).await;
+        // The next sync (after the runtime reports the exit) decides on the restart, so the
+        // terminated state shows in between (`Error`, `Completed` in `kubectl get pods`).
+        self.schedule(idx, RESYNC, Step::Resync);
     }
 
     /// The terminated state's message: the container's termination message file
