@@ -1152,6 +1152,19 @@ impl PodWorker {
             }
             return;
         }
+        if reason == "StartError" {
+            // The failed start is reported as `RunContainerError` until the next sync.
+            let c = &mut self.ctrs[idx];
+            if let CState::Terminated(t) = &c.st.state {
+                let message = t.message.clone();
+                c.st.last = Some(t.clone());
+                c.st.state = CState::Waiting {
+                    reason: "RunContainerError".into(),
+                    message,
+                };
+            }
+            self.sync_view(idx);
+        }
         // The next sync (after the runtime reports the exit) decides on the restart, so the
         // terminated state shows in between (`Error`, `Completed` in `kubectl get pods`).
         self.schedule(idx, RESYNC, Step::Resync);
