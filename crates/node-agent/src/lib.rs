@@ -12,10 +12,10 @@
 //!
 //! Not simulated (said plainly): probe timeouts (a simulated answer is instant), ConfigMap
 //! and Secret volume updates after the mount, `emptyDir` shared between containers, image
-//! pull secrets, ephemeral containers, in-place resize, and pod IPs surviving a restart of
-//! skiff (the [`HostLocalNetwork`] allocations live in memory; containers a restarted
-//! kubelet finds running in a pod's status are taken over, their process restarts from its
-//! beginning).
+//! pull secrets, ephemeral containers, in-place resize. After a restart of skiff, containers
+//! a kubelet finds running in its pods' statuses are taken over (same ids, counts and start
+//! times, no new events; the simulated process starts from its beginning) and
+//! [`HostLocalNetwork`] keeps the addresses those pods hold.
 
 #![warn(missing_docs)]
 

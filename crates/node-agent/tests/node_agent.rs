@@ -1145,6 +1145,11 @@ async fn a_restarted_kubelet_takes_over_its_running_pods() {
     assert_eq!(a["containerID"], b["containerID"], "the same container");
     assert_eq!(a["restartCount"], json!(0));
     assert_eq!(
+        after.status.as_ref().and_then(|s| s.pod_ip.clone()),
+        before.status.as_ref().and_then(|s| s.pod_ip.clone()),
+        "the pod keeps its address"
+    );
+    assert_eq!(
         a.pointer("/state/running/startedAt"),
         b.pointer("/state/running/startedAt")
     );
