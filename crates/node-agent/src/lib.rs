@@ -6,12 +6,21 @@
 //!
 //! One shared pod watch (all pods with a `spec.nodeName`) and one Node watch feed every
 //! kubelet, routed by node name; a pod's worker sleeps on timers between its steps.
+//!
+//! A node whose Node carries the annotation [`STOPPED_ANNOTATION`]` = stopped` behaves as a
+//! dead kubelet (no Lease renewals, no status, no pod work) until the annotation goes.
+//!
+//! Not simulated (said plainly): probe timeouts (a simulated answer is instant), ConfigMap
+//! and Secret volume updates after the mount, `emptyDir` shared between containers, image
+//! pull secrets, ephemeral containers, in-place resize. After a restart of skiff, containers
+//! a kubelet finds running in its pods' statuses are taken over (same ids, counts and start
+//! times, no new events; the simulated process starts from its beginning) and
+//! [`HostLocalNetwork`] keeps the addresses those pods hold.
 
 #![warn(missing_docs)]
 
 mod admission;
 mod backoff;
-#[allow(clippy::should_implement_trait)] // `Process::next` is the interface, not an iterator.
 pub mod behaviour;
 mod logs;
 mod network;
@@ -19,6 +28,7 @@ mod node;
 mod pod;
 mod status;
 mod util;
+mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
@@ -422,5 +432,37 @@ impl KubeletConnection for NodeAgent {
             };
             logs.open(&request, handle.ctx.clock.now())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(uid: &str, node: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": uid, "namespace": "default", "uid": uid},
+            "spec": {"nodeName": node, "containers": []}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pods_are_indexed_by_node_and_moved_or_removed_by_uid() {
+        let mut r = Routing::default();
+        r.apply_pod(pod("a", "n1"));
+        r.apply_pod(pod("b", "n1"));
+        r.apply_pod(pod("c", "n2"));
+        r.apply_pod(pod("d", ""));
+        let count = |r: &Routing, n: &str| r.pods.get(n).map_or(0, HashMap::len);
+        assert_eq!(
+            (count(&r, "n1"), count(&r, "n2"), r.pod_node.len()),
+            (2, 1, 3)
+        );
+        r.delete_pod("a");
+        r.delete_pod("unknown");
+        assert_eq!((count(&r, "n1"), r.pod_node.len()), (1, 2));
+        r.delete_pod("c");
+        assert!(!r.pods.contains_key("n2"), "empty node entries go");
     }
 }

@@ -168,6 +168,13 @@ impl PodLogs {
         })
     }
 
+    /// The last `n` lines of an instance, each with its newline.
+    pub fn tail_text(&self, container: &str, id: &str, n: usize) -> String {
+        let (lines, _, _) = self.read_from(container, id, 0);
+        let skip = lines.len().saturating_sub(n);
+        String::from_utf8_lossy(&render(&lines[skip..], false)).into_owned()
+    }
+
     /// Lines of an instance from sequence `from`: the lines, the next sequence, whether it
     /// has ended.
     fn read_from(&self, container: &str, id: &str, from: u64) -> (Vec<LogLine>, u64, bool) {

@@ -8,13 +8,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 
 use api::cni::{NetworkError, NetworkFuture, PodNetwork, Sandbox};
-use k8s_openapi::api::core::v1::Node;
-use kube::{Api, Client};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::ListParams;
+use kube::{Api, Client, ResourceExt};
 
 const PLUGIN: &str = "host-local";
 
 /// Per-node address allocation from each node's `spec.podCIDR` (read from the API the first
-/// time a node sets up a sandbox).
+/// time a node sets up a sandbox, together with the addresses its unfinished pods already
+/// hold, which stay theirs).
 pub struct HostLocalNetwork {
     client: Client,
     nodes: Mutex<HashMap<String, NodeRange>>,
@@ -115,6 +117,22 @@ impl NodeRange {
         ))
     }
 
+    /// Records that `sandbox` already holds `ip` (a pod found running after a restart);
+    /// `false` when the address is outside the range or taken.
+    pub fn reserve(&mut self, sandbox: &str, ip: IpAddr) -> bool {
+        let v = match (ip, self.v6) {
+            (IpAddr::V4(a), false) => u128::from(u32::from(a)),
+            (IpAddr::V6(a), true) => u128::from(a),
+            _ => return false,
+        };
+        if v < self.first || v > self.last || self.used.contains(&v) {
+            return false;
+        }
+        self.used.insert(v);
+        self.by_sandbox.insert(sandbox.to_string(), v);
+        true
+    }
+
     /// Releases `sandbox`'s address.
     pub fn release(&mut self, sandbox: &str) {
         if let Some(v) = self.by_sandbox.remove(sandbox) {
@@ -152,7 +170,33 @@ impl HostLocalNetwork {
             .spec
             .and_then(|s| s.pod_cidr)
             .ok_or_else(|| err("no IP ranges specified".into()))?;
-        let range = NodeRange::parse(&cidr).map_err(err)?;
+        let mut range = NodeRange::parse(&cidr).map_err(err)?;
+        // Addresses the node's running pods already hold (skiff restarted) stay theirs.
+        let pods: Api<Pod> = Api::all(self.client.clone());
+        let lp = ListParams::default().fields(&format!("spec.nodeName={node}"));
+        let list = pods
+            .list(&lp)
+            .await
+            .map_err(|e| err(format!("failed to list the pods of node {node}: {e}")))?;
+        for p in list.items {
+            let finished = matches!(
+                p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            );
+            let host = p
+                .spec
+                .as_ref()
+                .and_then(|s| s.host_network)
+                .unwrap_or(false);
+            let ip = p
+                .status
+                .as_ref()
+                .and_then(|s| s.pod_ip.as_deref())
+                .and_then(|ip| ip.parse().ok());
+            if let (false, false, Some(ip), Some(uid)) = (finished, host, ip, p.uid()) {
+                range.reserve(&uid, ip);
+            }
+        }
         self.lock().entry(node.to_string()).or_insert(range);
         Ok(())
     }
@@ -215,6 +259,12 @@ mod tests {
         );
         r.release("c");
         assert_eq!(r.allocate("f").unwrap().to_string(), "10.0.1.4");
+        let mut r = NodeRange::parse("10.0.1.0/29").unwrap();
+        assert!(r.reserve("kept", "10.0.1.2".parse().unwrap()));
+        assert!(!r.reserve("other", "10.0.1.2".parse().unwrap()), "taken");
+        assert!(!r.reserve("outside", "10.0.2.2".parse().unwrap()));
+        assert_eq!(r.allocate("kept").unwrap().to_string(), "10.0.1.2");
+        assert_eq!(r.allocate("new").unwrap().to_string(), "10.0.1.3");
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub struct NodeCtx {
     pub logs: Mutex<HashMap<String, Arc<PodLogs>>>,
     /// Cancelled when the kubelet stops.
     pub cancel: CancellationToken,
+    /// The node's image puller (pulls are serialized, as by default).
+    pub puller: Mutex<Puller>,
 }
 
 impl NodeCtx {
@@ -134,6 +136,15 @@ fn action_of(note: &str) -> String {
         end -= 1;
     }
     note[..end].to_string()
+}
+
+/// The state of a node's serialized image puller.
+#[derive(Debug, Default)]
+pub struct Puller {
+    /// When the puller is free again.
+    pub free_at: Option<tokio::time::Instant>,
+    /// When each image being pulled will be there.
+    pub in_flight: HashMap<String, tokio::time::Instant>,
 }
 
 /// The handle the agent keeps per node.
@@ -206,6 +217,7 @@ impl Kubelet {
             seed: config.seed,
             logs: Mutex::new(HashMap::new()),
             cancel: cancel.clone(),
+            puller: Mutex::new(Puller::default()),
         });
         let mut rng = Rng::new(config.seed, &spec.name);
         let mut kubelet = Kubelet {
@@ -332,7 +344,9 @@ impl Kubelet {
             let images = self.ctx.images.lock().unwrap_or_else(|p| p.into_inner());
             let mut list: Vec<&ImageInfo> = images.values().collect();
             list.sort_by_key(|i| std::cmp::Reverse(i.size_bytes));
+            // `nodeStatusMaxImages`: the 50 largest.
             list.iter()
+                .take(50)
                 .map(|i| {
                     json!({"names": [crate::pod::image_id(i), i.reference], "sizeBytes": i.size_bytes})
                 })

@@ -7,6 +7,9 @@
 //! of a back-off or a pull) is a timer on a heap; the worker sleeps until the earliest one or
 //! until the pod changes, so an idle pod costs nothing.
 
+mod lifecycle;
+mod probes;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
@@ -115,6 +118,8 @@ enum Step {
     Term,
     /// A killed process exits with this code.
     KillDone(i32),
+    /// The sync after an exit: restart now or back off.
+    Resync,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -160,7 +165,10 @@ struct Ctr {
     container_id: String,
     image: Option<ImageInfo>,
     pull_result: Option<Result<ImageInfo, PullError>>,
-    pull_started: Option<Instant>,
+    /// How long the last pull took including its wait in the node's pull queue.
+    pull_waited: Duration,
+    /// How long the last pull itself took.
+    pull_time: Duration,
     pull_backoff: Backoff,
     pull_failed_at: Duration,
     prev_pull_err: String,
@@ -170,6 +178,18 @@ struct Ctr {
     probes: BTreeMap<ProbeKind, ProbeState>,
     /// Why the current instance is being killed (for the exit's reason).
     kill_deadline: Option<Instant>,
+    /// The last preStop hook failed (reported once).
+    pre_stop_failed: bool,
+    /// A container an earlier kubelet life left running (from the pod's status), taken
+    /// over without new events when it starts.
+    adopt: Option<Adopted>,
+}
+
+/// A running container found in the pod's status when the worker starts.
+#[derive(Debug, Clone)]
+struct Adopted {
+    container_id: String,
+    started_at: jiff::Timestamp,
 }
 
 impl Ctr {
@@ -221,6 +241,14 @@ pub struct PodWorker {
     terminating: bool,
     /// When the grace period of a deletion ends.
     grace_deadline: Option<Instant>,
+    /// The pod reached a terminal phase: nothing restarts any more.
+    finished: bool,
+    /// The event just handled changed nothing in the status (a log line, a memory reading).
+    quiet: bool,
+    /// The mounted volumes' files, once mounted.
+    volumes: Option<crate::volumes::VolumeFiles>,
+    /// The wait before the next mount attempt.
+    mount_retry: Duration,
     deleted: bool,
     rejected: Option<(String, String)>,
 }
@@ -264,7 +292,11 @@ impl PodWorker {
                 },
             ));
         }
-        for c in ctrs.iter_mut().filter(|c| c.init) {
+        adopt_statuses(&pod, &mut ctrs);
+        for c in ctrs
+            .iter_mut()
+            .filter(|c| c.init && c.phase == Phase::NotStarted)
+        {
             c.st.state = CState::Waiting {
                 reason: "PodInitializing".into(),
                 message: None,
@@ -292,6 +324,10 @@ impl PodWorker {
             epoch: Instant::now(),
             terminating: false,
             grace_deadline: None,
+            quiet: false,
+            finished: false,
+            volumes: None,
+            mount_retry: Duration::from_millis(500),
             deleted: false,
             rejected: None,
         }
@@ -359,7 +395,6 @@ impl PodWorker {
             self.finish_deletion().await;
             return;
         }
-        self.write_status().await;
         self.main_loop().await;
         self.cleanup().await;
     }
@@ -374,7 +409,14 @@ impl PodWorker {
                 .filter(|(k, _)| **k != self.uid)
                 .map(|(_, v)| *v)
                 .collect();
-            let v = crate::admission::admit(&requests, &others, &self.ctx.allocatable);
+            // A pod an earlier kubelet life already runs stays admitted.
+            let running =
+                self.pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+            let v = if running {
+                Ok(())
+            } else {
+                crate::admission::admit(&requests, &others, &self.ctx.allocatable)
+            };
             if v.is_ok() {
                 admitted.insert(self.uid.clone(), requests);
             }
@@ -414,6 +456,24 @@ impl PodWorker {
             pod: self.name.clone(),
             pod_uid: self.uid.clone(),
         }
+    }
+
+    /// Mounts the volumes (the kubelet waits for them before the sandbox), retrying a
+    /// failure with the volume manager's back-off (0.5 s doubling to 2 min 2 s).
+    async fn prepare(&mut self) {
+        if self.volumes.is_none() {
+            match crate::volumes::mount(&self.ctx.client, &self.pod).await {
+                Ok(v) => self.volumes = Some(v),
+                Err(msg) => {
+                    self.event(None, true, "FailedMount", msg).await;
+                    let d = self.mount_retry;
+                    self.mount_retry = (d * 2).min(Duration::from_millis(122_000));
+                    self.schedule(usize::MAX, d, Step::Sandbox);
+                    return;
+                }
+            }
+        }
+        self.setup_sandbox().await;
     }
 
     async fn setup_sandbox(&mut self) {
@@ -456,9 +516,14 @@ impl PodWorker {
     }
 
     async fn main_loop(&mut self) {
-        self.setup_sandbox().await;
+        self.prepare().await;
+        // Whether the last wake-up may have changed the status (a log line does not).
+        let mut dirty = true;
         loop {
-            self.write_status().await;
+            if dirty {
+                self.write_status().await;
+            }
+            dirty = true;
             if self.deleted {
                 return;
             }
@@ -467,9 +532,28 @@ impl PodWorker {
                 .as_ref()
                 .and_then(|b| b.pointer("/status/phase"))
                 .is_some_and(|p| p == "Succeeded" || p == "Failed");
-            if terminal && !self.terminating && (self.sandbox_ready || self.holds_admission()) {
-                // A finished pod gives back its sandbox (and IP) and its resources.
-                self.teardown().await;
+            if terminal && !self.terminating {
+                // A finished pod's sidecars stop; then it gives back its sandbox (and IP)
+                // and its resources.
+                self.finished = true;
+                let grace = self.pod_grace();
+                for i in (0..self.ctrs.len()).rev() {
+                    if self.ctrs[i].sidecar && self.ctrs[i].phase == Phase::Running {
+                        let name = self.ctrs[i].spec.name.clone();
+                        self.event(
+                            Some(i),
+                            false,
+                            "Killing",
+                            format!("Stopping container {name}"),
+                        )
+                        .await;
+                        let pre_stop = self.run_pre_stop(i).await;
+                        self.kill(i, grace, pre_stop).await;
+                    }
+                }
+                if self.all_stopped() && (self.sandbox_ready || self.holds_admission()) {
+                    self.teardown().await;
+                }
             }
             if self.terminating {
                 self.stop_sidecars().await;
@@ -502,10 +586,13 @@ impl PodWorker {
                 _ = sleep_until_opt(deadline) => {
                     if !self.ctx.alive().await { return; }
                     let now = Instant::now();
+                    dirty = false;
                     while let Some(Reverse(t)) = self.timers.peek() {
                         if t.at > now { break; }
                         let Some(Reverse(t)) = self.timers.pop() else { break };
+                        self.quiet = false;
                         self.fire(t).await;
+                        dirty |= !self.quiet;
                     }
                 }
             }
@@ -521,7 +608,7 @@ impl PodWorker {
     async fn fire(&mut self, t: Timer) {
         if t.step == Step::Sandbox {
             if !self.sandbox_ready && !self.terminating {
-                self.setup_sandbox().await;
+                self.prepare().await;
             }
             return;
         }
@@ -536,11 +623,16 @@ impl PodWorker {
             Step::PullDone => self.pull_done(t.idx).await,
             Step::PullBackOffState => self.pull_backoff_state(t.idx).await,
             Step::PullRetry | Step::Restart => {
-                if !self.terminating {
+                if !self.terminating && !self.finished {
                     self.start_container(t.idx).await;
                 }
             }
             Step::Proc => self.process_event(t.idx).await,
+            Step::Resync => {
+                if !self.terminating && !self.finished {
+                    self.crash_restart(t.idx).await;
+                }
+            }
             Step::Probe(kind) => self.probe(t.idx, kind).await,
             Step::Term => self.send_term(t.idx),
             Step::KillDone(code) => {
@@ -599,6 +691,22 @@ impl PodWorker {
     async fn start_container_now(&mut self, idx: usize) {
         let policy = pull_policy(&self.ctrs[idx].spec).to_string();
         let image = self.ctrs[idx].image_name().to_string();
+        if let Some(adopted) = self.ctrs[idx].adopt.take()
+            && let Ok(info) = self.ctx.catalog.resolve(&image)
+        {
+            let newly = self
+                .ctx
+                .images
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(info.reference.clone(), info.clone())
+                .is_none();
+            if newly {
+                self.ctx.images_changed.notify_one();
+            }
+            self.create_as(idx, info, Some(adopted)).await;
+            return;
+        }
         if let Err(e) = self.ctx.catalog.resolve(&image)
             && e.code == "InvalidImageName"
         {
@@ -670,20 +778,45 @@ impl PodWorker {
                     Ok(info) => info.pull_duration,
                     Err(_) => PULL_FAILURE_LATENCY,
                 };
+                // The kubelet pulls one image at a time (serializeImagePulls): a pull waits
+                // for the ones before it; a pull of an image already being pulled finishes
+                // with it (the layers are there by then).
+                let now = Instant::now();
+                let reference = result.as_ref().ok().map(|i| i.reference.clone());
+                let (done_at, pull_time) = {
+                    let mut puller = self.ctx.puller.lock().unwrap_or_else(|p| p.into_inner());
+                    let joined = reference
+                        .as_ref()
+                        .and_then(|r| puller.in_flight.get(r))
+                        .copied()
+                        .filter(|end| *end > now);
+                    match joined {
+                        Some(end) => (end, Duration::ZERO),
+                        None => {
+                            let start = puller.free_at.map_or(now, |f| f.max(now));
+                            let end = start + self.ctx.clock.real(d);
+                            puller.free_at = Some(end);
+                            if let Some(r) = reference {
+                                puller.in_flight.retain(|_, e| *e > now);
+                                puller.in_flight.insert(r, end);
+                            }
+                            (end, d)
+                        }
+                    }
+                };
+                let wait = self
+                    .ctx
+                    .clock
+                    .simulated(done_at.saturating_duration_since(now));
                 let c = &mut self.ctrs[idx];
                 c.phase = Phase::Pulling;
                 c.pull_result = Some(result);
-                c.pull_started = Some(Instant::now());
-                // A first pull shows `ContainerCreating`; a retry keeps the back-off state the
-                // last sync reported.
-                if matches!(&c.st.state, CState::Waiting { reason, .. } if reason == "PodInitializing")
-                {
-                    c.st.state = CState::Waiting {
-                        reason: "ContainerCreating".into(),
-                        message: None,
-                    };
-                }
-                self.schedule(idx, d, Step::PullDone);
+                c.pull_waited = wait;
+                c.pull_time = pull_time;
+                // The status keeps its default waiting reason while pulling
+                // (`PodInitializing` in pods with init containers, else `ContainerCreating`),
+                // or the back-off state the last sync reported.
+                self.schedule(idx, wait, Step::PullDone);
             }
         }
     }
@@ -695,11 +828,8 @@ impl PodWorker {
         };
         match result {
             Ok(info) => {
-                let took = self.ctrs[idx]
-                    .pull_started
-                    .map(|s| self.ctx.clock.simulated(s.elapsed()))
-                    .unwrap_or(info.pull_duration);
-                let pull = truncate_ms(info.pull_duration);
+                let took = self.ctrs[idx].pull_waited;
+                let pull = truncate_ms(self.ctrs[idx].pull_time);
                 let total = truncate_ms(took.max(info.pull_duration));
                 self.event(
                     Some(idx),
@@ -776,7 +906,14 @@ impl PodWorker {
             .flatten()
             .filter_map(|e| e.value.as_ref().map(|v| (e.name.clone(), v.clone())))
             .collect();
-        let overrides = self.pod.annotations().clone();
+        // Only the simulation's own annotations (`sim.skiff.dev/...`) steer the process.
+        let overrides = self
+            .pod
+            .annotations()
+            .iter()
+            .filter(|(k, _)| k.starts_with(crate::behaviour::OVERRIDE_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         Launch {
             command: c.command.clone().unwrap_or_default(),
             args: c.args.clone().unwrap_or_default(),
@@ -787,27 +924,39 @@ impl PodWorker {
 
     /// Creates and starts the container from a present image.
     async fn create(&mut self, idx: usize, info: ImageInfo) {
+        self.create_as(idx, info, None).await;
+    }
+
+    /// Creates and starts the container, or takes over `adopted` silently.
+    async fn create_as(&mut self, idx: usize, info: ImageInfo, adopted: Option<Adopted>) {
         let launch = self.launch(&self.ctrs[idx].spec);
-        let id = format!("containerd://{}", self.rng.hex64());
+        let id = match &adopted {
+            Some(a) => a.container_id.clone(),
+            None => format!("containerd://{}", self.rng.hex64()),
+        };
         let name = self.ctrs[idx].spec.name.clone();
         {
             let c = &mut self.ctrs[idx];
             c.generation += 1;
             c.st.image_id = image_id(&info);
+            // containerd reports the normalised reference (`docker.io/library/nginx:1.27`).
+            c.st.image = info.reference.clone();
             c.image = Some(info.clone());
             c.container_id = id.clone();
             c.probes.clear();
-            if c.st.last.is_some() || c.phase == Phase::CrashBackOff {
+            if adopted.is_none() && (c.st.last.is_some() || c.phase == Phase::CrashBackOff) {
                 c.st.restart_count += 1;
             }
         }
-        self.event(
-            Some(idx),
-            false,
-            "Created",
-            format!("Created container: {name}"),
-        )
-        .await;
+        if adopted.is_none() {
+            self.event(
+                Some(idx),
+                false,
+                "Created",
+                format!("Created container: {name}"),
+            )
+            .await;
+        }
         match Process::start(&info, &launch) {
             Err(e) => {
                 // The runtime's message, e.g. `failed to create containerd task: ...: unknown`.
@@ -819,20 +968,34 @@ impl PodWorker {
                 self.exited(idx, e.exit_code, "StartError", Some(msg)).await;
             }
             Ok(process) => {
-                let process = process.with_clock(self.ctx.clock, self.ctx.clock.now());
-                self.event(
-                    Some(idx),
-                    false,
-                    "Started",
-                    format!("Started container {name}"),
-                )
-                .await;
+                let now = adopted
+                    .as_ref()
+                    .map_or(self.ctx.clock.now(), |a| a.started_at);
+                let process = process.with_clock(self.ctx.clock, now);
+                if adopted.is_none() {
+                    self.event(
+                        Some(idx),
+                        false,
+                        "Started",
+                        format!("Started container {name}"),
+                    )
+                    .await;
+                }
                 self.logs.start_instance(&name, &id);
-                let now = self.ctx.clock.now();
+                let mut process = process;
+                let files = self
+                    .volumes
+                    .as_ref()
+                    .map(|v| crate::volumes::container_files(v, &self.ctrs[idx].spec))
+                    .unwrap_or_default();
+                for (path, content) in files {
+                    process.add_file(&path, &content);
+                }
+                let ran = self.ctx.clock.real(self.ctx.clock.elapsed_since(now));
                 let c = &mut self.ctrs[idx];
                 c.process = Some(process);
                 c.phase = Phase::Running;
-                c.started_real = Some(Instant::now());
+                c.started_real = Some(Instant::now().checked_sub(ran).unwrap_or_else(Instant::now));
                 c.st.state = CState::Running {
                     started_at: now,
                     container_id: id,
@@ -854,6 +1017,22 @@ impl PodWorker {
                     return;
                 }
                 self.schedule_next_event(idx);
+                if !self.post_start(idx) {
+                    // The kubelet keeps the hook's output out of the event (it may hold
+                    // secrets) and kills the container, which then restarts with back-off.
+                    self.event(
+                        Some(idx),
+                        true,
+                        "FailedPostStartHook",
+                        "PostStartHook failed".into(),
+                    )
+                    .await;
+                    self.event(Some(idx), false, "Killing", "FailedPostStartHook".into())
+                        .await;
+                    let grace = self.pod_grace();
+                    self.kill(idx, grace, None).await;
+                    return;
+                }
                 if has_startup {
                     self.schedule_probe(idx, ProbeKind::Startup, true);
                 } else {
@@ -896,6 +1075,7 @@ impl PodWorker {
                         text: line,
                     },
                 );
+                self.quiet = true;
                 self.schedule_next_event(idx);
             }
             ProcessEvent::Memory(bytes) => {
@@ -905,6 +1085,7 @@ impl PodWorker {
                 {
                     self.exited(idx, 137, "OOMKilled", None).await;
                 } else {
+                    self.quiet = true;
                     self.schedule_next_event(idx);
                 }
             }
@@ -920,10 +1101,11 @@ impl PodWorker {
         let now = self.ctx.clock.now();
         let sim_now = self.sim_now();
         let name = self.ctrs[idx].spec.name.clone();
-        let c = &mut self.ctrs[idx];
-        if !matches!(c.phase, Phase::Running | Phase::Killing) {
+        if !matches!(self.ctrs[idx].phase, Phase::Running | Phase::Killing) {
             return;
         }
+        let message = message.or_else(|| self.termination_message(idx, code));
+        let c = &mut self.ctrs[idx];
         c.generation += 1;
         c.process = None;
         c.pending = None;
@@ -948,7 +1130,7 @@ impl PodWorker {
         self.logs
             .end_instance(&name, &self.ctrs[idx].container_id.clone());
         self.sync_view(idx);
-        if self.terminating {
+        if self.terminating || self.finished {
             self.ctrs[idx].phase = Phase::Done;
             return;
         }
@@ -973,7 +1155,48 @@ impl PodWorker {
             }
             return;
         }
-        self.crash_restart(idx).await;
+        if reason == "StartError" {
+            // The failed start is reported as `RunContainerError` until the next sync.
+            let c = &mut self.ctrs[idx];
+            if let CState::Terminated(t) = &c.st.state {
+                let message = t.message.clone();
+                c.st.last = Some(t.clone());
+                c.st.state = CState::Waiting {
+                    reason: "RunContainerError".into(),
+                    message,
+                };
+            }
+            self.sync_view(idx);
+        }
+        // The next sync (after the runtime reports the exit) decides on the restart, so the
+        // terminated state shows in between (`Error`, `Completed` in `kubectl get pods`).
+        self.schedule(idx, RESYNC, Step::Resync);
+    }
+
+    /// The terminated state's message: the container's termination message file
+    /// (`terminationMessagePath`, 4 KiB at most), or with `FallbackToLogsOnError` after a
+    /// failure, the end of its log (80 lines, 2 KiB at most).
+    fn termination_message(&mut self, idx: usize, code: i32) -> Option<String> {
+        let c = &mut self.ctrs[idx];
+        let path = c
+            .spec
+            .termination_message_path
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/dev/termination-log".into());
+        if let Some(p) = c.process.as_mut() {
+            let r = p.exec(&["cat".to_string(), path]);
+            if r.exit_code == 0 && !r.output.is_empty() {
+                return Some(cut_front(&r.output, 4096));
+            }
+        }
+        let fallback =
+            c.spec.termination_message_policy.as_deref() == Some("FallbackToLogsOnError");
+        if fallback && code != 0 {
+            let text = self.logs.tail_text(&c.spec.name, &c.container_id, 80);
+            return (!text.is_empty()).then(|| cut_front(&text, 2048));
+        }
+        None
     }
 
     /// `doBackOff`: restart now if outside the back-off window, else wait in
@@ -1023,317 +1246,6 @@ impl PodWorker {
                 self.kill(i, DEFAULT_GRACE, None).await;
             }
         }
-    }
-
-    fn schedule_probe(&mut self, idx: usize, kind: ProbeKind, first: bool) {
-        let Some(p) = kind.probe(&self.ctrs[idx].spec) else {
-            return;
-        };
-        let period = Duration::from_secs(p.period_seconds.unwrap_or(10).max(1) as u64);
-        let d = if first {
-            let initial = Duration::from_secs(p.initial_delay_seconds.unwrap_or(0).max(0) as u64);
-            let since = self.ctrs[idx]
-                .started_real
-                .map(|s| self.ctx.clock.simulated(s.elapsed()))
-                .unwrap_or_default();
-            // The first probe runs after the initial delay, within one period.
-            initial
-                .saturating_sub(since)
-                .max(period.min(Duration::from_secs(1)))
-        } else {
-            period
-        };
-        self.schedule(idx, d, Step::Probe(kind));
-    }
-
-    fn run_probe(&mut self, idx: usize, p: &Probe) -> Result<(), String> {
-        let ip = self.ips.first().map(|i| i.to_string()).unwrap_or_default();
-        let elapsed = self.ctrs[idx]
-            .started_real
-            .map(|s| self.ctx.clock.simulated(s.elapsed()))
-            .unwrap_or_default();
-        let spec = self.ctrs[idx].spec.clone();
-        let Some(process) = self.ctrs[idx].process.as_mut() else {
-            return Err("container not running".into());
-        };
-        if let Some(e) = &p.exec {
-            let ExecResult { exit_code, output } =
-                process.exec(e.command.as_deref().unwrap_or_default());
-            return if exit_code == 0 { Ok(()) } else { Err(output) };
-        }
-        if let Some(h) = &p.http_get {
-            let port = resolve_port(&spec, &h.port);
-            let path = h.path.clone().unwrap_or_else(|| "/".into());
-            let host = h.host.clone().filter(|h| !h.is_empty()).unwrap_or(ip);
-            let scheme = h.scheme.as_deref().unwrap_or("HTTP").to_lowercase();
-            return match process.http_get(port, &path, elapsed) {
-                HttpAnswer::Status(code) if (200..400).contains(&code) => Ok(()),
-                HttpAnswer::Status(code) => {
-                    Err(format!("HTTP probe failed with statuscode: {code}"))
-                }
-                HttpAnswer::Refused => Err(format!(
-                    "Get \"{scheme}://{}:{port}{path}\": dial tcp {}:{port}: connect: connection refused",
-                    bracket(&host),
-                    bracket(&host)
-                )),
-            };
-        }
-        if let Some(t) = &p.tcp_socket {
-            let port = resolve_port(&spec, &t.port);
-            let host = t.host.clone().filter(|h| !h.is_empty()).unwrap_or(ip);
-            return if process.tcp_open(port) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "dial tcp {}:{port}: connect: connection refused",
-                    bracket(&host)
-                ))
-            };
-        }
-        if let Some(g) = &p.grpc {
-            let port = g.port.max(0) as u16;
-            return if process.tcp_open(port) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "timeout: failed to connect service \"{}:{port}\" within 1s",
-                    bracket(&ip)
-                ))
-            };
-        }
-        Ok(())
-    }
-
-    async fn probe(&mut self, idx: usize, kind: ProbeKind) {
-        if self.ctrs[idx].phase != Phase::Running {
-            return;
-        }
-        let Some(p) = kind.probe(&self.ctrs[idx].spec).cloned() else {
-            return;
-        };
-        let result = self.run_probe(idx, &p);
-        let success_threshold = p.success_threshold.unwrap_or(1).max(1);
-        let failure_threshold = p.failure_threshold.unwrap_or(3).max(1);
-        let state = {
-            let s = self.ctrs[idx].probes.entry(kind).or_default();
-            match &result {
-                Ok(()) => {
-                    s.successes += 1;
-                    s.failures = 0;
-                }
-                Err(_) => {
-                    s.failures += 1;
-                    s.successes = 0;
-                }
-            }
-            *s
-        };
-        if let Err(output) = &result {
-            self.event(
-                Some(idx),
-                true,
-                "Unhealthy",
-                format!("{} probe failed: {output}", kind.title()),
-            )
-            .await;
-        }
-        match kind {
-            ProbeKind::Startup => {
-                if state.successes >= success_threshold {
-                    self.ctrs[idx].st.started = true;
-                    if self.ctrs[idx].spec.readiness_probe.is_none()
-                        && (!self.ctrs[idx].init || self.ctrs[idx].sidecar)
-                    {
-                        self.ctrs[idx].st.ready = true;
-                    }
-                    self.schedule_probe(idx, ProbeKind::Liveness, true);
-                    self.schedule_probe(idx, ProbeKind::Readiness, true);
-                    if self.ctrs[idx].sidecar {
-                        self.advance_boxed().await;
-                    }
-                    return;
-                }
-                if state.failures >= failure_threshold {
-                    self.probe_kill(idx, &p, "startup").await;
-                    return;
-                }
-            }
-            ProbeKind::Liveness => {
-                if state.failures >= failure_threshold {
-                    self.probe_kill(idx, &p, "liveness").await;
-                    return;
-                }
-            }
-            ProbeKind::Readiness => {
-                let c = &mut self.ctrs[idx];
-                if state.successes >= success_threshold {
-                    c.st.ready = true;
-                } else if state.failures >= failure_threshold {
-                    c.st.ready = false;
-                }
-            }
-        }
-        self.schedule_probe(idx, kind, false);
-    }
-
-    async fn probe_kill(&mut self, idx: usize, p: &Probe, what: &str) {
-        let name = self.ctrs[idx].spec.name.clone();
-        self.event(
-            Some(idx),
-            false,
-            "Killing",
-            format!("Container {name} failed {what} probe, will be restarted"),
-        )
-        .await;
-        let grace = p
-            .termination_grace_period_seconds
-            .or_else(|| {
-                self.pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.termination_grace_period_seconds)
-            })
-            .unwrap_or(DEFAULT_GRACE);
-        self.kill(idx, grace, None).await;
-    }
-
-    /// Stops a running container: preStop (if any, up to `grace`), then SIGTERM, then
-    /// SIGKILL at the end of the grace period.
-    async fn kill(&mut self, idx: usize, grace: i64, pre_stop: Option<Duration>) {
-        let c = &mut self.ctrs[idx];
-        if c.phase != Phase::Running {
-            return;
-        }
-        c.phase = Phase::Killing;
-        c.generation += 1;
-        c.pending = None;
-        let grace = Duration::from_secs(grace.max(0) as u64);
-        c.kill_deadline = Some(Instant::now() + self.ctx.clock.real(grace));
-        match pre_stop {
-            Some(d) if d > Duration::ZERO => {
-                let d = d.min(grace);
-                self.schedule(idx, d, Step::Term);
-            }
-            _ => self.send_term(idx),
-        }
-    }
-
-    fn send_term(&mut self, idx: usize) {
-        let c = &self.ctrs[idx];
-        let remaining = c
-            .kill_deadline
-            .map(|d| {
-                self.ctx
-                    .clock
-                    .simulated(d.saturating_duration_since(Instant::now()))
-            })
-            .unwrap_or_default();
-        let on_term = c
-            .process
-            .as_ref()
-            .map(Process::on_term)
-            .unwrap_or(OnTerm::Exits(Duration::ZERO, 0));
-        let (d, code) = match on_term {
-            OnTerm::Exits(d, code) if d <= remaining => (d, code),
-            _ => (remaining, 137),
-        };
-        self.schedule(idx, d, Step::KillDone(code));
-    }
-
-    /// The pod got a deletionTimestamp: stop every container within the grace period.
-    async fn begin_termination(&mut self) {
-        self.terminating = true;
-        let grace = self
-            .pod
-            .metadata
-            .deletion_grace_period_seconds
-            .unwrap_or(DEFAULT_GRACE);
-        self.grace_deadline = Some(
-            Instant::now()
-                + self
-                    .ctx
-                    .clock
-                    .real(Duration::from_secs(grace.max(0) as u64)),
-        );
-        for i in 0..self.ctrs.len() {
-            match self.ctrs[i].phase {
-                // Sidecars stop after the regular containers (`stop_sidecars`).
-                Phase::Running if self.ctrs[i].sidecar => {}
-                Phase::Running => {
-                    let name = self.ctrs[i].spec.name.clone();
-                    self.event(
-                        Some(i),
-                        false,
-                        "Killing",
-                        format!("Stopping container {name}"),
-                    )
-                    .await;
-                    let pre_stop = self.pre_stop(i);
-                    self.kill(i, grace, pre_stop).await;
-                }
-                Phase::Killing => {}
-                _ => {
-                    let c = &mut self.ctrs[i];
-                    c.generation += 1;
-                    c.phase = Phase::Done;
-                }
-            }
-        }
-    }
-
-    /// Once the regular containers of a terminating pod have stopped, stops the sidecars
-    /// with what is left of the grace period (as the kubelet does since sidecars went GA).
-    async fn stop_sidecars(&mut self) {
-        let regular_running = self
-            .ctrs
-            .iter()
-            .any(|c| !c.sidecar && matches!(c.phase, Phase::Running | Phase::Killing));
-        if regular_running {
-            return;
-        }
-        let remaining = self
-            .grace_deadline
-            .map(|d| {
-                self.ctx
-                    .clock
-                    .simulated(d.saturating_duration_since(Instant::now()))
-            })
-            .unwrap_or_default();
-        for i in (0..self.ctrs.len()).rev() {
-            if self.ctrs[i].sidecar && self.ctrs[i].phase == Phase::Running {
-                let name = self.ctrs[i].spec.name.clone();
-                self.event(
-                    Some(i),
-                    false,
-                    "Killing",
-                    format!("Stopping container {name}"),
-                )
-                .await;
-                let pre_stop = self.pre_stop(i);
-                self.kill(i, remaining.as_secs() as i64, pre_stop).await;
-            }
-        }
-    }
-
-    /// Runs the container's preStop hook; returns how long it takes.
-    fn pre_stop(&mut self, idx: usize) -> Option<Duration> {
-        let hook = self.ctrs[idx].spec.lifecycle.as_ref()?.pre_stop.clone()?;
-        if let Some(s) = &hook.sleep {
-            return Some(Duration::from_secs(s.seconds.max(0) as u64));
-        }
-        let spec = self.ctrs[idx].spec.clone();
-        let elapsed = self.ctrs[idx]
-            .started_real
-            .map(|s| self.ctx.clock.simulated(s.elapsed()))
-            .unwrap_or_default();
-        let process = self.ctrs[idx].process.as_mut()?;
-        if let Some(e) = &hook.exec {
-            process.exec(e.command.as_deref().unwrap_or_default());
-        } else if let Some(h) = &hook.http_get {
-            let port = resolve_port(&spec, &h.port);
-            process.http_get(port, h.path.as_deref().unwrap_or("/"), elapsed);
-        }
-        None
     }
 
     /// All containers stopped after a deletion: terminal status, network teardown, and the
@@ -1423,9 +1335,12 @@ impl PodWorker {
             .filter(|c| c.init)
             .filter(|c| {
                 if c.sidecar {
-                    !(c.st.started && c.st.is_running())
-                        && c.st.restart_count == 0
-                        && c.st.last.is_none()
+                    // A sidecar counts once it has started (later stops do not undo that).
+                    match &c.st.state {
+                        CState::Running { .. } => !c.st.started,
+                        CState::Terminated(_) => false,
+                        CState::Waiting { .. } => c.st.restart_count == 0 && c.st.last.is_none(),
+                    }
                 } else {
                     !c.st.succeeded()
                 }
@@ -1604,7 +1519,8 @@ fn new_ctr(c: &Container, init: bool, reason: &str) -> Ctr {
         container_id: String::new(),
         image: None,
         pull_result: None,
-        pull_started: None,
+        pull_waited: Duration::ZERO,
+        pull_time: Duration::ZERO,
         pull_backoff: Backoff::default(),
         pull_failed_at: Duration::ZERO,
         prev_pull_err: String::new(),
@@ -1613,6 +1529,66 @@ fn new_ctr(c: &Container, init: bool, reason: &str) -> Ctr {
         started_real: None,
         probes: BTreeMap::new(),
         kill_deadline: None,
+        pre_stop_failed: false,
+        adopt: None,
+    }
+}
+
+/// Takes over what the pod's status says of its containers from an earlier kubelet life:
+/// restart counts, last terminations, completed init containers, running containers.
+fn adopt_statuses(pod: &Pod, ctrs: &mut [Ctr]) {
+    let Some(status) = pod.status.as_ref() else {
+        return;
+    };
+    let all = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten());
+    for s in all {
+        let Some(c) = ctrs.iter_mut().find(|c| c.spec.name == s.name) else {
+            continue;
+        };
+        c.st.restart_count = s.restart_count;
+        c.st.image_id = s.image_id.clone();
+        c.st.last = s
+            .last_state
+            .as_ref()
+            .and_then(|l| l.terminated.as_ref())
+            .map(term_from_api);
+        let state = s.state.as_ref();
+        if let Some(r) = state.and_then(|st| st.running.as_ref())
+            && let Some(id) = s.container_id.clone()
+        {
+            c.adopt = Some(Adopted {
+                container_id: id,
+                started_at: r
+                    .started_at
+                    .as_ref()
+                    .map_or(jiff::Timestamp::now(), |t| t.0),
+            });
+        } else if let Some(t) = state.and_then(|st| st.terminated.as_ref())
+            && c.init
+            && !c.sidecar
+            && t.exit_code == 0
+        {
+            c.st.state = CState::Terminated(term_from_api(t));
+            c.phase = Phase::Done;
+        }
+    }
+}
+
+fn term_from_api(t: &k8s_openapi::api::core::v1::ContainerStateTerminated) -> Term {
+    Term {
+        exit_code: t.exit_code,
+        reason: t.reason.clone().unwrap_or_default(),
+        message: t.message.clone(),
+        started_at: t.started_at.as_ref().map(|x| x.0),
+        finished_at: t
+            .finished_at
+            .as_ref()
+            .map_or(jiff::Timestamp::UNIX_EPOCH, |x| x.0),
+        container_id: t.container_id.clone().unwrap_or_default(),
     }
 }
 
@@ -1644,6 +1620,15 @@ fn strip_nulls(v: &mut serde_json::Value) {
         serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
         _ => {}
     }
+}
+
+/// The last `max` bytes of `s` (on a character boundary).
+fn cut_front(s: &str, max: usize) -> String {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s[start..].to_string()
 }
 
 fn truncate_ms(d: Duration) -> Duration {

@@ -287,15 +287,15 @@ async fn a_bound_pod_runs_with_events_an_ip_and_logs_then_terminates_on_delete()
         .add_node(node_spec("node-b", "10.0.2.0/24", "192.168.0.11"))
         .await
         .expect("add node");
-    create_pod(
-        &f.client,
-        pod_on(
-            "web",
-            "node-b",
-            json!([{"name": "nginx", "image": "nginx:1.27"}]),
-        ),
-    )
-    .await;
+    let mut web = pod_on(
+        "web",
+        "node-b",
+        json!([{"name": "nginx", "image": "nginx:1.27"}]),
+    );
+    // Annotations other than the simulation's own do not reach the process.
+    web["metadata"]["annotations"] =
+        json!({"kubectl.kubernetes.io/restartedAt": "2025-01-01T00:00:00Z"});
+    create_pod(&f.client, web).await;
     let pod = eventually("pod Running and Ready", || async {
         let p = get_pod(&f.client, "web").await?;
         let ready = p
@@ -316,6 +316,12 @@ async fn a_bound_pod_runs_with_events_an_ip_and_logs_then_terminates_on_delete()
     let cs = &status.container_statuses.expect("statuses")[0];
     assert!(cs.ready);
     assert_eq!(cs.started, Some(true));
+    assert_eq!(cs.image, "docker.io/library/nginx:1.27");
+    assert!(
+        cs.image_id.starts_with("docker.io/library/nginx@sha256:"),
+        "{}",
+        cs.image_id
+    );
     assert!(
         cs.container_id
             .as_deref()
@@ -353,14 +359,52 @@ async fn a_bound_pod_runs_with_events_an_ip_and_logs_then_terminates_on_delete()
         find("Pulled").starts_with("Successfully pulled image \"nginx:1.27\" in "),
         "{events:?}"
     );
+    let pulled = find("Pulled");
+    let took = pulled
+        .strip_prefix("Successfully pulled image \"nginx:1.27\" in ")
+        .and_then(|r| r.split_once(" ("))
+        .expect("pull time");
+    let waited = took
+        .1
+        .split_once(" including waiting). Image size: ")
+        .expect("waiting time");
+    assert_eq!(took.0, waited.0, "a lone pull waits for nothing: {pulled}");
+    assert!(
+        waited.1.ends_with(" bytes.")
+            && waited.1.trim_end_matches(" bytes.").parse::<u64>().is_ok(),
+        "{pulled}"
+    );
     assert_eq!(find("Created"), "Created container: nginx");
     assert_eq!(find("Started"), "Started container nginx");
 
     // Logs come through the API server's pods/log.
     let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
-    api.logs("web", &LogParams::default())
+    let logs = eventually("nginx's start-up lines", || async {
+        let l = api.logs("web", &LogParams::default()).await.ok()?;
+        l.contains("start worker processes").then_some(l)
+    })
+    .await;
+    assert!(
+        logs.contains("Configuration complete; ready for start up"),
+        "{logs}"
+    );
+    let tail = api
+        .logs(
+            "web",
+            &LogParams {
+                tail_lines: Some(1),
+                timestamps: true,
+                ..LogParams::default()
+            },
+        )
         .await
-        .expect("logs of a running container");
+        .expect("tail");
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    let (stamp, _) = tail.split_once(' ').expect("a timestamp and a space");
+    assert!(
+        stamp.parse::<jiff::Timestamp>().is_ok() && stamp.ends_with('Z'),
+        "{stamp}"
+    );
     let previous = api
         .logs(
             "web",
@@ -443,10 +487,15 @@ async fn the_stopped_annotation_halts_lease_renewal_until_removed() {
         .patch("node-d", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("annotate");
-    // Let the kubelet see it (one renewal may be in flight), then take a reading.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let renew = |l: Lease| l.spec.and_then(|s| s.renew_time).map(|t| t.0);
-    let frozen = renew(leases.get("node-d").await.expect("lease"));
+    // Once the kubelet has seen it (a renewal may be in flight), renewals stop.
+    let frozen = eventually("renewals to stop", || async {
+        let before = renew(leases.get("node-d").await.ok()?);
+        tokio::time::sleep(Duration::from_secs_f64(30.0 / SPEED)).await;
+        let after = renew(leases.get("node-d").await.ok()?);
+        (before == after).then_some(after)
+    })
+    .await;
     // Ten renewal periods (10 s simulated each) pass.
     tokio::time::sleep(Duration::from_secs_f64(100.0 / SPEED)).await;
     assert_eq!(
@@ -1008,5 +1057,354 @@ async fn a_deleted_node_registers_again() {
     assert!(
         f.agent.remove_node("node-n").await.is_err(),
         "a second remove names the unknown node"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_post_start_hook_kills_the_container() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-o", "10.0.15.0/24", "192.168.0.24"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "hook",
+            "node-o",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"],
+                    "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "exit 1"]}}}}]),
+        ),
+    )
+    .await;
+    let events = eventually("FailedPostStartHook and the kill", || async {
+        let ev = events_of(&f.client, "hook").await;
+        ev.iter()
+            .any(|(r, n)| r == "Killing" && n == "FailedPostStartHook")
+            .then_some(ev)
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "FailedPostStartHook" && n == "PostStartHook failed"),
+        "{events:?}"
+    );
+    eventually("a restart after the kill", || async {
+        let p = get_pod(&f.client, "hook").await?;
+        (container_state(&p, "c")["restartCount"].as_i64()? >= 1).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_restarted_kubelet_takes_over_its_running_pods() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-p", "10.0.16.0/24", "192.168.0.25"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "keep",
+            "node-p",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"]}]),
+        ),
+    )
+    .await;
+    let before = eventually("the pod Running", || async {
+        let p = get_pod(&f.client, "keep").await?;
+        (phase(&p) == "Running").then_some(p)
+    })
+    .await;
+    f.agent
+        .remove_node("node-p")
+        .await
+        .expect("stop the kubelet");
+    // A new agent (skiff restarted) brings the node back.
+    let again = NodeAgent::start(
+        f.client.clone(),
+        Config {
+            clock: api::clock::Clock::with_speed(SPEED).expect("speed"),
+            catalog: node_agent::behaviour::Catalog::builtin(),
+            network: Arc::new(HostLocalNetwork::new(f.client.clone())),
+            seed: 43,
+        },
+        f.shutdown.clone(),
+    );
+    again
+        .add_node(node_spec("node-p", "10.0.16.0/24", "192.168.0.25"))
+        .await
+        .expect("add the node again");
+    // Give the new kubelet time to sync the pod, then compare.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = get_pod(&f.client, "keep").await.expect("pod");
+    assert_eq!(phase(&after), "Running");
+    let (b, a) = (container_state(&before, "c"), container_state(&after, "c"));
+    assert_eq!(a["containerID"], b["containerID"], "the same container");
+    assert_eq!(a["restartCount"], json!(0));
+    assert_eq!(
+        after.status.as_ref().and_then(|s| s.pod_ip.clone()),
+        before.status.as_ref().and_then(|s| s.pod_ip.clone()),
+        "the pod keeps its address"
+    );
+    assert_eq!(
+        a.pointer("/state/running/startedAt"),
+        b.pointer("/state/running/startedAt")
+    );
+    let started = events_of(&f.client, "keep")
+        .await
+        .into_iter()
+        .filter(|(r, _)| r == "Started")
+        .count();
+    assert_eq!(started, 1, "no second Started event");
+    // The new kubelet owns the pod: deleting it stops that same container.
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    api.delete("keep", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("the pod removed by the new kubelet", || async {
+        get_pod(&f.client, "keep").await.is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_config_map_blocks_the_mount_until_it_exists_then_its_files_are_seen() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q", "10.0.17.0/24", "192.168.0.26"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "cfg",
+        "node-q",
+        json!([{"name": "c", "image": "busybox:1.36",
+                "command": ["cat", "/etc/app/greeting"],
+                "volumeMounts": [{"name": "config", "mountPath": "/etc/app"}]}]),
+    );
+    pod["spec"]["volumes"] = json!([{"name": "config", "configMap": {"name": "app-config"}}]);
+    pod["spec"]["restartPolicy"] = json!("Never");
+    create_pod(&f.client, pod).await;
+    let note = eventually("FailedMount", || async {
+        events_of(&f.client, "cfg")
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "FailedMount")
+            .map(|(_, n)| n)
+    })
+    .await;
+    assert_eq!(
+        note,
+        "MountVolume.SetUp failed for volume \"config\" : configmap \"app-config\" not found"
+    );
+    let p = get_pod(&f.client, "cfg").await.expect("pod");
+    assert_eq!(phase(&p), "Pending");
+    let cms: Api<ConfigMap> = Api::namespaced(f.client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "app-config"}, "data": {"greeting": "hello from the config map"}
+    }))
+    .expect("cm");
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("create cm");
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    let logs = eventually("the file in the log", || async {
+        let l = api.logs("cfg", &LogParams::default()).await.ok()?;
+        (!l.is_empty()).then_some(l)
+    })
+    .await;
+    assert_eq!(logs, "hello from the config map\n");
+}
+
+#[tokio::test]
+async fn a_startup_probe_gates_readiness_and_an_http_readiness_probe_passes() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-r", "10.0.18.0/24", "192.168.0.27"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "slow",
+            "node-r",
+            json!([
+                {"name": "app", "image": "busybox:1.36",
+                 "command": ["sh", "-c", "sleep 20; touch /tmp/started; sleep 3600"],
+                 "startupProbe": {"exec": {"command": ["cat", "/tmp/started"]}, "periodSeconds": 5, "failureThreshold": 30}},
+                {"name": "web", "image": "nginx:1.27",
+                 "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 5}}
+            ]),
+        ),
+    )
+    .await;
+    let early = eventually("web ready while app is starting", || async {
+        let p = get_pod(&f.client, "slow").await?;
+        (container_state(&p, "web")["ready"] == json!(true)).then_some(p)
+    })
+    .await;
+    let app = container_state(&early, "app");
+    if app["started"] == json!(false) {
+        assert_eq!(app["ready"], json!(false), "not ready before started");
+    }
+    let p = eventually("app started and ready", || async {
+        let p = get_pod(&f.client, "slow").await?;
+        let s = container_state(&p, "app");
+        (s["started"] == json!(true) && s["ready"] == json!(true)).then_some(p)
+    })
+    .await;
+    assert_eq!(container_state(&p, "app")["restartCount"], json!(0));
+    let events = events_of(&f.client, "slow").await;
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "Unhealthy" && n.starts_with("Startup probe failed: ")),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_finished_job_pod_stops_its_sidecar_and_succeeds() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-s", "10.0.19.0/24", "192.168.0.28"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "job-sidecar",
+        "node-s",
+        json!([{"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 5; echo done"]}]),
+    );
+    pod["spec"]["restartPolicy"] = json!("Never");
+    pod["spec"]["initContainers"] = json!([
+        {"name": "proxy", "image": "busybox:1.36", "restartPolicy": "Always", "command": ["sleep", "3600"]}
+    ]);
+    create_pod(&f.client, pod).await;
+    let p = eventually("the pod Succeeded with its sidecar stopped", || async {
+        let p = get_pod(&f.client, "job-sidecar").await?;
+        let sidecar = p
+            .status
+            .as_ref()?
+            .init_container_statuses
+            .as_ref()?
+            .first()?
+            .clone();
+        let stopped = sidecar.state.as_ref()?.terminated.is_some();
+        (phase(&p) == "Succeeded" && stopped).then_some(p)
+    })
+    .await;
+    let ready = p
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "PodReadyToStartContainers")
+        .expect("condition");
+    assert_eq!(ready.status, "False", "the sandbox is gone");
+}
+
+#[tokio::test]
+async fn termination_messages_come_from_the_file_or_the_log() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-t", "10.0.20.0/24", "192.168.0.29"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "messages",
+        "node-t",
+        json!([
+            {"name": "file", "image": "busybox:1.36",
+             "command": ["sh", "-c", "echo -n all good > /dev/termination-log"]},
+            {"name": "logs", "image": "busybox:1.36", "terminationMessagePolicy": "FallbackToLogsOnError",
+             "command": ["sh", "-c", "echo first; echo it broke; exit 3"]}
+        ]),
+    );
+    pod["spec"]["restartPolicy"] = json!("Never");
+    create_pod(&f.client, pod).await;
+    let p = eventually("the pod Failed", || async {
+        let p = get_pod(&f.client, "messages").await?;
+        (phase(&p) == "Failed").then_some(p)
+    })
+    .await;
+    let file = container_state(&p, "file");
+    assert_eq!(
+        file.pointer("/state/terminated/message"),
+        Some(&json!("all good")),
+        "{file}"
+    );
+    let logs = container_state(&p, "logs");
+    assert_eq!(logs.pointer("/state/terminated/exitCode"), Some(&json!(3)));
+    assert_eq!(
+        logs.pointer("/state/terminated/message"),
+        Some(&json!("first\nit broke\n")),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_executable_fails_the_start_and_a_never_policy_image_is_not_pulled() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-u", "10.0.21.0/24", "192.168.0.30"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "noexec",
+            "node-u",
+            json!([
+                {"name": "bad", "image": "busybox:1.36", "command": ["no-such-binary"]},
+                {"name": "local", "image": "alpine:3.20", "imagePullPolicy": "Never", "command": ["sleep", "60"]}
+            ]),
+        ),
+    )
+    .await;
+    let p = eventually("StartError in lastState", || async {
+        let p = get_pod(&f.client, "noexec").await?;
+        let s = container_state(&p, "bad");
+        (s.pointer("/lastState/terminated/reason")? == "StartError").then_some(p)
+    })
+    .await;
+    let s = container_state(&p, "bad");
+    assert_eq!(
+        s.pointer("/lastState/terminated/exitCode"),
+        Some(&json!(128))
+    );
+    let msg = s
+        .pointer("/lastState/terminated/message")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("exec: \"no-such-binary\": executable file not found in $PATH"),
+        "{msg}"
+    );
+    let local = container_state(&p, "local");
+    assert_eq!(
+        local.pointer("/state/waiting/reason"),
+        Some(&json!("ErrImageNeverPull"))
+    );
+    assert_eq!(
+        local.pointer("/state/waiting/message"),
+        Some(&json!(
+            "Container image \"alpine:3.20\" is not present with pull policy of Never"
+        ))
+    );
+    let events = events_of(&f.client, "noexec").await;
+    assert!(
+        events.iter().any(|(r, n)| r == "Failed"
+            && n.starts_with("Error: ")
+            && n.contains("no-such-binary")),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|(r, n)| r == "Pulling" && n.contains("alpine")),
+        "{events:?}"
     );
 }
