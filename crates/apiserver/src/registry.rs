@@ -777,6 +777,9 @@ impl Registry {
                 meta.insert("name".into(), json!(format!("{base}{}", random_suffix())));
             }
             let name = meta_str(&obj, "name").unwrap_or_default().to_string();
+            if attempt == 0 && info.group == "batch" && info.plural == "jobs" {
+                generate_job_selector(&mut obj);
+            }
             let mut errs = validation::validate_create(info.group, info.plural, &obj);
             if let Some(cr) = &info.custom {
                 errs.extend(api::crd::validate(&obj, cr));
@@ -1522,6 +1525,47 @@ fn graceful_pending(info: &ResourceInfo, obj: &Value) -> bool {
 }
 
 /// Server-side defaults and resets applied on create.
+/// A Job without `spec.manualSelector: true` gets upstream's generated selector: its pod
+/// template is labelled with the job's name and uid (`batch.kubernetes.io/job-name`,
+/// `batch.kubernetes.io/controller-uid` and their legacy unprefixed forms), and the
+/// selector matches the uid label. Labels the user set are kept (validation then catches a
+/// selector that no longer matches).
+fn generate_job_selector(job: &mut Value) {
+    if job.pointer("/spec/manualSelector") == Some(&Value::Bool(true)) {
+        return;
+    }
+    let name = meta_str(job, "name").unwrap_or_default().to_string();
+    let uid = meta_str(job, "uid").unwrap_or_default().to_string();
+    let Some(spec) = job.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let template = spec.entry("template").or_insert_with(|| json!({}));
+    if let Some(t) = template.as_object_mut() {
+        let meta = t.entry("metadata").or_insert_with(|| json!({}));
+        if let Some(m) = meta.as_object_mut() {
+            let labels = m.entry("labels").or_insert_with(|| json!({}));
+            if let Some(l) = labels.as_object_mut() {
+                for (key, value) in [
+                    ("job-name", &name),
+                    ("batch.kubernetes.io/job-name", &name),
+                    ("controller-uid", &uid),
+                    ("batch.kubernetes.io/controller-uid", &uid),
+                ] {
+                    l.entry(key).or_insert_with(|| json!(value));
+                }
+            }
+        }
+    }
+    let selector = spec.entry("selector").or_insert_with(|| json!({}));
+    if let Some(sel) = selector.as_object_mut() {
+        let labels = sel.entry("matchLabels").or_insert_with(|| json!({}));
+        if let Some(l) = labels.as_object_mut() {
+            l.entry("batch.kubernetes.io/controller-uid")
+                .or_insert_with(|| json!(uid));
+        }
+    }
+}
+
 fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
     let Some(map) = obj.as_object_mut() else {
         return;

@@ -2,6 +2,8 @@
 //! components (as in-process API clients) in readiness order, all stopped by one token.
 //! `main.rs` only parses the command line and calls into here; tests start the same cluster.
 
+pub mod cluster;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,8 +32,32 @@ pub struct UpConfig {
     pub listen: SocketAddr,
     /// Store backend.
     pub store: StoreKind,
-    /// Start the controllers (garbage collector, namespace lifecycle).
+    /// Start the control plane's components: the controllers and the scheduler.
     pub controllers: bool,
+    /// How many simulated nodes of the default cluster to run (0: none, an API-only server).
+    pub nodes: usize,
+    /// The simulation clock (its speed compresses back-offs, probes, grace periods).
+    pub clock: api::clock::Clock,
+    /// Seed of every random choice of the simulation (instance IDs, tie-breaks).
+    pub seed: u64,
+    /// A YAML file of images to add to the simulated registry's catalog.
+    pub image_catalog: Option<PathBuf>,
+}
+
+impl UpConfig {
+    /// The default cluster (three nodes, real time) in `data_dir` on `listen`.
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> UpConfig {
+        UpConfig {
+            data_dir,
+            listen,
+            store: StoreKind::Sqlite,
+            controllers: true,
+            nodes: 3,
+            clock: api::clock::Clock::REAL_TIME,
+            seed: 0,
+            image_catalog: None,
+        }
+    }
 }
 
 /// Why `skiff up` could not start.
@@ -64,6 +90,16 @@ pub enum UpError {
     /// First-start bootstrap failed.
     #[error("bootstrapping the cluster: {0}")]
     Bootstrap(#[from] api::ApiError),
+    /// The user's image catalog could not be read or parsed.
+    #[error("reading the image catalog {path}: {message}")]
+    ImageCatalog { path: PathBuf, message: String },
+    /// A simulated node could not be registered.
+    #[error("starting simulated node {node}: {source}")]
+    Node {
+        node: String,
+        #[source]
+        source: node_agent::Error,
+    },
 }
 
 /// A running cluster.
@@ -76,6 +112,8 @@ pub struct Running {
     pub kubeconfig: PathBuf,
     /// The API server (for in-process clients).
     pub server: ApiServer,
+    /// The simulated kubelets, when the cluster has nodes.
+    pub node_agent: Option<node_agent::NodeAgent>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -137,6 +175,7 @@ fn open_store(cfg: &UpConfig) -> Result<Arc<dyn store::Backend>, UpError> {
 
 /// Starts a cluster: returns once the API is ready and the kubeconfig is written.
 pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
+    let catalog = image_catalog(cfg.image_catalog.as_deref())?;
     std::fs::create_dir_all(&cfg.data_dir).map_err(|source| UpError::DataDir {
         path: cfg.data_dir.clone(),
         source,
@@ -185,22 +224,92 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         let client = in_process_client(&server, "system:kube-controller-manager", &[]);
         let config = controllers::Config {
             root_ca_pem: Some(pki.ca_pem.clone()),
-            clock: api::clock::Clock::default(),
+            clock: cfg.clock,
         };
         tasks.push(tokio::spawn(controllers::run_all(
             client,
             config,
             shutdown.clone(),
         )));
+        let client = in_process_client(&server, "system:kube-scheduler", &[]);
+        let config = scheduler::Config {
+            clock: cfg.clock,
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        tasks.push(tokio::spawn(run_scheduler(
+            client,
+            config,
+            shutdown.clone(),
+        )));
     }
+    let node_agent = if cfg.nodes > 0 {
+        let client = in_process_client(&server, "system:node-agent", &["system:nodes"]);
+        let config = node_agent::Config {
+            clock: cfg.clock,
+            catalog,
+            network: Arc::new(node_agent::HostLocalNetwork::new(client.clone())),
+            seed: cfg.seed,
+        };
+        let agent = node_agent::NodeAgent::start(client, config, shutdown.clone());
+        server.set_kubelet(Arc::new(agent.clone()));
+        for spec in cluster::default_nodes(cfg.nodes, cfg.seed) {
+            let node = spec.name.clone();
+            agent
+                .add_node(spec)
+                .await
+                .map_err(|source| UpError::Node { node, source })?;
+        }
+        Some(agent)
+    } else {
+        None
+    };
     Ok(Running {
         server_url,
         addr,
         kubeconfig,
         server,
+        node_agent,
         shutdown,
         tasks,
     })
+}
+
+/// The built-in image catalog, extended with the user's file if one is given.
+fn image_catalog(path: Option<&Path>) -> Result<node_agent::behaviour::Catalog, UpError> {
+    let mut catalog = node_agent::behaviour::Catalog::builtin();
+    if let Some(path) = path {
+        let err = |message: String| UpError::ImageCatalog {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        catalog
+            .extend_from_yaml(&text)
+            .map_err(|e| err(e.to_string()))?;
+    }
+    Ok(catalog)
+}
+
+/// Runs the scheduler until shutdown, restarting it after a back-off when it fails.
+async fn run_scheduler(
+    client: kube::Client,
+    config: scheduler::Config,
+    shutdown: CancellationToken,
+) {
+    let mut delay = std::time::Duration::from_secs(1);
+    loop {
+        match scheduler::run(client.clone(), config.clone(), shutdown.clone()).await {
+            Ok(()) if shutdown.is_cancelled() => return,
+            Ok(()) => tracing::warn!("the scheduler stopped unexpectedly; restarting it"),
+            Err(error) => tracing::error!(error = %error, "the scheduler failed; restarting it"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(60));
+    }
 }
 
 fn fmt_host(addr: SocketAddr) -> String {

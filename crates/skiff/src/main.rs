@@ -34,6 +34,21 @@ enum Command {
         /// Where cluster state is stored.
         #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
         store: StoreKind,
+        /// How many simulated m5.large worker nodes to run (0 for an API server without nodes).
+        #[arg(long, default_value_t = 3, env = "SKIFF_NODES")]
+        nodes: usize,
+        /// Run simulated time N times faster: back-offs, probe periods, grace periods,
+        /// heartbeats and image pulls take 1/N of their real time. Timestamps stay wall-clock.
+        #[arg(long, default_value_t = 1.0, value_parser = parse_speed, env = "SKIFF_SPEED")]
+        speed: f64,
+        /// Seed of the simulation's random choices (instance IDs, scheduling tie-breaks), so a
+        /// scenario replays identically.
+        #[arg(long, default_value_t = 0, env = "SKIFF_SEED")]
+        seed: u64,
+        /// A YAML file of images to add to (or override in) the simulated registry: tags
+        /// that exist, sizes, and what their containers do (see docs/workloads.md).
+        #[arg(long, value_name = "FILE", env = "SKIFF_IMAGE_CATALOG")]
+        image_catalog: Option<PathBuf>,
         /// Log filter (tracing env-filter syntax), e.g. `info` or `apiserver=debug`.
         #[arg(long, default_value = "warn", env = "SKIFF_LOG")]
         log: String,
@@ -47,6 +62,10 @@ fn main() -> ExitCode {
             data_dir,
             listen,
             store,
+            nodes,
+            speed,
+            seed,
+            image_catalog,
             log,
         } => {
             tracing_subscriber::fmt()
@@ -57,10 +76,18 @@ fn main() -> ExitCode {
                 .with_writer(std::io::stderr)
                 .init();
             let cfg = UpConfig {
-                data_dir: data_dir.unwrap_or_else(skiff::default_data_dir),
-                listen,
                 store,
-                controllers: true,
+                nodes,
+                seed,
+                image_catalog,
+                clock: match api::clock::Clock::with_speed(speed) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("skiff: --speed: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                ..UpConfig::new(data_dir.unwrap_or_else(skiff::default_data_dir), listen)
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -75,6 +102,12 @@ fn main() -> ExitCode {
             rt.block_on(run_up(cfg))
         }
     }
+}
+
+/// `--speed`: a positive factor.
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    api::clock::Clock::with_speed(v).map(|c| c.speed())
 }
 
 async fn run_up(cfg: UpConfig) -> ExitCode {

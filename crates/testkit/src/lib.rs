@@ -17,26 +17,60 @@ pub struct TestCluster {
     pub client: kube::Client,
     running: Option<Running>,
     dir: PathBuf,
+    options: ClusterOptions,
     _temp: Option<tempfile::TempDir>,
 }
 
+/// What kind of cluster a test starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClusterOptions {
+    /// Simulated nodes (0: the API server and controllers only, no scheduler work to see).
+    pub nodes: usize,
+    /// Speed of the simulation clock.
+    pub speed: f64,
+}
+
+impl Default for ClusterOptions {
+    /// An API server with its controllers and scheduler but no nodes, on real time.
+    fn default() -> Self {
+        ClusterOptions {
+            nodes: 0,
+            speed: 1.0,
+        }
+    }
+}
+
 impl TestCluster {
-    /// Starts a cluster on SQLite in a fresh temporary directory.
+    /// Starts a cluster without nodes on SQLite in a fresh temporary directory.
     pub async fn start() -> anyhow::Result<TestCluster> {
+        Self::start_with(ClusterOptions::default()).await
+    }
+
+    /// Starts a cluster of `options` on SQLite in a fresh temporary directory.
+    pub async fn start_with(options: ClusterOptions) -> anyhow::Result<TestCluster> {
         let temp = tempfile::tempdir().context("creating a temporary data directory")?;
         let dir = temp.path().to_path_buf();
-        let mut c = Self::start_in(&dir).await?;
+        let mut c = Self::start_in_with(&dir, options).await?;
         c._temp = Some(temp);
         Ok(c)
     }
 
-    /// Starts a cluster on SQLite in `dir` (reusing whatever state is there).
+    /// Starts a cluster without nodes on SQLite in `dir` (reusing whatever state is there).
     pub async fn start_in(dir: &Path) -> anyhow::Result<TestCluster> {
+        Self::start_in_with(dir, ClusterOptions::default()).await
+    }
+
+    /// Starts a cluster of `options` on SQLite in `dir` (reusing whatever state is there).
+    pub async fn start_in_with(dir: &Path, options: ClusterOptions) -> anyhow::Result<TestCluster> {
+        let clock = api::clock::Clock::with_speed(options.speed).map_err(anyhow::Error::msg)?;
         let cfg = UpConfig {
-            data_dir: dir.to_path_buf(),
-            listen: "127.0.0.1:0".parse().context("loopback address")?,
             store: StoreKind::Sqlite,
-            controllers: true,
+            nodes: options.nodes,
+            clock,
+            ..UpConfig::new(
+                dir.to_path_buf(),
+                "127.0.0.1:0".parse().context("loopback address")?,
+            )
         };
         let running = skiff::up(cfg).await.context("skiff up")?;
         let client = client_from_kubeconfig(&running.kubeconfig).await?;
@@ -49,6 +83,7 @@ impl TestCluster {
             client,
             running: Some(running),
             dir: dir.to_path_buf(),
+            options,
             _temp: None,
         })
     }
@@ -77,7 +112,7 @@ impl TestCluster {
             r.stop().await;
         }
         let temp = self._temp.take();
-        let mut c = Self::start_in(&self.dir).await?;
+        let mut c = Self::start_in_with(&self.dir, self.options).await?;
         c._temp = temp;
         Ok(c)
     }

@@ -3146,7 +3146,10 @@ async fn pods_run_as_a_service_account_that_must_exist_and_get_its_token_volume(
         "spec": {"containers": [{"name": "c", "image": "nginx"}]}
     }))
     .expect("pod");
-    let created = pods.create(&PostParams::default(), &pod).await.expect("create");
+    let created = pods
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect("create");
     let spec = created.spec.expect("spec");
     assert_eq!(spec.service_account_name.as_deref(), Some("default"));
     let volume = spec
@@ -3164,7 +3167,10 @@ async fn pods_run_as_a_service_account_that_must_exist_and_get_its_token_volume(
         .into_iter()
         .find(|m| m.name == volume.name)
         .expect("mounted in the container");
-    assert_eq!(mount.mount_path, "/var/run/secrets/kubernetes.io/serviceaccount");
+    assert_eq!(
+        mount.mount_path,
+        "/var/run/secrets/kubernetes.io/serviceaccount"
+    );
     assert_eq!(mount.read_only, Some(true));
 
     let no_automount: Pod = serde_json::from_value(json!({
@@ -3176,7 +3182,13 @@ async fn pods_run_as_a_service_account_that_must_exist_and_get_its_token_volume(
         .create(&PostParams::default(), &no_automount)
         .await
         .expect("create");
-    assert!(created.spec.and_then(|s| s.volumes).unwrap_or_default().is_empty());
+    assert!(
+        created
+            .spec
+            .and_then(|s| s.volumes)
+            .unwrap_or_default()
+            .is_empty()
+    );
 
     let missing: Pod = serde_json::from_value(json!({
         "metadata": {"name": "ghost"},

@@ -22,7 +22,7 @@ const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
 const FIXTURE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `kubectl` on PATH, if any.
-fn kubectl_on_path() -> Option<PathBuf> {
+pub(crate) fn kubectl_on_path() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join("kubectl"))
@@ -35,15 +35,15 @@ fn kubectl_on_path() -> Option<PathBuf> {
 }
 
 /// The result of one kubectl run.
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
     cmdline: String,
 }
 
 impl Out {
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "`{}` exited {:?}\nstdout:\n{}\nstderr:\n{}",
             self.cmdline, self.code, self.stdout, self.stderr
@@ -52,14 +52,14 @@ impl Out {
 }
 
 /// kubectl wired to one skiff: its kubeconfig, a private HOME and discovery cache.
-struct Kubectl {
+pub(crate) struct Kubectl {
     bin: PathBuf,
     kubeconfig: PathBuf,
     home: tempfile::TempDir,
 }
 
 impl Kubectl {
-    fn new(bin: PathBuf, ready: &Ready) -> Kubectl {
+    pub(crate) fn new(bin: PathBuf, ready: &Ready) -> Kubectl {
         Kubectl {
             bin,
             kubeconfig: ready.kubeconfig.clone(),
@@ -87,7 +87,7 @@ impl Kubectl {
     }
 
     /// Runs kubectl with `args`, bounded by [`KUBECTL_TIMEOUT`].
-    async fn run(&self, args: &[&str]) -> Out {
+    pub(crate) async fn run(&self, args: &[&str]) -> Out {
         let cmdline = Self::cmdline(args);
         let child = self
             .command(args)
@@ -109,14 +109,14 @@ impl Kubectl {
     }
 
     /// Runs kubectl and asserts it succeeds; returns stdout.
-    async fn ok(&self, args: &[&str]) -> String {
+    pub(crate) async fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args).await;
         assert_eq!(out.code, Some(0), "expected success: {}", out.describe());
         out.stdout
     }
 
     /// Runs kubectl and asserts it fails; returns the output.
-    async fn fails(&self, args: &[&str]) -> Out {
+    pub(crate) async fn fails(&self, args: &[&str]) -> Out {
         let out = self.run(args).await;
         assert!(
             out.code.is_some() && out.code != Some(0),
@@ -151,7 +151,7 @@ fn names(stdout: &str) -> Vec<String> {
 }
 
 /// Rows of a kubectl table (header first), split on whitespace.
-fn table(stdout: &str) -> Vec<Vec<String>> {
+pub(crate) fn table(stdout: &str) -> Vec<Vec<String>> {
     stdout
         .lines()
         .filter(|l| !l.trim().is_empty())

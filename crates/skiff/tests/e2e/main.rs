@@ -1,7 +1,10 @@
 //! End-to-end tests of the `skiff` binary: the real process (`process`), the real kubectl
-//! (`kubectl`) and kube-rs API tests (`api`), all in one test binary.
+//! (`kubectl`, `kubectl_workloads`) and kube-rs tests (`api`, `workloads`), all in one test
+//! binary.
 
 mod api;
 mod kubectl;
+mod kubectl_workloads;
 mod process;
 mod support;
+mod workloads;
