@@ -1087,21 +1087,27 @@ impl Registry {
                     merged.get_mut("metadata").and_then(Value::as_object_mut),
                     new_meta.as_object(),
                 ) {
-                    // Status writes may not touch labels, annotations, finalizers or owners.
+                    // As upstream's status strategies: a status write keeps the spec but may
+                    // change labels, annotations, finalizers and owners, except that pods
+                    // keep their owners (old kubelets corrupted them) and Deployments
+                    // their labels. System fields never change here.
+                    let kept_too: &[&str] = match (info.group, info.plural) {
+                        ("", "pods") => &["ownerReferences"],
+                        ("apps", "deployments") => &["labels"],
+                        _ => &[],
+                    };
                     for (k, v) in nm {
-                        if !matches!(
+                        let system = matches!(
                             k.as_str(),
-                            "labels"
-                                | "annotations"
-                                | "finalizers"
-                                | "ownerReferences"
-                                | "deletionTimestamp"
+                            "deletionTimestamp"
+                                | "deletionGracePeriodSeconds"
                                 | "generation"
                                 | "uid"
                                 | "creationTimestamp"
                                 | "name"
                                 | "namespace"
-                        ) {
+                        );
+                        if !system && !kept_too.contains(&k.as_str()) {
                             m.insert(k.clone(), v.clone());
                         }
                     }

@@ -20,12 +20,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use events::{EventType, Recorder};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -296,13 +296,9 @@ pub async fn run(
         watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
     )
     .default_backoff();
-    let reporter = |name: &str| Reporter {
-        controller: name.into(),
-        instance: None,
-    };
     let ctx = Arc::new(Context {
-        node_events: Recorder::new(client.clone(), reporter(NODE_REPORTER)),
-        taint_events: Recorder::new(client.clone(), reporter(TAINT_REPORTER)),
+        node_events: Recorder::new(client.clone(), NODE_REPORTER, None),
+        taint_events: Recorder::new(client.clone(), TAINT_REPORTER, None),
         client,
         nodes,
         leases,
@@ -341,16 +337,9 @@ async fn publish(
     reason: &str,
     note: String,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: reason.into(),
-        secondary: None,
-    };
-    if let Err(error) = recorder.publish(&event, &reference).await {
-        warn!(%error, reason, "publishing an event failed");
-    }
+    recorder
+        .publish(&reference, type_, reason, reason, note)
+        .await;
 }
 
 /// One pass over every node, then over the pods of tainted and missing nodes.

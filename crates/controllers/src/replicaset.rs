@@ -14,6 +14,7 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
+use events::EventType;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
@@ -24,7 +25,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::WatchStreamExt;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -166,44 +166,14 @@ pub(crate) fn now_time(clock: &api::clock::Clock) -> Time {
     Time(jiff::Timestamp::from_second(now.as_second()).unwrap_or(now))
 }
 
-/// Writes events for one controller. Repeats of the same event (same object, reason *and*
-/// message, as client-go's event key has it) are aggregated into a series by kube-runtime's
-/// [`Recorder`]; since that recorder leaves the message out of its key, one recorder is kept
-/// per message so different messages are separate events, as upstream shows them.
-pub(crate) struct EventSink {
-    client: Client,
-    reporter: Reporter,
-    recorders: Mutex<HashMap<String, Recorder>>,
-}
-
-/// Recorders kept before the cache is reset (bounds memory; a reset only restarts series).
-const MAX_RECORDERS: usize = 4096;
+/// Writes events for one controller (see the `events` crate: repeats of the same event
+/// form a series, different messages are different events, as upstream).
+pub(crate) struct EventSink(events::Recorder);
 
 impl EventSink {
     /// A sink reporting as `controller`.
     pub(crate) fn new(client: Client, controller: &str) -> Self {
-        EventSink {
-            client,
-            reporter: Reporter {
-                controller: controller.into(),
-                instance: None,
-            },
-            recorders: Mutex::default(),
-        }
-    }
-
-    fn recorder(&self, key: String) -> Recorder {
-        let mut recorders = self
-            .recorders
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if recorders.len() >= MAX_RECORDERS && !recorders.contains_key(&key) {
-            recorders.clear();
-        }
-        recorders
-            .entry(key)
-            .or_insert_with(|| Recorder::new(self.client.clone(), self.reporter.clone()))
-            .clone()
+        EventSink(events::Recorder::new(client, controller, None))
     }
 }
 
@@ -215,17 +185,7 @@ pub(crate) async fn record(
     reason: &str,
     note: String,
 ) {
-    let recorder = events.recorder(format!("{reason}\n{note}"));
-    let event = KubeEvent {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: reason.into(),
-        secondary: None,
-    };
-    if let Err(error) = recorder.publish(&event, object).await {
-        debug!(%error, reason, "publishing an event failed");
-    }
+    events.0.publish(object, type_, reason, reason, note).await;
 }
 
 /// Names of cached objects per namespace and per controlling owner.

@@ -7,16 +7,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use events::EventType;
 use futures::{Stream, TryStreamExt};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use tracing::warn;
 
 /// Expectations older than this are dropped (upstream's `ExpectationsTimeout`).
 const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -349,30 +348,15 @@ pub fn until_available(
     (elapsed < need).then(|| need - elapsed)
 }
 
-/// Most distinct events whose series are remembered before the memory is reset.
-const EVENT_MEMORY: usize = 4096;
-
-/// Publishes events for one controller (reporting component as upstream names it).
-///
-/// kube-rs' `Recorder` folds every event with the same reason and action into one series
-/// whatever its note, where client-go keys a series on the message too: `Created pod: a` and
-/// `Created pod: b` are two events upstream. So one recorder is kept per distinct
-/// (object, reason, note); repeats of the very same event still become a series.
+/// Publishes events for one controller (reporting component as upstream names it); see the
+/// `events` crate for the series semantics.
 #[derive(Clone)]
-pub struct Events {
-    client: Client,
-    controller: String,
-    recorders: Arc<Mutex<HashMap<(String, String, String), Recorder>>>,
-}
+pub struct Events(events::Recorder);
 
 impl Events {
     /// A publisher reporting as `controller` (e.g. `statefulset-controller`).
     pub fn new(client: Client, controller: &str) -> Self {
-        Events {
-            client,
-            controller: controller.into(),
-            recorders: Arc::default(),
-        }
+        Events(events::Recorder::new(client, controller, None))
     }
 
     /// Publishes an event about `regarding`; failures are logged, never fatal (as upstream's
@@ -385,41 +369,7 @@ impl Events {
         action: &str,
         note: String,
     ) {
-        let event = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
-        };
-        let key = (
-            regarding.uid.clone().unwrap_or_default(),
-            reason.to_string(),
-            event.note.clone().unwrap_or_default(),
-        );
-        let recorder = {
-            let mut map = self
-                .recorders
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if map.len() >= EVENT_MEMORY && !map.contains_key(&key) {
-                map.clear();
-            }
-            map.entry(key)
-                .or_insert_with(|| {
-                    Recorder::new(
-                        self.client.clone(),
-                        Reporter {
-                            controller: self.controller.clone(),
-                            instance: None,
-                        },
-                    )
-                })
-                .clone()
-        };
-        if let Err(error) = recorder.publish(&event, regarding).await {
-            warn!(%error, reason, "publishing an event failed");
-        }
+        self.0.publish(regarding, type_, reason, action, note).await;
     }
 }
 

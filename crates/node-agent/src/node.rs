@@ -6,16 +6,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use events::{EventType, Recorder};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{Node, NodeCondition, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, OwnerReference, Time};
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use crate::admission::Requests;
 use crate::behaviour::{Catalog, ImageInfo};
@@ -105,37 +105,20 @@ impl NodeCtx {
         reason: &str,
         note: String,
     ) {
-        let ev = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            action: action_of(&note),
-            note: Some(note),
-            secondary: None,
+        let type_ = if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
         };
-        if let Err(e) = self.recorder.publish(&ev, reference).await {
-            debug!(node = %self.name, reason, "publishing an event failed: {e}");
-        }
+        self.recorder
+            .publish(reference, type_, reason, reason, note)
+            .await;
     }
 
     /// Locks the logs map.
     pub fn logs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<PodLogs>>> {
         self.logs.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// The event's `action`: its note (cut to the 128 bytes allowed), so that repeats of one
-/// message aggregate into a series and different messages of one reason stay apart, as the
-/// kubelet's event correlator keys events by message.
-fn action_of(note: &str) -> String {
-    let mut end = note.len().min(128);
-    while !note.is_char_boundary(end) {
-        end -= 1;
-    }
-    note[..end].to_string()
 }
 
 /// The state of a node's serialized image puller.
@@ -191,10 +174,6 @@ impl Kubelet {
         let (tx, rx) = mpsc::unbounded_channel();
         let (stopped_tx, stopped_rx) = watch::channel(false);
         let cancel = parent.child_token();
-        let reporter = Reporter {
-            controller: "kubelet".into(),
-            instance: Some(spec.name.clone()),
-        };
         let host_ips = spec
             .addresses
             .iter()
@@ -207,7 +186,7 @@ impl Kubelet {
             clock: config.clock,
             catalog: config.catalog.clone(),
             network: config.network.clone(),
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), "kubelet", Some(&spec.name)),
             host_ips,
             images: Mutex::new(BTreeMap::new()),
             images_changed: tokio::sync::Notify::new(),

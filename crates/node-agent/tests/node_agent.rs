@@ -48,6 +48,7 @@ async fn fixture() -> Fixture {
         |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
     );
     let client = Client::new(svc, "default");
+    default_service_account(&client).await;
     let config = Config {
         clock: api::clock::Clock::with_speed(SPEED).expect("speed"),
         catalog: node_agent::behaviour::Catalog::builtin(),
@@ -1407,4 +1408,25 @@ async fn a_missing_executable_fails_the_start_and_a_never_policy_image_is_not_pu
             .any(|(r, n)| r == "Pulling" && n.contains("alpine")),
         "{events:?}"
     );
+}
+
+/// Creates the `default` ServiceAccount the API server's admission requires of pods and
+/// the `kube-root-ca.crt` ConfigMap its token volume projects (no ServiceAccount controller
+/// or root CA publisher runs in this fixture).
+async fn default_service_account(client: &kube::Client) {
+    let ca: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(
+        serde_json::json!({"metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": "test CA"}}),
+    )
+    .expect("configmap");
+    kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), "default")
+        .create(&kube::api::PostParams::default(), &ca)
+        .await
+        .expect("create kube-root-ca.crt");
+    let sa: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "default"}}))
+            .expect("service account");
+    kube::Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), "default")
+        .create(&kube::api::PostParams::default(), &sa)
+        .await
+        .expect("create the default service account");
 }

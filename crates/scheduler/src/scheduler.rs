@@ -6,13 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use events::{EventType, Recorder};
 use futures::{Stream, StreamExt, stream::BoxStream};
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ReplicationController, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
-use kube::runtime::events::{Event as KEvent, EventType, Recorder, Reporter};
 use kube::runtime::watcher::{self, Event as WEvent};
 use kube::{Client, Resource};
 use serde_json::json;
@@ -182,13 +182,7 @@ pub async fn run(client: Client, config: Config, shutdown: CancellationToken) ->
         }),
     ];
     let mut events = futures::stream::select_all(streams);
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: config.scheduler_name.clone(),
-            instance: Some(config.scheduler_name.clone()),
-        },
-    );
+    let recorder = Recorder::new(client.clone(), &config.scheduler_name, None);
     let (bind_tx, mut bind_rx) = mpsc::unbounded_channel();
     let mut s = Scheduler {
         fw: Arc::new(registry::default_framework(
@@ -625,19 +619,18 @@ impl Scheduler {
                     };
                     let error = (!status.is_success()).then(|| status.message());
                     if error.is_none() {
-                        let ev = KEvent {
-                            type_: EventType::Normal,
-                            reason: "Scheduled".into(),
-                            note: Some(format!(
-                                "Successfully assigned {}/{} to {}",
-                                qp.info.namespace, qp.info.name, node
-                            )),
-                            action: "Binding".into(),
-                            secondary: None,
-                        };
-                        if let Err(e) = recorder.publish(&ev, &qp.info.pod.object_ref(&())).await {
-                            debug!(pod = %qp.info.key(), error = %e, "publishing the Scheduled event failed");
-                        }
+                        recorder
+                            .publish(
+                                &qp.info.pod.object_ref(&()),
+                                EventType::Normal,
+                                "Scheduled",
+                                "Binding",
+                                format!(
+                                    "Successfully assigned {}/{} to {}",
+                                    qp.info.namespace, qp.info.name, node
+                                ),
+                            )
+                            .await;
                     }
                     let _ = tx.send(BindDone { qp, node, error });
                 });
@@ -745,16 +738,15 @@ impl Scheduler {
                     debug!(pod = %info.key(), error = %e, "writing the PodScheduled condition failed");
                 }
             }
-            let ev = KEvent {
-                type_: EventType::Warning,
-                reason: "FailedScheduling".into(),
-                note: Some(truncate_note(&message)),
-                action: "Scheduling".into(),
-                secondary: None,
-            };
-            if let Err(e) = recorder.publish(&ev, &info.pod.object_ref(&())).await {
-                debug!(pod = %info.key(), error = %e, "publishing FailedScheduling failed");
-            }
+            recorder
+                .publish(
+                    &info.pod.object_ref(&()),
+                    EventType::Warning,
+                    "FailedScheduling",
+                    "Scheduling",
+                    truncate_note(&message),
+                )
+                .await;
         });
     }
 
@@ -797,19 +789,17 @@ impl Scheduler {
                         continue;
                     }
                 }
-                let ev = KEvent {
-                    type_: EventType::Normal,
-                    reason: "Preempted".into(),
-                    note: Some(format!(
-                        "Preempted by pod {} on node {}",
-                        preemptor.uid, node
-                    )),
-                    action: "Preempting".into(),
-                    secondary: Some(preemptor.pod.object_ref(&())),
-                };
-                if let Err(e) = recorder.publish(&ev, &v.pod.object_ref(&())).await {
-                    debug!(pod = %v.key(), error = %e, "publishing Preempted failed");
-                }
+                let related = preemptor.pod.object_ref(&());
+                recorder
+                    .publish_related(
+                        &v.pod.object_ref(&()),
+                        Some(&related),
+                        EventType::Normal,
+                        "Preempted",
+                        "Preempting",
+                        format!("Preempted by pod {} on node {}", preemptor.uid, node),
+                    )
+                    .await;
             }
             for p in clear_nominated {
                 let api: Api<Pod> = Api::namespaced(client.clone(), &p.namespace);

@@ -37,6 +37,7 @@ async fn start() -> Cluster {
         |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
     );
     let client = kube::Client::new(svc, "default");
+    default_service_account(&client).await;
     let config = scheduler::Config {
         clock: api::clock::Clock::with_speed(50.0).expect("a valid speed"),
         seed: 42,
@@ -310,8 +311,16 @@ async fn a_high_priority_pod_preempts_a_low_priority_one_when_the_cluster_is_ful
         }
     })
     .await;
+    // The API server's Priority admission resolves the class into `spec.priority`.
+    let class: k8s_openapi::api::scheduling::v1::PriorityClass =
+        serde_json::from_value(json!({"metadata": {"name": "high"}, "value": 1000}))
+            .expect("priority class");
+    Api::<k8s_openapi::api::scheduling::v1::PriorityClass>::all(c.client.clone())
+        .create(&PostParams::default(), &class)
+        .await
+        .expect("create the priority class");
     let high = create_pod(&c, json!({"metadata": {"name": "high"}, "spec": {
-        "priority": 1000,
+        "priorityClassName": "high",
         "containers": [{"name": "app", "image": "nginx", "resources": {"requests": {"cpu": "1000m"}}}]}}))
     .await;
     wait_for("high to be bound after preempting one low pod", || async {
@@ -483,4 +492,16 @@ async fn gated_pods_wait_and_unschedulable_pods_wake_when_a_node_arrives() {
             .ok_or_else(|| format!("{:?}", pod_scheduled(p)))
     })
     .await;
+}
+
+/// Creates the `default` ServiceAccount the API server's admission requires of pods (no
+/// ServiceAccount controller runs in this fixture).
+async fn default_service_account(client: &kube::Client) {
+    let sa: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "default"}}))
+            .expect("service account");
+    kube::Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), "default")
+        .create(&kube::api::PostParams::default(), &sa)
+        .await
+        .expect("create the default service account");
 }

@@ -98,7 +98,7 @@ pub enum UpError {
     Node {
         node: String,
         #[source]
-        source: node_agent::Error,
+        source: Box<node_agent::Error>,
     },
 }
 
@@ -255,10 +255,10 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         server.set_kubelet(Arc::new(agent.clone()));
         for spec in cluster::default_nodes(cfg.nodes, cfg.seed) {
             let node = spec.name.clone();
-            agent
-                .add_node(spec)
-                .await
-                .map_err(|source| UpError::Node { node, source })?;
+            agent.add_node(spec).await.map_err(|source| UpError::Node {
+                node,
+                source: Box::new(source),
+            })?;
         }
         Some(agent)
     } else {

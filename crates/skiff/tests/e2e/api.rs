@@ -802,6 +802,30 @@ async fn generate_name_dry_run_and_generation_follow_upstream_rules() {
         "the status subresource ignores spec"
     );
     assert_eq!(d4.metadata.generation, Some(2));
+    // Upstream's Deployment status strategy keeps annotation changes but not label changes.
+    let d5 = deployments
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"deployment.kubernetes.io/revision": "2"}, "labels": {"sneaky": "yes"}}})),
+        )
+        .await
+        .expect("status patch with metadata");
+    assert_eq!(
+        d5.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+            .map(String::as_str),
+        Some("2")
+    );
+    assert!(
+        d5.metadata
+            .labels
+            .as_ref()
+            .is_none_or(|l| !l.contains_key("sneaky")),
+        "labels are reset on a Deployment status write"
+    );
     let immutable = deployments
         .patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"selector": {"matchLabels": {"app": "other"}}, "template": {"metadata": {"labels": {"app": "other"}}}}})))
         .await

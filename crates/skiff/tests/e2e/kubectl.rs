@@ -906,10 +906,13 @@ async fn kubectl_scale_auth_can_i_whoami_and_create_token_work() {
         .ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])
         .await;
     assert_eq!(out, "3");
+    // The three replicas run on the simulated nodes; the Scale table shows them.
+    k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"])
+        .await;
     let out = k.ok(&["get", "deploy", "web", "--subresource=scale"]).await;
     assert_eq!(
         table(&out),
-        vec![vec!["NAME", "DESIRED", "AVAILABLE"], vec!["web", "3", "0"]],
+        vec![vec!["NAME", "DESIRED", "AVAILABLE"], vec!["web", "3", "3"]],
         "the Scale table:\n{out}"
     );
     let out = k

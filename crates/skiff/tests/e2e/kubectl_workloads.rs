@@ -16,7 +16,7 @@ use crate::kubectl::{Kubectl, kubectl_on_path, table};
 use crate::support::{Ready, Skiff, client};
 
 /// Simulated time runs this many times faster than real time in these tests.
-const SPEED: &str = "20";
+const SPEED: &str = "10";
 
 /// Starts `skiff up` with the default three nodes on a fast clock, and kubectl for it.
 async fn setup(dir: &Path) -> Option<(Skiff, Kubectl, Ready)> {

@@ -1,0 +1,286 @@
+//! Event recording for skiff's components, with client-go's semantics.
+//!
+//! Components report what they do as `events.k8s.io/v1` Events, as upstream's event
+//! recorder does: the first occurrence of an event creates it; an identical event (same
+//! object, type, reason, action, note and reporter) seen again within six minutes becomes a
+//! series on the first one (`series.count`, `series.lastObservedTime`), which `kubectl
+//! describe` shows as `(x5 over 2m)`. Events that differ in their note are distinct events,
+//! as upstream (`Created pod: a` and `Created pod: b`). kube-runtime's recorder keys its
+//! series without the note, folding different messages into the first one, which is why
+//! skiff has its own.
+//!
+//! Publishing never fails a caller's work: an event that cannot be written is logged and
+//! dropped, as upstream's recorder does.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+
+pub use kube::runtime::events::EventType;
+
+/// How long after its last occurrence an event can still grow a series.
+const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
+/// Most distinct events remembered; older ones are forgotten first.
+const MEMORY: usize = 4096;
+/// Upstream's limit on a note (longer notes are cut).
+const MAX_NOTE_BYTES: usize = 1024;
+
+/// What makes two events the same event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    regarding: (String, String, String, String),
+    type_: &'static str,
+    reason: String,
+    action: String,
+    note: String,
+    related: Option<(String, String, String, String)>,
+}
+
+/// What an event says.
+struct What<'a> {
+    type_: &'a str,
+    reason: &'a str,
+    action: &'a str,
+    note: &'a str,
+}
+
+/// A written event and its series so far.
+#[derive(Debug, Clone)]
+struct Written {
+    name: String,
+    namespace: String,
+    count: i32,
+    last: jiff::Timestamp,
+}
+
+/// Records events for one reporting component (e.g. `default-scheduler`, `kubelet`).
+#[derive(Clone)]
+pub struct Recorder {
+    client: kube::Client,
+    controller: String,
+    instance: String,
+    written: Arc<Mutex<HashMap<Key, Written>>>,
+}
+
+impl Recorder {
+    /// A recorder reporting as `controller`, from `instance` (a host or replica name;
+    /// defaults to the controller's name).
+    pub fn new(client: kube::Client, controller: &str, instance: Option<&str>) -> Recorder {
+        Recorder {
+            client,
+            controller: controller.to_string(),
+            instance: instance.unwrap_or(controller).to_string(),
+            written: Arc::default(),
+        }
+    }
+
+    /// Records that `action` happened to `regarding` for `reason`, explained by `note`.
+    /// Cluster-scoped objects' events go to the `default` namespace, as upstream.
+    pub async fn publish(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+    ) {
+        self.publish_related(regarding, None, type_, reason, action, note)
+            .await;
+    }
+
+    /// [`Recorder::publish`] with a second object involved (`related`, e.g. the preemptor of
+    /// a preempted pod).
+    pub async fn publish_related(
+        &self,
+        regarding: &ObjectReference,
+        related: Option<&ObjectReference>,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+    ) {
+        let mut note = note.into();
+        truncate(&mut note, MAX_NOTE_BYTES);
+        let type_ = match type_ {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        };
+        let key = Key {
+            regarding: (
+                regarding.uid.clone().unwrap_or_default(),
+                regarding.kind.clone().unwrap_or_default(),
+                regarding.namespace.clone().unwrap_or_default(),
+                regarding.name.clone().unwrap_or_default(),
+            ),
+            type_,
+            reason: reason.to_string(),
+            action: action.to_string(),
+            note: note.clone(),
+            related: related.map(|r| {
+                (
+                    r.uid.clone().unwrap_or_default(),
+                    r.kind.clone().unwrap_or_default(),
+                    r.namespace.clone().unwrap_or_default(),
+                    r.name.clone().unwrap_or_default(),
+                )
+            }),
+        };
+        let now = jiff::Timestamp::now();
+        let earlier = self.remembered(&key, now);
+        let outcome = match earlier {
+            Some(w) => self.extend_series(w, now).await,
+            None => Err(None),
+        };
+        let written = match outcome {
+            Ok(w) => Ok(w),
+            // First occurrence, or the earlier event is gone (expired or deleted).
+            Err(_) => {
+                let what = What {
+                    type_,
+                    reason,
+                    action,
+                    note: &note,
+                };
+                self.create(regarding, related, what, now).await
+            }
+        };
+        match written {
+            Ok(w) => self.remember(key, w),
+            Err(error) => tracing::warn!(
+                reason,
+                object = ?regarding.name,
+                error = %error,
+                "could not record an event; dropping it"
+            ),
+        }
+    }
+
+    fn remembered(&self, key: &Key, now: jiff::Timestamp) -> Option<Written> {
+        let map = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(key)
+            .filter(|w| {
+                now.duration_since(w.last)
+                    .try_into()
+                    .is_ok_and(|d: Duration| d <= SERIES_WINDOW)
+            })
+            .cloned()
+    }
+
+    fn remember(&self, key: Key, written: Written) {
+        let mut map = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MEMORY && !map.contains_key(&key) {
+            let now = written.last;
+            map.retain(|_, w| {
+                now.duration_since(w.last)
+                    .try_into()
+                    .is_ok_and(|d: Duration| d <= SERIES_WINDOW)
+            });
+            if map.len() >= MEMORY {
+                map.clear();
+            }
+        }
+        map.insert(key, written);
+    }
+
+    async fn extend_series(
+        &self,
+        mut w: Written,
+        now: jiff::Timestamp,
+    ) -> Result<Written, Option<kube::Error>> {
+        w.count += 1;
+        w.last = now;
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &w.namespace);
+        let patch = serde_json::json!({
+            "series": {"count": w.count, "lastObservedTime": MicroTime(now)}
+        });
+        api.patch(&w.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| w)
+            .map_err(Some)
+    }
+
+    async fn create(
+        &self,
+        regarding: &ObjectReference,
+        related: Option<&ObjectReference>,
+        what: What<'_>,
+        now: jiff::Timestamp,
+    ) -> Result<Written, kube::Error> {
+        let What {
+            type_,
+            reason,
+            action,
+            note,
+        } = what;
+        let namespace = regarding
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".to_string());
+        let name = format!(
+            "{}.{:x}",
+            regarding.name.as_deref().unwrap_or(&self.controller),
+            now.as_nanosecond()
+        );
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            },
+            event_time: Some(MicroTime(now)),
+            action: Some(action.to_string()),
+            reason: Some(reason.to_string()),
+            note: Some(note.to_string()),
+            type_: Some(type_.to_string()),
+            regarding: Some(regarding.clone()),
+            related: related.cloned(),
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Default::default()
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        api.create(&PostParams::default(), &event).await?;
+        Ok(Written {
+            name,
+            namespace,
+            count: 1,
+            last: now,
+        })
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_cut_on_a_character_boundary() {
+        let mut s = "é".repeat(600);
+        truncate(&mut s, MAX_NOTE_BYTES);
+        assert_eq!(s.len(), 1024);
+        let mut s = format!("a{}", "é".repeat(600));
+        truncate(&mut s, MAX_NOTE_BYTES);
+        assert_eq!(s.len(), 1023);
+        let mut short = "short".to_string();
+        truncate(&mut short, MAX_NOTE_BYTES);
+        assert_eq!(short, "short");
+    }
+}

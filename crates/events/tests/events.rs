@@ -1,0 +1,127 @@
+//! The recorder against a real in-process API server: repeats of one event form a series,
+//! different messages are different events, and cluster-scoped objects' events land in
+//! `default`.
+
+use std::sync::Arc;
+
+use events::{EventType, Recorder};
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::ListParams;
+
+async fn client() -> (kube::Client, tokio_util::sync::CancellationToken) {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let store: Arc<dyn store::Backend> = Arc::new(store::MemoryBackend::new());
+    let server =
+        apiserver::ApiServer::new(store, apiserver::Config::default(), None, shutdown.clone());
+    server.bootstrap().await.expect("bootstrap");
+    let svc = tower::ServiceExt::map_request(
+        server.service_for(apiserver::auth::Identity::user(
+            "admin",
+            &["system:masters"],
+        )),
+        |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
+    );
+    (kube::Client::new(svc, "default"), shutdown)
+}
+
+fn pod(name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        namespace: Some("default".into()),
+        name: Some(name.into()),
+        uid: Some(format!("uid-{name}")),
+        ..Default::default()
+    }
+}
+
+async fn events(client: &kube::Client, ns: &str) -> Vec<Event> {
+    Api::<Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+}
+
+#[tokio::test]
+async fn repeats_form_a_series_and_different_notes_are_different_events() {
+    let (client, shutdown) = client().await;
+    let recorder = Recorder::new(client.clone(), "default-scheduler", None);
+    for _ in 0..3 {
+        recorder
+            .publish(
+                &pod("web"),
+                EventType::Warning,
+                "FailedScheduling",
+                "Scheduling",
+                "0/3 nodes are available: 3 Insufficient cpu.",
+            )
+            .await;
+    }
+    recorder
+        .publish(
+            &pod("web"),
+            EventType::Warning,
+            "FailedScheduling",
+            "Scheduling",
+            "0/3 nodes are available: 3 Too many pods.",
+        )
+        .await;
+    let mut list = events(&client, "default").await;
+    list.sort_by_key(|e| e.note.clone());
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(
+        list[0].note.as_deref(),
+        Some("0/3 nodes are available: 3 Insufficient cpu.")
+    );
+    assert_eq!(list[0].series.as_ref().map(|s| s.count), Some(3));
+    assert_eq!(
+        list[1].note.as_deref(),
+        Some("0/3 nodes are available: 3 Too many pods.")
+    );
+    assert!(list[1].series.is_none(), "a first occurrence has no series");
+    assert_eq!(
+        list[0].reporting_controller.as_deref(),
+        Some("default-scheduler")
+    );
+    assert_eq!(
+        list[0].reporting_instance.as_deref(),
+        Some("default-scheduler")
+    );
+    assert_eq!(
+        list[0].regarding.as_ref().and_then(|r| r.name.as_deref()),
+        Some("web")
+    );
+
+    // A node's event goes to `default`; a related object is kept.
+    let node = ObjectReference {
+        kind: Some("Node".into()),
+        name: Some("n1".into()),
+        uid: Some("n1".into()),
+        ..Default::default()
+    };
+    let kubelet = Recorder::new(client.clone(), "kubelet", Some("n1"));
+    kubelet
+        .publish_related(
+            &node,
+            Some(&pod("web")),
+            EventType::Normal,
+            "NodeReady",
+            "NodeReady",
+            "Node n1 status is now: NodeReady",
+        )
+        .await;
+    let list = events(&client, "default").await;
+    let ready = list
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("NodeReady"))
+        .expect("the node's event");
+    assert_eq!(ready.reporting_instance.as_deref(), Some("n1"));
+    assert_eq!(
+        ready.related.as_ref().and_then(|r| r.name.as_deref()),
+        Some("web")
+    );
+    shutdown.cancel();
+}
