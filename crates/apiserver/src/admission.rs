@@ -85,6 +85,35 @@ pub async fn admit_create(
         admit_pod_priority(obj, &classes)?;
         default_toleration_seconds(obj);
     }
+    if (info.group, info.plural) == ("scheduling.k8s.io", "priorityclasses")
+        && obj["globalDefault"] == true
+    {
+        let classes = registry
+            .list(info, None, &ListParams::default())
+            .await?
+            .items;
+        check_single_default(obj, &classes)?;
+    }
+    Ok(())
+}
+
+/// The `Priority` plugin on a PriorityClass create: only one class may be the global default.
+pub fn check_single_default(class: &Value, classes: &[Value]) -> Result<(), ApiError> {
+    let name = class["metadata"]["name"].as_str().unwrap_or_default();
+    if let Some(other) = classes
+        .iter()
+        .filter(|c| c["globalDefault"] == true)
+        .find(|c| c["metadata"]["name"].as_str() != Some(name))
+    {
+        return Err(ApiError::Forbidden {
+            resource: GroupResource::new("scheduling.k8s.io", "priorityclasses"),
+            name: name.to_string(),
+            detail: format!(
+                "PriorityClass {} is already marked as default. Only one default can exist",
+                other["metadata"]["name"].as_str().unwrap_or_default()
+            ),
+        });
+    }
     Ok(())
 }
 
@@ -271,6 +300,25 @@ mod tests {
             default_toleration_seconds(&mut pod);
             assert_eq!(keys(&pod), want, "{case}");
         }
+    }
+
+    #[test]
+    fn only_one_class_may_be_the_global_default() {
+        let existing = [class("a", 1, true), class("b", 2, false)];
+        let err =
+            check_single_default(&class("c", 3, true), &existing).expect_err("second default");
+        assert_eq!(
+            err.to_string(),
+            "priorityclasses.scheduling.k8s.io \"c\" is forbidden: PriorityClass a is already marked as default. Only one default can exist"
+        );
+        assert!(
+            check_single_default(&class("a", 1, true), &existing).is_ok(),
+            "itself"
+        );
+        assert!(
+            check_single_default(&class("c", 3, true), &existing[1..]).is_ok(),
+            "no default yet"
+        );
     }
 
     #[test]

@@ -1198,6 +1198,9 @@ impl Registry {
         }
         let mut new = Self::normalize(info, new)?;
         api::defaults::apply(info.group, info.plural, &mut new);
+        if (info.group, info.plural) == ("", "services") && subresource.is_none() {
+            crate::services::patch_allocated_values(old, &mut new);
+        }
         if is_crd(info) && subresource.is_none() {
             api::crd::apply_crd_defaults(&mut new);
             // Names may change with the spec; keep status in step (no conflict re-check).
@@ -1247,6 +1250,17 @@ impl Registry {
         expected: i64,
         opts: &WriteOptions,
     ) -> Result<Value, WriteError> {
+        let is_service = (info.group, info.plural) == ("", "services");
+        let _allocation = if is_service {
+            Some(self.service_allocation.lock().await)
+        } else {
+            None
+        };
+        if is_service {
+            crate::services::allocate_update(self, old, &mut new)
+                .await
+                .map_err(WriteError::Api)?;
+        }
         let old_bytes = codec::encode(info, old).map_err(WriteError::Api)?;
         let new_bytes = codec::encode(info, &new).map_err(WriteError::Api)?;
         if old_bytes == new_bytes {

@@ -309,6 +309,192 @@ pub fn allocate(
     }
 }
 
+fn service_type(svc: &Value) -> &str {
+    svc.pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+}
+
+fn needs_cluster_ip(svc: &Value) -> bool {
+    service_type(svc) != "ExternalName"
+}
+
+fn needs_node_ports(svc: &Value) -> bool {
+    matches!(service_type(svc), "NodePort" | "LoadBalancer")
+}
+
+fn needs_health_check_port(svc: &Value) -> bool {
+    service_type(svc) == "LoadBalancer"
+        && svc
+            .pointer("/spec/externalTrafficPolicy")
+            .and_then(Value::as_str)
+            == Some("Local")
+}
+
+/// Upstream's `patchAllocatedValues` on update: a client that leaves out the cluster IPs,
+/// IP families, node ports (matched by port name, or the only port) or health-check port
+/// keeps the allocated ones, as long as the old and new types both need them.
+pub fn patch_allocated_values(old: &Value, new: &mut Value) {
+    let old_spec = old.get("spec").cloned().unwrap_or_else(|| json!({}));
+    let keep_ip = needs_cluster_ip(old) && needs_cluster_ip(new);
+    let keep_ports = needs_node_ports(old) && needs_node_ports(new);
+    let keep_hc = needs_health_check_port(old) && needs_health_check_port(new);
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let empty = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        _ => false,
+    };
+    if keep_ip {
+        for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+            if empty(spec.get(field)) && !empty(old_spec.get(field)) {
+                spec.insert(field.into(), old_spec[field].clone());
+            }
+        }
+    }
+    if keep_ports {
+        let old_ports = old_spec["ports"].as_array().cloned().unwrap_or_default();
+        if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+            let only = ports.len() == 1 && old_ports.len() == 1;
+            for port in ports.iter_mut() {
+                if port.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0 {
+                    continue;
+                }
+                let matching = if only {
+                    old_ports.first()
+                } else {
+                    old_ports.iter().find(|o| o["name"] == port["name"])
+                };
+                if let Some(np) = matching
+                    .and_then(|o| o.get("nodePort"))
+                    .filter(|v| v.as_i64().unwrap_or(0) != 0)
+                {
+                    port["nodePort"] = np.clone();
+                }
+            }
+        }
+    }
+    if keep_hc
+        && empty(spec.get("healthCheckNodePort"))
+        && !empty(old_spec.get("healthCheckNodePort"))
+    {
+        spec.insert(
+            "healthCheckNodePort".into(),
+            old_spec["healthCheckNodePort"].clone(),
+        );
+    }
+    drop_type_dependent_fields(old, new);
+}
+
+/// Upstream's `dropTypeDependentFields`: values the old type needed and the new one does not
+/// are cleared when the client left them as they were.
+fn drop_type_dependent_fields(old: &Value, new: &mut Value) {
+    let old_spec = old.get("spec").cloned().unwrap_or_else(|| json!({}));
+    let drop_ip = needs_cluster_ip(old) && !needs_cluster_ip(new);
+    let drop_ports = needs_node_ports(old) && !needs_node_ports(new);
+    let drop_hc = needs_health_check_port(old) && !needs_health_check_port(new);
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if drop_ip && spec.get("clusterIP") == old_spec.get("clusterIP") {
+        for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+            spec.remove(field);
+        }
+    }
+    if drop_ports {
+        let old_ports: Vec<Value> = old_spec["ports"].as_array().cloned().unwrap_or_default();
+        if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+            for port in ports.iter_mut() {
+                let np = port.get("nodePort").cloned();
+                if np.is_some()
+                    && old_ports.iter().any(|o| o.get("nodePort") == np.as_ref())
+                    && let Some(p) = port.as_object_mut()
+                {
+                    p.remove("nodePort");
+                }
+            }
+        }
+    }
+    if drop_hc && spec.get("healthCheckNodePort") == old_spec.get("healthCheckNodePort") {
+        spec.remove("healthCheckNodePort");
+    }
+}
+
+/// Allocates what an updated Service newly needs (a cluster IP after ExternalName, node
+/// ports after ClusterIP, a health-check port) and checks node ports it newly asks for,
+/// against every other stored Service.
+pub async fn allocate_update(
+    registry: &Registry,
+    old: &Value,
+    new: &mut Value,
+) -> Result<(), ApiError> {
+    let changed = [
+        "type",
+        "clusterIP",
+        "clusterIPs",
+        "ports",
+        "healthCheckNodePort",
+        "externalTrafficPolicy",
+    ]
+    .iter()
+    .any(|f| old["spec"].get(*f) != new["spec"].get(*f));
+    if !changed {
+        return Ok(());
+    }
+    let cidr = registry.service_cidr()?;
+    let Some(info) = registry.resources().find("", "v1", "services") else {
+        return Ok(());
+    };
+    let me = (
+        old.pointer("/metadata/namespace").cloned(),
+        old.pointer("/metadata/name").cloned(),
+    );
+    let others: Vec<Value> = registry
+        .list(&info, None, &ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|s| {
+            (
+                s.pointer("/metadata/namespace").cloned(),
+                s.pointer("/metadata/name").cloned(),
+            ) != me
+        })
+        .collect();
+    let (ips, ports) = in_use(&others);
+    // A cluster IP kept from before is not checked again (the range may have changed since).
+    let kept_ip = needs_cluster_ip(old)
+        && needs_cluster_ip(new)
+        && old["spec"]["clusterIP"] == new["spec"]["clusterIP"];
+    let mut candidate = new.clone();
+    if kept_ip && let Some(spec) = candidate["spec"].as_object_mut() {
+        spec.insert("clusterIP".into(), json!(""));
+        spec.remove("clusterIPs");
+    }
+    let name = new
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    // With the kept IP blanked, a throwaway address is chosen: only the ports matter then.
+    allocate(&mut candidate, &cidr, &ips, &ports, random).map_err(|causes| ApiError::Invalid {
+        group: String::new(),
+        kind: "Service".into(),
+        name,
+        causes,
+    })?;
+    if kept_ip {
+        for field in ["clusterIP", "clusterIPs"] {
+            candidate["spec"][field] = new["spec"][field].clone();
+        }
+    }
+    *new = candidate;
+    Ok(())
+}
+
 /// A random number for address choice.
 pub fn random() -> u64 {
     let bits = uuid::Uuid::new_v4().as_u128();
@@ -541,6 +727,29 @@ mod tests {
             run(json!({"spec": {"type": "ExternalName", "externalName": "example.com"}}))
                 .expect("external");
         assert!(external["spec"].get("clusterIP").is_none());
+    }
+
+    #[test]
+    fn updates_keep_allocated_values_and_drop_ones_the_new_type_does_not_need() {
+        let old = json!({"spec": {"type": "NodePort", "clusterIP": "10.100.0.9", "clusterIPs": ["10.100.0.9"],
+            "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+            "ports": [{"name": "http", "port": 80, "nodePort": 31000}]}});
+        let mut same_type =
+            json!({"spec": {"type": "NodePort", "ports": [{"name": "http", "port": 8080}]}});
+        patch_allocated_values(&old, &mut same_type);
+        assert_eq!(same_type["spec"]["clusterIP"], "10.100.0.9");
+        assert_eq!(same_type["spec"]["clusterIPs"], json!(["10.100.0.9"]));
+        assert_eq!(same_type["spec"]["ports"][0]["nodePort"], 31000);
+        let mut to_cluster_ip = json!({"spec": {"type": "ClusterIP", "clusterIP": "10.100.0.9",
+            "ports": [{"name": "http", "port": 80, "nodePort": 31000}]}});
+        patch_allocated_values(&old, &mut to_cluster_ip);
+        assert!(to_cluster_ip["spec"]["ports"][0].get("nodePort").is_none());
+        assert_eq!(to_cluster_ip["spec"]["clusterIP"], "10.100.0.9");
+        let mut to_external = json!({"spec": {"type": "ExternalName", "externalName": "example.com", "clusterIP": "10.100.0.9",
+            "ports": [{"name": "http", "port": 80, "nodePort": 31000}]}});
+        patch_allocated_values(&old, &mut to_external);
+        assert!(to_external["spec"].get("clusterIP").is_none());
+        assert!(to_external["spec"].get("clusterIPs").is_none());
     }
 
     #[test]

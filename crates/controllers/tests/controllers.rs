@@ -2942,3 +2942,38 @@ mod endpoints {
         again.stop();
     }
 }
+
+mod node_lifecycle_real_time {
+    use std::time::Duration;
+
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::{Api, PostParams};
+    use serde_json::json;
+
+    use crate::support_svc::Cluster;
+
+    #[tokio::test]
+    async fn a_new_node_is_left_alone_during_its_startup_grace_period() {
+        let c = Cluster::start().await;
+        tokio::spawn(controllers::node_lifecycle::run(
+            c.client.clone(),
+            controllers::node_lifecycle::Settings::default(),
+            c.shutdown.clone(),
+        ));
+        let nodes: Api<Node> = Api::all(c.client.clone());
+        let node: Node =
+            serde_json::from_value(json!({"metadata": {"name": "new"}})).expect("node");
+        nodes
+            .create(&PostParams::default(), &node)
+            .await
+            .expect("node");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let n = nodes.get("new").await.expect("node");
+        assert!(
+            n.spec.and_then(|s| s.taints).is_none_or(|t| t.is_empty()),
+            "{:?}",
+            n.status
+        );
+        c.stop();
+    }
+}
