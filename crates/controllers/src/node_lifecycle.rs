@@ -39,6 +39,8 @@ use crate::{Error, is_not_found};
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 /// The taint of a node whose Ready condition is False.
 pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
+/// The taint of a cordoned node (`spec.unschedulable`).
+pub const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
 /// The namespace of the kubelets' Leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 /// Reporter of node and pod-readiness events.
@@ -152,10 +154,12 @@ pub fn unknown_conditions(
 
 /// The node's taints with the controller's readiness taints made to match the Ready status
 /// (`Unknown` → unreachable, `False` → not-ready, both NoSchedule and NoExecute, stamped
-/// `now`); `None` when nothing changes.
+/// `now`) and the `unschedulable` NoSchedule taint to match `spec.unschedulable` (upstream's
+/// TaintNodesByCondition, which `kubectl cordon` shows); `None` when nothing changes.
 pub fn readiness_taints(
     existing: &[Taint],
     ready: Option<&str>,
+    unschedulable: bool,
     now: jiff::Timestamp,
 ) -> Option<Vec<Taint>> {
     let wanted = match ready {
@@ -183,6 +187,19 @@ pub fn readiness_taints(
                 });
             }
         }
+    }
+    let cordoned = |t: &Taint| t.key == TAINT_UNSCHEDULABLE && t.effect == "NoSchedule";
+    if unschedulable {
+        if !out.iter().any(cordoned) {
+            out.push(Taint {
+                key: TAINT_UNSCHEDULABLE.into(),
+                effect: "NoSchedule".into(),
+                time_added: Some(Time(now)),
+                value: None,
+            });
+        }
+    } else {
+        out.retain(|t| !cordoned(t));
     }
     (out != existing).then_some(out)
 }
@@ -467,7 +484,8 @@ async fn monitor_node(
         .as_ref()
         .and_then(|s| s.taints.clone())
         .unwrap_or_default();
-    let taints = match readiness_taints(&existing, ready.as_deref(), now) {
+    let unschedulable = node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+    let taints = match readiness_taints(&existing, ready.as_deref(), unschedulable, now) {
         Some(taints) => {
             let patch = json!({"metadata": {"resourceVersion": resource_version}, "spec": {"taints": taints}});
             match api
@@ -763,6 +781,29 @@ mod tests {
     }
 
     #[test]
+    fn a_cordoned_node_gets_the_unschedulable_taint_and_loses_it_when_uncordoned() {
+        let now = jiff::Timestamp::now();
+        let cordoned = readiness_taints(&[], Some("True"), true, now).expect("tainted");
+        assert_eq!(
+            cordoned
+                .iter()
+                .map(|t| format!("{}:{}", t.key, t.effect))
+                .collect::<Vec<_>>(),
+            ["node.kubernetes.io/unschedulable:NoSchedule"]
+        );
+        assert_eq!(
+            readiness_taints(&cordoned, Some("True"), true, now),
+            None,
+            "stable"
+        );
+        assert_eq!(
+            readiness_taints(&cordoned, Some("True"), false, now),
+            Some(vec![]),
+            "uncordoned"
+        );
+    }
+
+    #[test]
     fn readiness_taints_follow_the_ready_condition() {
         let now = jiff::Timestamp::now();
         let keys = |ts: &[Taint]| {
@@ -808,7 +849,7 @@ mod tests {
             ),
         ];
         for (case, existing, ready, want) in cases {
-            let got = readiness_taints(&existing, ready, now);
+            let got = readiness_taints(&existing, ready, false, now);
             assert_eq!(
                 got.as_deref().map(keys),
                 want.map(|w| w.iter().map(|s| s.to_string()).collect()),

@@ -1,13 +1,19 @@
 //! Event recording for skiff's components, with client-go's semantics.
 //!
-//! Components report what they do as `events.k8s.io/v1` Events, as upstream's event
-//! recorder does: the first occurrence of an event creates it; an identical event (same
-//! object, type, reason, action, note and reporter) seen again within six minutes becomes a
-//! series on the first one (`series.count`, `series.lastObservedTime`), which `kubectl
-//! describe` shows as `(x5 over 2m)`. Events that differ in their note are distinct events,
-//! as upstream (`Created pod: a` and `Created pod: b`). kube-runtime's recorder keys its
-//! series without the note, folding different messages into the first one, which is why
-//! skiff has its own.
+//! Upstream components write events in one of two ways, and skiff's do the same:
+//!
+//! - the kubelet and kube-controller-manager use the core/v1 recorder
+//!   ([`Recorder::new`]): `source` {component, host}, `firstTimestamp`, `lastTimestamp` and
+//!   `count`; an identical event seen again increments `count` and moves `lastTimestamp`, so
+//!   `kubectl get events --sort-by=.lastTimestamp` orders them;
+//! - kube-scheduler uses `events.k8s.io/v1` ([`Recorder::events_v1`]): `eventTime`,
+//!   `reportingController`, `action`, and an identical event seen again within six minutes
+//!   becomes a `series` on the first one.
+//!
+//! Either way `kubectl describe` shows repeats as `(x5 over 2m)`, and events that differ in
+//! their message are distinct events (`Created pod: a` and `Created pod: b`), as client-go
+//! keys them. kube-runtime's recorder keys its series without the message, folding
+//! different messages into the first one, which is why skiff has its own.
 //!
 //! Publishing never fails a caller's work: an event that cannot be written is logged and
 //! dropped, as upstream's recorder does.
@@ -16,9 +22,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSource, ObjectReference};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 
@@ -59,24 +65,45 @@ struct Written {
     last: jiff::Timestamp,
 }
 
+/// Which API a recorder writes its events to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// core/v1 Events with `source`, `count` and first/last timestamps.
+    Core,
+    /// `events.k8s.io/v1` Events with `eventTime` and `series`.
+    EventsV1,
+}
+
 /// Records events for one reporting component (e.g. `default-scheduler`, `kubelet`).
 #[derive(Clone)]
 pub struct Recorder {
     client: kube::Client,
+    flavor: Flavor,
     controller: String,
-    instance: String,
+    instance: Option<String>,
     written: Arc<Mutex<HashMap<Key, Written>>>,
 }
 
 impl Recorder {
-    /// A recorder reporting as `controller`, from `instance` (a host or replica name;
-    /// defaults to the controller's name).
+    /// A core/v1 recorder (the kubelet's and kube-controller-manager's), reporting as
+    /// component `controller` from host `instance` (the kubelet's node; none for
+    /// controllers).
     pub fn new(client: kube::Client, controller: &str, instance: Option<&str>) -> Recorder {
         Recorder {
             client,
+            flavor: Flavor::Core,
             controller: controller.to_string(),
-            instance: instance.unwrap_or(controller).to_string(),
+            instance: instance.map(str::to_string),
             written: Arc::default(),
+        }
+    }
+
+    /// An `events.k8s.io/v1` recorder (kube-scheduler's), reporting as `controller` from
+    /// `instance` (defaults to the controller's name).
+    pub fn events_v1(client: kube::Client, controller: &str, instance: Option<&str>) -> Recorder {
+        Recorder {
+            flavor: Flavor::EventsV1,
+            ..Recorder::new(client, controller, instance)
         }
     }
 
@@ -195,14 +222,24 @@ impl Recorder {
     ) -> Result<Written, Option<kube::Error>> {
         w.count += 1;
         w.last = now;
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &w.namespace);
-        let patch = serde_json::json!({
-            "series": {"count": w.count, "lastObservedTime": MicroTime(now)}
-        });
-        api.patch(&w.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(|_| w)
-            .map_err(Some)
+        let patch = match self.flavor {
+            Flavor::Core => serde_json::json!({"count": w.count, "lastTimestamp": Time(now)}),
+            Flavor::EventsV1 => serde_json::json!({
+                "series": {"count": w.count, "lastObservedTime": MicroTime(now)}
+            }),
+        };
+        let params = PatchParams::default();
+        let result = match self.flavor {
+            Flavor::Core => Api::<CoreEvent>::namespaced(self.client.clone(), &w.namespace)
+                .patch(&w.name, &params, &Patch::Merge(&patch))
+                .await
+                .map(|_| ()),
+            Flavor::EventsV1 => Api::<Event>::namespaced(self.client.clone(), &w.namespace)
+                .patch(&w.name, &params, &Patch::Merge(&patch))
+                .await
+                .map(|_| ()),
+        };
+        result.map(|()| w).map_err(Some)
     }
 
     async fn create(
@@ -228,25 +265,58 @@ impl Recorder {
             regarding.name.as_deref().unwrap_or(&self.controller),
             now.as_nanosecond()
         );
-        let event = Event {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(namespace.clone()),
-                ..Default::default()
-            },
-            event_time: Some(MicroTime(now)),
-            action: Some(action.to_string()),
-            reason: Some(reason.to_string()),
-            note: Some(note.to_string()),
-            type_: Some(type_.to_string()),
-            regarding: Some(regarding.clone()),
-            related: related.cloned(),
-            reporting_controller: Some(self.controller.clone()),
-            reporting_instance: Some(self.instance.clone()),
+        let metadata = ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(namespace.clone()),
             ..Default::default()
         };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        api.create(&PostParams::default(), &event).await?;
+        match self.flavor {
+            Flavor::Core => {
+                let event = CoreEvent {
+                    metadata,
+                    involved_object: regarding.clone(),
+                    related: related.cloned(),
+                    reason: Some(reason.to_string()),
+                    message: Some(note.to_string()),
+                    type_: Some(type_.to_string()),
+                    source: Some(EventSource {
+                        component: Some(self.controller.clone()),
+                        host: self.instance.clone(),
+                    }),
+                    first_timestamp: Some(Time(now)),
+                    last_timestamp: Some(Time(now)),
+                    count: Some(1),
+                    reporting_component: Some(self.controller.clone()),
+                    reporting_instance: Some(self.instance.clone().unwrap_or_default()),
+                    ..Default::default()
+                };
+                Api::<CoreEvent>::namespaced(self.client.clone(), &namespace)
+                    .create(&PostParams::default(), &event)
+                    .await?;
+            }
+            Flavor::EventsV1 => {
+                let event = Event {
+                    metadata,
+                    event_time: Some(MicroTime(now)),
+                    action: Some(action.to_string()),
+                    reason: Some(reason.to_string()),
+                    note: Some(note.to_string()),
+                    type_: Some(type_.to_string()),
+                    regarding: Some(regarding.clone()),
+                    related: related.cloned(),
+                    reporting_controller: Some(self.controller.clone()),
+                    reporting_instance: Some(
+                        self.instance
+                            .clone()
+                            .unwrap_or_else(|| self.controller.clone()),
+                    ),
+                    ..Default::default()
+                };
+                Api::<Event>::namespaced(self.client.clone(), &namespace)
+                    .create(&PostParams::default(), &event)
+                    .await?;
+            }
+        }
         Ok(Written {
             name,
             namespace,

@@ -1,6 +1,6 @@
-//! The recorder against a real in-process API server: repeats of one event form a series,
-//! different messages are different events, and cluster-scoped objects' events land in
-//! `default`.
+//! The recorder against a real in-process API server, in both of upstream's flavours:
+//! repeats of one event form a series (`events.k8s.io`) or a count (core/v1), different
+//! messages are different events, and cluster-scoped objects' events land in `default`.
 
 use std::sync::Arc;
 
@@ -48,7 +48,7 @@ async fn events(client: &kube::Client, ns: &str) -> Vec<Event> {
 #[tokio::test]
 async fn repeats_form_a_series_and_different_notes_are_different_events() {
     let (client, shutdown) = client().await;
-    let recorder = Recorder::new(client.clone(), "default-scheduler", None);
+    let recorder = Recorder::events_v1(client.clone(), "default-scheduler", None);
     for _ in 0..3 {
         recorder
             .publish(
@@ -95,7 +95,7 @@ async fn repeats_form_a_series_and_different_notes_are_different_events() {
         Some("web")
     );
 
-    // A node's event goes to `default`; a related object is kept.
+    // The kubelet's core/v1 events: source, count and timestamps; a node's go to `default`.
     let node = ObjectReference {
         kind: Some("Node".into()),
         name: Some("n1".into()),
@@ -103,25 +103,52 @@ async fn repeats_form_a_series_and_different_notes_are_different_events() {
         ..Default::default()
     };
     let kubelet = Recorder::new(client.clone(), "kubelet", Some("n1"));
+    for _ in 0..2 {
+        kubelet
+            .publish(
+                &node,
+                EventType::Normal,
+                "NodeReady",
+                "NodeReady",
+                "Node n1 status is now: NodeReady",
+            )
+            .await;
+    }
     kubelet
         .publish_related(
-            &node,
-            Some(&pod("web")),
-            EventType::Normal,
-            "NodeReady",
-            "NodeReady",
-            "Node n1 status is now: NodeReady",
+            &pod("web"),
+            Some(&pod("other")),
+            EventType::Warning,
+            "BackOff",
+            "BackOff",
+            "Back-off restarting failed container c in pod web_default(uid-web)",
         )
         .await;
-    let list = events(&client, "default").await;
-    let ready = list
+    let core: Vec<k8s_openapi::api::core::v1::Event> =
+        Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), "default")
+            .list(&ListParams::default().fields("source=kubelet"))
+            .await
+            .expect("list core events")
+            .items;
+    let ready = core
         .iter()
         .find(|e| e.reason.as_deref() == Some("NodeReady"))
         .expect("the node's event");
-    assert_eq!(ready.reporting_instance.as_deref(), Some("n1"));
+    assert_eq!(ready.count, Some(2), "{ready:?}");
     assert_eq!(
-        ready.related.as_ref().and_then(|r| r.name.as_deref()),
-        Some("web")
+        ready.source.as_ref().and_then(|s| s.host.as_deref()),
+        Some("n1")
+    );
+    assert!(ready.first_timestamp.is_some() && ready.last_timestamp.is_some());
+    assert_eq!(ready.reporting_component.as_deref(), Some("kubelet"));
+    let backoff = core
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("BackOff"))
+        .expect("the pod's event");
+    assert_eq!(backoff.count, Some(1));
+    assert_eq!(
+        backoff.related.as_ref().and_then(|r| r.name.as_deref()),
+        Some("other")
     );
     shutdown.cancel();
 }

@@ -182,7 +182,7 @@ pub async fn run(client: Client, config: Config, shutdown: CancellationToken) ->
         }),
     ];
     let mut events = futures::stream::select_all(streams);
-    let recorder = Recorder::new(client.clone(), &config.scheduler_name, None);
+    let recorder = Recorder::events_v1(client.clone(), &config.scheduler_name, None);
     let (bind_tx, mut bind_rx) = mpsc::unbounded_channel();
     let mut s = Scheduler {
         fw: Arc::new(registry::default_framework(

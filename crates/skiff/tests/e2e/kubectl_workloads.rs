@@ -415,6 +415,20 @@ spec:
     );
     let out = k.ok(&["get", "node", &target]).await;
     assert!(out.contains("SchedulingDisabled"), "{out}");
+    // The node lifecycle controller taints the cordoned node, as on EKS.
+    until(
+        &k,
+        &[
+            "get",
+            "node",
+            &target,
+            "-o",
+            "jsonpath={.spec.taints[*].key}",
+        ],
+        "the unschedulable taint",
+        |o| o.contains("node.kubernetes.io/unschedulable"),
+    )
+    .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let list = pods
