@@ -1806,12 +1806,21 @@ async fn scale_subresource_reads_and_writes_replicas_of_the_parent() {
             .expect_err("stale"),
     );
     assert_eq!(err.code, 409, "{err:?}");
-    let mut fresh = deploys.get_scale("web").await.expect("get scale");
-    fresh.spec = Some(k8s_openapi::api::autoscaling::v1::ScaleSpec { replicas: Some(5) });
-    let s = deploys
-        .replace_scale("web", &PostParams::default(), &fresh)
-        .await
-        .expect("replace scale");
+    // The Deployment controller writes the status meanwhile, so a read-modify-write may
+    // meet a conflict as it would on any cluster; retry as clients do.
+    let mut attempts = 0;
+    let s = loop {
+        let mut fresh = deploys.get_scale("web").await.expect("get scale");
+        fresh.spec = Some(k8s_openapi::api::autoscaling::v1::ScaleSpec { replicas: Some(5) });
+        match deploys
+            .replace_scale("web", &PostParams::default(), &fresh)
+            .await
+        {
+            Ok(s) => break s,
+            Err(kube::Error::Api(st)) if st.code == 409 && attempts < 20 => attempts += 1,
+            Err(e) => panic!("replace scale: {e}"),
+        }
+    };
     assert_eq!(s.spec.as_ref().and_then(|s| s.replicas), Some(5));
     let mut negative = s.clone();
     negative.spec = Some(k8s_openapi::api::autoscaling::v1::ScaleSpec { replicas: Some(-1) });

@@ -256,7 +256,15 @@ async fn kubectl_describe_and_logs_show_what_a_real_cluster_shows() {
         ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
         "{out}"
     );
-    let describe = k.ok(&["describe", "pod", "crash"]).await;
+    // The container alternates between short runs and ever longer back-offs; describe it
+    // while it waits.
+    let describe = until(
+        &k,
+        &["describe", "pod", "crash"],
+        "describe in CrashLoopBackOff",
+        |o| o.contains("Reason:       CrashLoopBackOff"),
+    )
+    .await;
     for needle in [
         "Reason:       CrashLoopBackOff",
         "Last State:     Terminated",
