@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 pub mod admission;
 pub mod auth;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod clock;
 mod codec;
 pub mod crd;

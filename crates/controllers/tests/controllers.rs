@@ -47,18 +47,10 @@ mod deployment {
     /// on a clock running 20 times faster than real time.
     async fn start() -> Cluster {
         let shutdown = CancellationToken::new();
-        let store: Arc<dyn store::Backend> = Arc::new(store::MemoryBackend::new());
-        let server =
-            apiserver::ApiServer::new(store, apiserver::Config::default(), None, shutdown.clone());
-        server.bootstrap().await.expect("bootstrap");
-        let svc = tower::ServiceExt::map_request(
-            server.service_for(apiserver::auth::Identity::user(
-                "admin",
-                &["system:masters"],
-            )),
-            |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
-        );
-        let client = Client::new(svc, "default");
+        let (server, client) =
+            apiserver::client::start(Arc::new(store::MemoryBackend::new()), shutdown.clone())
+                .await
+                .expect("bootstrap");
         crate::default_service_account(&client, "default").await;
         let clock = api::clock::Clock::with_speed(20.0).expect("clock");
         tokio::spawn(controllers::replicaset::run(
@@ -1008,18 +1000,10 @@ mod support_sts {
     /// Starts an API server with a clock of `speed`.
     pub async fn cluster(speed: f64) -> Cluster {
         let shutdown = CancellationToken::new();
-        let store: Arc<dyn store::Backend> = Arc::new(store::MemoryBackend::new());
-        let server =
-            apiserver::ApiServer::new(store, apiserver::Config::default(), None, shutdown.clone());
-        server.bootstrap().await.expect("bootstrap");
-        let svc = tower::ServiceExt::map_request(
-            server.service_for(apiserver::auth::Identity::user(
-                "admin",
-                &["system:masters"],
-            )),
-            |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
-        );
-        let client = Client::new(svc, "default");
+        let (_server, client) =
+            apiserver::client::start(Arc::new(store::MemoryBackend::new()), shutdown.clone())
+                .await
+                .expect("bootstrap");
         let sa: ServiceAccount = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "default"}
         }))
@@ -2199,21 +2183,9 @@ mod support_svc {
         /// Starts a server over `store` (a restart when the store has content).
         pub async fn over(store: Arc<dyn store::Backend>) -> Cluster {
             let shutdown = CancellationToken::new();
-            let server = apiserver::ApiServer::new(
-                store.clone(),
-                apiserver::Config::default(),
-                None,
-                shutdown.clone(),
-            );
-            server.bootstrap().await.expect("bootstrap");
-            let svc = tower::ServiceExt::map_request(
-                server.service_for(apiserver::auth::Identity::user(
-                    "admin",
-                    &["system:masters"],
-                )),
-                |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
-            );
-            let client = Client::new(svc, "default");
+            let (server, client) = apiserver::client::start(store.clone(), shutdown.clone())
+                .await
+                .expect("bootstrap");
             crate::default_service_account(&client, "default").await;
             Cluster {
                 client,

@@ -12,18 +12,11 @@ use kube::api::ListParams;
 
 async fn client() -> (kube::Client, tokio_util::sync::CancellationToken) {
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let store: Arc<dyn store::Backend> = Arc::new(store::MemoryBackend::new());
-    let server =
-        apiserver::ApiServer::new(store, apiserver::Config::default(), None, shutdown.clone());
-    server.bootstrap().await.expect("bootstrap");
-    let svc = tower::ServiceExt::map_request(
-        server.service_for(apiserver::auth::Identity::user(
-            "admin",
-            &["system:masters"],
-        )),
-        |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
-    );
-    (kube::Client::new(svc, "default"), shutdown)
+    let (_, client) =
+        apiserver::client::start(Arc::new(store::MemoryBackend::new()), shutdown.clone())
+            .await
+            .expect("bootstrap");
+    (client, shutdown)
 }
 
 fn pod(name: &str) -> ObjectReference {

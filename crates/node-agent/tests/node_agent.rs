@@ -36,18 +36,10 @@ impl Drop for Fixture {
 
 async fn fixture() -> Fixture {
     let shutdown = CancellationToken::new();
-    let store: Arc<dyn store::Backend> = Arc::new(store::MemoryBackend::new());
-    let server =
-        apiserver::ApiServer::new(store, apiserver::Config::default(), None, shutdown.clone());
-    server.bootstrap().await.expect("bootstrap");
-    let svc = tower::ServiceExt::map_request(
-        server.service_for(apiserver::auth::Identity::user(
-            "admin",
-            &["system:masters"],
-        )),
-        |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
-    );
-    let client = Client::new(svc, "default");
+    let (server, client) =
+        apiserver::client::start(Arc::new(store::MemoryBackend::new()), shutdown.clone())
+            .await
+            .expect("bootstrap");
     default_service_account(&client).await;
     let config = Config {
         clock: api::clock::Clock::with_speed(SPEED).expect("speed"),

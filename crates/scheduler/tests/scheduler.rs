@@ -25,18 +25,10 @@ impl Drop for Cluster {
 
 async fn start() -> Cluster {
     let shutdown = CancellationToken::new();
-    let store: Arc<dyn store::Backend> = Arc::new(store::MemoryBackend::new());
-    let server =
-        apiserver::ApiServer::new(store, apiserver::Config::default(), None, shutdown.clone());
-    server.bootstrap().await.expect("bootstrap the API server");
-    let svc = tower::ServiceExt::map_request(
-        server.service_for(apiserver::auth::Identity::user(
-            "admin",
-            &["system:masters"],
-        )),
-        |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
-    );
-    let client = kube::Client::new(svc, "default");
+    let (_server, client) =
+        apiserver::client::start(Arc::new(store::MemoryBackend::new()), shutdown.clone())
+            .await
+            .expect("bootstrap the API server");
     default_service_account(&client).await;
     let config = scheduler::Config {
         clock: api::clock::Clock::with_speed(50.0).expect("a valid speed"),

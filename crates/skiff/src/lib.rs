@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use apiserver::{ApiServer, Identity, Pki};
+use apiserver::{ApiServer, Pki};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -140,11 +140,7 @@ impl Running {
 
 /// A kube-rs client over the in-process transport of `server`.
 pub fn in_process_client(server: &ApiServer, user: &str, groups: &[&str]) -> kube::Client {
-    let svc = tower::ServiceExt::map_request(
-        server.service_for(Identity::user(user, groups)),
-        |req: http::Request<kube::client::Body>| req.map(axum::body::Body::new),
-    );
-    kube::Client::new(svc, "default")
+    apiserver::client::in_process(server, user, groups)
 }
 
 /// The default data directory: `$XDG_DATA_HOME/skiff`, else `~/.local/share/skiff`.
