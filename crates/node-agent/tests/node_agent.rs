@@ -1430,3 +1430,40 @@ async fn default_service_account(client: &kube::Client) {
         .await
         .expect("create the default service account");
 }
+
+// ---- QA findings: back-off growth, resuming, deletion retries, terminal conditions,
+// cordon events, log rotation. ----
+
+#[tokio::test]
+async fn logs_are_kept_by_size_not_by_a_line_count() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q7", "10.1.7.0/24", "192.168.1.7"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "chatty",
+            "node-q7",
+            json!([{"name": "c", "image": "busybox:1.36",
+                    "command": ["sh", "-c", "seq 1 6000; sleep 3600"]}]),
+        ),
+    )
+    .await;
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    let logs = eventually("6000 lines logged", || async {
+        let logs = api.logs("chatty", &LogParams::default()).await.ok()?;
+        logs.ends_with("6000\n").then_some(logs)
+    })
+    .await;
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(
+        lines.len(),
+        6000,
+        "{} lines, from {:?}",
+        lines.len(),
+        lines.first()
+    );
+    assert_eq!(lines[0], "1");
+}
