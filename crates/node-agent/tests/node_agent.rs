@@ -1435,6 +1435,32 @@ async fn default_service_account(client: &kube::Client) {
 // cordon events, log rotation. ----
 
 #[tokio::test]
+async fn cordoning_the_node_is_reported_as_events() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q6", "10.1.6.0/24", "192.168.1.6"))
+        .await
+        .expect("add node");
+    let nodes: Api<Node> = Api::all(f.client.clone());
+    for (unschedulable, reason) in [(true, "NodeNotSchedulable"), (false, "NodeSchedulable")] {
+        let patch = json!({"spec": {"unschedulable": unschedulable}});
+        nodes
+            .patch("node-q6", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("cordon");
+        let note = format!("Node node-q6 status is now: {reason}");
+        eventually(reason, || async {
+            let events = events_of(&f.client, "node-q6").await;
+            events
+                .iter()
+                .any(|(r, n)| r == reason && *n == note)
+                .then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn logs_are_kept_by_size_not_by_a_line_count() {
     let f = fixture().await;
     f.agent
