@@ -1434,6 +1434,52 @@ async fn default_service_account(client: &kube::Client) {
 // ---- QA findings: back-off growth, resuming, deletion retries, terminal conditions,
 // cordon events, log rotation. ----
 
+fn condition<'a>(p: &'a Pod, kind: &str) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
+    p.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == kind)
+}
+
+#[tokio::test]
+async fn terminal_pods_are_not_ready_with_pod_completed_or_pod_failed() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q5", "10.1.5.0/24", "192.168.1.5"))
+        .await
+        .expect("add node");
+    for (name, code) in [("ok", 0), ("bad", 1)] {
+        let mut pod = pod_on(
+            name,
+            "node-q5",
+            json!([{"name": "c", "image": "busybox:1.36",
+                    "command": ["sh", "-c", format!("exit {code}")]}]),
+        );
+        pod["spec"]["restartPolicy"] = json!("Never");
+        create_pod(&f.client, pod).await;
+    }
+    for (name, want_phase, want_reason) in [
+        ("ok", "Succeeded", "PodCompleted"),
+        ("bad", "Failed", "PodFailed"),
+    ] {
+        let p = eventually(want_phase, || async {
+            let p = get_pod(&f.client, name).await?;
+            (phase(&p) == want_phase).then_some(p)
+        })
+        .await;
+        for kind in ["Ready", "ContainersReady"] {
+            let c = condition(&p, kind).expect("condition");
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()),
+                ("False", Some(want_reason), None),
+                "{name} {kind}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn cordoning_the_node_is_reported_as_events() {
     let f = fixture().await;
