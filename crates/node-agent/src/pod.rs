@@ -675,6 +675,10 @@ impl PodWorker {
             self.last_written = None;
             return;
         };
+        if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+            // A terminal phase is never taken back (the status manager refuses to).
+            return;
+        }
         let phase_differs =
             written.pointer("/status/phase").and_then(|p| p.as_str()) != status.phase.as_deref();
         let conditions_differ = written
