@@ -22,11 +22,14 @@ struct Entry {
 }
 
 impl Backoff {
-    /// Records a failure at `now`: the first (or the first after 2×cap of quiet) starts at
-    /// [`INITIAL`], later ones double up to [`MAX`].
-    pub fn next(&mut self, now: Duration) {
+    /// Records a failure that happened at `event`, acted on at `now` (client-go's
+    /// `Next(id, eventTime)`): the first, or the first whose event comes more than 2×cap
+    /// after the last update, starts at [`INITIAL`]; later ones double up to [`MAX`].
+    /// The update is stamped `now`, so a container that ran 10 quiet minutes since its last
+    /// restart starts over at 10 s.
+    pub fn next(&mut self, event: Duration, now: Duration) {
         let backoff = match self.entry {
-            Some(e) if !expired(now, e.last_update) => (e.backoff * 2).min(MAX),
+            Some(e) if !expired(event, e.last_update) => (e.backoff * 2).min(MAX),
             _ => INITIAL,
         };
         self.entry = Some(Entry {
@@ -72,7 +75,7 @@ mod tests {
         let mut b = Backoff::default();
         let mut seen = Vec::new();
         for i in 0..8 {
-            b.next(s(i));
+            b.next(s(i), s(i));
             seen.push(b.current().as_secs());
         }
         assert_eq!(seen, vec![10, 20, 40, 80, 160, 300, 300, 300]);
@@ -82,10 +85,11 @@ mod tests {
     fn resets_after_ten_quiet_minutes() {
         let mut b = Backoff::default();
         for i in 0..4 {
-            b.next(s(i));
+            b.next(s(i), s(i));
         }
         assert_eq!(b.current(), s(80));
-        b.next(s(3 + 601));
+        // Restarted at 3 s, crashed again after 10 min 1 s of running.
+        b.next(s(3 + 601), s(3 + 610));
         assert_eq!(b.current(), INITIAL);
     }
 
@@ -100,7 +104,7 @@ mod tests {
         for (name, failed_at, event, now, want) in cases {
             let mut b = Backoff::default();
             if let Some(t) = failed_at {
-                b.next(s(t));
+                b.next(s(t), s(t));
             }
             assert_eq!(b.in_backoff_since(s(event), s(now)), want, "{name}");
         }

@@ -8,7 +8,11 @@
 //! kubelet, routed by node name; a pod's worker sleeps on timers between its steps.
 //!
 //! A node whose Node carries the annotation [`STOPPED_ANNOTATION`]` = stopped` behaves as a
-//! dead kubelet (no Lease renewals, no status, no pod work) until the annotation goes.
+//! dead kubelet until the annotation goes: no Lease renewals, no node or pod status, no
+//! events, no logs served, and none of the kubelet's own work (starting, restarting, probing,
+//! pulling, stopping, deleting). The containers run on meanwhile, as real ones do when their
+//! kubelet dies: their processes log, exit and get OOM-killed on the clock. When it comes
+//! back, the kubelet does the work that waited and posts every pod's status again.
 //!
 //! Not simulated (said plainly): probe timeouts (a simulated answer is instant), ConfigMap
 //! and Secret volume updates after the mount, `emptyDir` shared between containers, image

@@ -1,5 +1,5 @@
 //! Container logs as the kubelet keeps them: per container the lines of its recent instances
-//! (a bounded ring buffer each), which instance `kubectl logs` and `--previous` read (the
+//! (each rotated by size as the kubelet's container log manager does), which instance `kubectl logs` and `--previous` read (the
 //! kubelet's `validateContainerLogStatus`), and the query options (`tailLines`, `sinceTime`,
 //! `timestamps`, `limitBytes`, `follow`).
 
@@ -8,8 +8,13 @@ use std::sync::{Arc, Mutex};
 
 use api::kubelet::{LogError, LogRequest, LogStream};
 
-/// Lines kept per container instance; older ones are dropped as containerd rotates its log.
-pub const MAX_LINES: usize = 5000;
+/// The size at which an instance's log file is rotated (`containerLogMaxSize`, 10 MiB by
+/// default), counted as the CRI log file holds it (`<RFC 3339 time> stdout F <text>\n` per
+/// line). After a rotation `kubectl logs` reads only the new file, so the lines before it are
+/// dropped (the rotated, compressed files are not kept here: nothing reads them). So a
+/// container holds at most `MAX_INSTANCES` × 10 MiB of text (30 MiB); simulated processes
+/// log little unless told to, which keeps the common case small.
+pub const MAX_BYTES: usize = 10 * 1024 * 1024;
 /// Instances kept per container (current, previous, and one being replaced).
 const MAX_INSTANCES: usize = 3;
 
@@ -28,6 +33,8 @@ struct Instance {
     lines: VecDeque<LogLine>,
     /// Sequence number of `lines[0]`.
     first_seq: u64,
+    /// Size of the current log file in the CRI format.
+    bytes: usize,
     ended: bool,
 }
 
@@ -70,15 +77,22 @@ pub struct PodLogs {
     pub pod: String,
     state: Mutex<State>,
     changed: tokio::sync::watch::Sender<u64>,
+    /// Where an instance's log rotates ([`MAX_BYTES`]).
+    max_bytes: usize,
 }
 
 impl PodLogs {
     /// Empty logs for pod `pod`.
     pub fn new(pod: &str) -> Arc<PodLogs> {
+        Self::with_max_bytes(pod, MAX_BYTES)
+    }
+
+    fn with_max_bytes(pod: &str, max_bytes: usize) -> Arc<PodLogs> {
         Arc::new(PodLogs {
             pod: pod.to_string(),
             state: Mutex::new(State::default()),
             changed: tokio::sync::watch::channel(0).0,
+            max_bytes,
         })
     }
 
@@ -117,14 +131,21 @@ impl PodLogs {
     }
 
     /// Appends a line to the instance `container_id` of `container`.
+    /// When the instance's file would exceed the rotation size, it is rotated first: the
+    /// lines before are dropped.
     pub fn append(&self, container: &str, container_id: &str, line: LogLine) {
+        // `<time> stdout F <text>\n`.
+        let size = rfc3339_nanos(line.time).len() + " stdout F ".len() + line.text.len() + 1;
+        let max = self.max_bytes;
         self.with(|s| {
             if let Some(i) = instance_mut(s, container, container_id) {
-                i.lines.push_back(line);
-                while i.lines.len() > MAX_LINES {
-                    i.lines.pop_front();
-                    i.first_seq += 1;
+                if i.bytes + size > max && !i.lines.is_empty() {
+                    i.first_seq += i.lines.len() as u64;
+                    i.lines.clear();
+                    i.bytes = 0;
                 }
+                i.bytes += size;
+                i.lines.push_back(line);
             }
         });
         self.bump();
@@ -455,12 +476,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn ring_buffer_drops_the_oldest_and_follow_ends_with_the_instance() {
-        let logs = PodLogs::new("p");
+    async fn rotation_drops_the_old_file_and_follow_ends_with_the_instance() {
+        // Each line below is `1970-01-01T00:00:00Z stdout F <n>\n`, 31 bytes plus its text:
+        // lines 0..=9 fill 320 bytes, `10` (33 bytes) starts a new file.
+        let logs = PodLogs::with_max_bytes("p", 340);
         logs.start_instance("c", "id1");
         logs.set_view("c", View::Running("id1".into()), None);
-        for i in 0..(MAX_LINES + 2) {
-            logs.append("c", "id1", line(i as i64, &i.to_string()));
+        let t0 = -1_700_000_000i64;
+        for i in 0..12 {
+            logs.append("c", "id1", line(t0, &i.to_string()));
+        }
+        let whole = |logs: &Arc<PodLogs>| {
+            let (lines, _, _) = logs.read_from("c", "id1", 0);
+            lines.into_iter().map(|l| l.text).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            whole(&logs),
+            vec!["10", "11"],
+            "the rotated file is not read"
+        );
+        for i in 12..(12 + 8) {
+            logs.append("c", "id1", line(t0, &i.to_string()));
         }
         let req = LogRequest {
             container: "c".into(),
@@ -472,7 +508,7 @@ mod tests {
         let mut stream = logs.open(&req, jiff::Timestamp::now()).unwrap();
         use futures::StreamExt;
         let first = stream.next().await.unwrap().unwrap();
-        assert_eq!(first, format!("{}\n", MAX_LINES + 1).into_bytes());
+        assert_eq!(first, b"19\n".to_vec());
         logs.append("c", "id1", line(99_999, "late"));
         let second = stream.next().await.unwrap().unwrap();
         assert_eq!(second, b"late\n".to_vec());
@@ -492,8 +528,8 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(
             got[0].as_ref().unwrap(),
-            &b"3\n4".to_vec(),
-            "the late line pushed one more out"
+            &b"lat".to_vec(),
+            "the late line rotated the file again"
         );
     }
 }

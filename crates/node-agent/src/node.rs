@@ -151,6 +151,8 @@ pub struct Kubelet {
     boot_id: String,
     machine_id: String,
     system_uuid: String,
+    /// `spec.unschedulable` as last seen (for the schedulable events).
+    last_unschedulable: bool,
 }
 
 fn node_ref(name: &str) -> ObjectReference {
@@ -209,6 +211,7 @@ impl Kubelet {
             boot_id: rng.uuid(),
             machine_id: rng.hex64()[..32].to_string(),
             system_uuid: rng.uuid(),
+            last_unschedulable: false,
         };
         kubelet.create_node().await?;
         let handle = KubeletHandle { tx, cancel, ctx };
@@ -267,7 +270,7 @@ impl Kubelet {
             Err(e) => return Err(Error::request("create", format!("nodes {}", s.name), e)),
         };
         let stopped = is_stopped(&created);
-        let _ = self.stopped_tx.send(stopped);
+        self.set_stopped(stopped);
         self.node = Some(Arc::new(created));
         let r = node_ref(&self.spec.name);
         self.ctx
@@ -298,8 +301,48 @@ impl Kubelet {
             }
             self.post_status().await?;
             self.renew_lease().await?;
+            self.record_schedulable().await;
         }
         Ok(())
+    }
+
+    /// Sets the stopped flag, waking the pod workers only when it changes.
+    fn set_stopped(&self, stopped: bool) {
+        self.stopped_tx.send_if_modified(|v| {
+            let changed = *v != stopped;
+            *v = stopped;
+            changed
+        });
+    }
+
+    /// `recordNodeSchedulableEvent`: `NodeNotSchedulable` / `NodeSchedulable` when the
+    /// Node's `spec.unschedulable` differs from what this kubelet last saw (starting from
+    /// schedulable).
+    async fn record_schedulable(&mut self) {
+        let unschedulable = self
+            .node
+            .as_ref()
+            .and_then(|n| n.spec.as_ref())
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false);
+        if unschedulable == self.last_unschedulable {
+            return;
+        }
+        self.last_unschedulable = unschedulable;
+        let reason = if unschedulable {
+            "NodeNotSchedulable"
+        } else {
+            "NodeSchedulable"
+        };
+        let name = self.spec.name.clone();
+        self.ctx
+            .event(
+                &node_ref(&name),
+                false,
+                reason,
+                format!("Node {name} status is now: {reason}"),
+            )
+            .await;
     }
 
     fn status_body(&self) -> serde_json::Value {
@@ -472,7 +515,10 @@ impl Kubelet {
                                 let now_stopped = is_stopped(&n);
                                 let recreated = self.node.as_ref().is_some_and(|old| old.uid() != n.uid());
                                 self.node = Some(n);
-                                let _ = self.stopped_tx.send(now_stopped);
+                                self.set_stopped(now_stopped);
+                                if !now_stopped {
+                                    self.record_schedulable().await;
+                                }
                                 if was && !now_stopped || recreated {
                                     // Resumed (or our Node was replaced): heartbeat at once.
                                     lease_at = tokio::time::Instant::now();

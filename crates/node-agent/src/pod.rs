@@ -24,7 +24,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::backoff::Backoff;
 use crate::behaviour::{
@@ -41,6 +41,9 @@ const SANDBOX_RETRY: Duration = Duration::from_secs(10);
 const RESYNC: Duration = Duration::from_secs(1);
 /// How long a failing registry takes to answer.
 const PULL_FAILURE_LATENCY: Duration = Duration::from_secs(1);
+/// How soon the final delete of a terminated pod is retried (the status manager's sync
+/// period).
+const DELETE_RETRY: Duration = Duration::from_secs(10);
 /// The default termination grace period.
 const DEFAULT_GRACE: i64 = 30;
 
@@ -236,6 +239,12 @@ pub struct PodWorker {
     timers: BinaryHeap<Reverse<Timer>>,
     seq: u64,
     last_written: Option<serde_json::Value>,
+    /// The resourceVersion our last status write produced.
+    last_written_rv: Option<u64>,
+    /// Whether the kubelet is stopped (a clone of the node's flag, watched by the loop).
+    stopped_rx: watch::Receiver<bool>,
+    /// Due kubelet work (restarts, probes, pulls) held while the kubelet is stopped.
+    parked: Vec<Timer>,
     start_time: jiff::Timestamp,
     epoch: Instant,
     terminating: bool,
@@ -302,6 +311,8 @@ impl PodWorker {
                 message: None,
             };
         }
+        let mut stopped_rx = ctx.stopped.clone();
+        stopped_rx.borrow_and_update();
         PodWorker {
             rng: Rng::new(ctx.seed, &uid),
             policy: RestartPolicy::parse(spec.restart_policy.as_deref()),
@@ -320,6 +331,9 @@ impl PodWorker {
             timers: BinaryHeap::new(),
             seq: 0,
             last_written: None,
+            last_written_rv: None,
+            stopped_rx,
+            parked: Vec::new(),
             start_time: jiff::Timestamp::now(),
             epoch: Instant::now(),
             terminating: false,
@@ -527,11 +541,13 @@ impl PodWorker {
             if self.deleted {
                 return;
             }
-            let terminal = self
-                .last_written
-                .as_ref()
-                .and_then(|b| b.pointer("/status/phase"))
-                .is_some_and(|p| p == "Succeeded" || p == "Failed");
+            let stopped = *self.stopped_rx.borrow();
+            let terminal = !stopped
+                && self
+                    .last_written
+                    .as_ref()
+                    .and_then(|b| b.pointer("/status/phase"))
+                    .is_some_and(|p| p == "Succeeded" || p == "Failed");
             if terminal && !self.terminating {
                 // A finished pod's sidecars stop; then it gives back its sandbox (and IP)
                 // and its resources.
@@ -555,10 +571,10 @@ impl PodWorker {
                     self.teardown().await;
                 }
             }
-            if self.terminating {
+            if self.terminating && !stopped {
                 self.stop_sidecars().await;
             }
-            if self.terminating && self.all_stopped() {
+            if self.terminating && !stopped && self.all_stopped() {
                 self.finish_deletion().await;
                 return;
             }
@@ -576,26 +592,116 @@ impl PodWorker {
                         None => { self.deleted = true; return; }
                         Some(p) => {
                             self.pod = p;
-                            if self.pod.metadata.deletion_timestamp.is_some() && !self.terminating {
-                                if !self.ctx.alive().await { return; }
+                            self.reconcile_with_api();
+                            if self.pod.metadata.deletion_timestamp.is_some()
+                                && !self.terminating
+                                && !*self.stopped_rx.borrow()
+                            {
                                 self.begin_termination().await;
                             }
                         }
                     }
                 }
+                r = self.stopped_rx.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    let now_stopped = *self.stopped_rx.borrow_and_update();
+                    if !now_stopped {
+                        self.resumed().await;
+                    }
+                }
                 _ = sleep_until_opt(deadline) => {
-                    if !self.ctx.alive().await { return; }
                     let now = Instant::now();
                     dirty = false;
+                    let stopped = *self.stopped_rx.borrow();
                     while let Some(Reverse(t)) = self.timers.peek() {
                         if t.at > now { break; }
                         let Some(Reverse(t)) = self.timers.pop() else { break };
+                        if stopped && !matches!(t.step, Step::Proc | Step::KillDone(_)) {
+                            // The kubelet's own work waits for it to come back; the
+                            // containers' processes run on (see `resumed`).
+                            self.parked.push(t);
+                            continue;
+                        }
                         self.quiet = false;
                         self.fire(t).await;
                         dirty |= !self.quiet;
                     }
                 }
             }
+        }
+    }
+
+    /// The kubelet came back: its status manager posts the whole status again (the API's
+    /// copy may have been changed meanwhile, e.g. `Ready=False` from the node lifecycle
+    /// controller), and the work it could not do while dead (restarts, probes, pulls,
+    /// starting the next container, a deletion) is done now.
+    async fn resumed(&mut self) {
+        self.last_written = None;
+        let now = Instant::now();
+        for mut t in self.parked.drain(..) {
+            t.at = now;
+            self.timers.push(Reverse(t));
+        }
+        if self.init_failed {
+            self.stop_all_for_failure().await;
+        } else {
+            self.advance().await;
+        }
+        if self.pod.metadata.deletion_timestamp.is_some() && !self.terminating {
+            self.begin_termination().await;
+        }
+    }
+
+    /// The status manager's reconcile: when the API's copy of the pod, newer than our last
+    /// write, disagrees with what we last wrote (phase, or the status of a condition the
+    /// kubelet owns), the next sync writes the whole status again.
+    fn reconcile_with_api(&mut self) {
+        let Some(written) = &self.last_written else {
+            return;
+        };
+        let rv = |p: &Pod| {
+            p.metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        match (rv(&self.pod), self.last_written_rv) {
+            (Some(now), Some(ours)) if now > ours => {}
+            _ => return,
+        }
+        let Some(status) = self.pod.status.as_ref() else {
+            self.last_written = None;
+            return;
+        };
+        if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+            // A terminal phase is never taken back (the status manager refuses to).
+            return;
+        }
+        let phase_differs =
+            written.pointer("/status/phase").and_then(|p| p.as_str()) != status.phase.as_deref();
+        let conditions_differ = written
+            .pointer("/status/conditions")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                matches!(
+                    c["type"].as_str(),
+                    Some("PodReadyToStartContainers" | "Initialized" | "ContainersReady" | "Ready")
+                )
+            })
+            .any(|c| {
+                let api = status
+                    .conditions
+                    .iter()
+                    .flatten()
+                    .find(|a| Some(a.type_.as_str()) == c["type"].as_str());
+                api.map(|a| a.status.as_str()) != c["status"].as_str()
+            });
+        if phase_differs || conditions_differ {
+            self.last_written = None;
         }
     }
 
@@ -622,9 +728,14 @@ impl PodWorker {
             Step::Sandbox => {}
             Step::PullDone => self.pull_done(t.idx).await,
             Step::PullBackOffState => self.pull_backoff_state(t.idx).await,
-            Step::PullRetry | Step::Restart => {
+            Step::PullRetry => {
                 if !self.terminating && !self.finished {
                     self.start_container(t.idx).await;
+                }
+            }
+            Step::Restart => {
+                if !self.terminating && !self.finished {
+                    self.restart_after_crash(t.idx).await;
                 }
             }
             Step::Proc => self.process_event(t.idx).await,
@@ -645,7 +756,8 @@ impl PodWorker {
     /// Starts whatever can start now: init containers in order (sidecars stay running),
     /// then every regular container.
     async fn advance(&mut self) {
-        if self.terminating || !self.sandbox_ready || self.init_failed {
+        if self.terminating || !self.sandbox_ready || self.init_failed || *self.ctx.stopped.borrow()
+        {
             return;
         }
         for i in 0..self.ctrs.len() {
@@ -868,7 +980,7 @@ impl PodWorker {
                     .await;
                 let now = self.sim_now();
                 let c = &mut self.ctrs[idx];
-                c.pull_backoff.next(now);
+                c.pull_backoff.next(now, now);
                 c.pull_failed_at = now;
                 c.prev_pull_err = format!("ErrImagePull: {err}");
                 c.phase = Phase::PullBackOff;
@@ -1232,15 +1344,27 @@ impl PodWorker {
             .await;
             self.schedule(idx, wait, Step::Restart);
         } else {
-            let finished = c.finished_at;
-            c.crash_backoff.next(finished);
-            c.phase = Phase::CrashBackOff;
-            self.start_container(idx).await;
+            self.restart_after_crash(idx).await;
         }
+    }
+
+    /// The sync after the back-off window (or outside one): `backOff.Next(key, finishedAt)`
+    /// doubles the window for the next crash, then the container starts again.
+    async fn restart_after_crash(&mut self, idx: usize) {
+        let now = self.sim_now();
+        let c = &mut self.ctrs[idx];
+        let finished = c.finished_at;
+        c.crash_backoff.next(finished, now);
+        c.phase = Phase::CrashBackOff;
+        self.start_container(idx).await;
     }
 
     /// An init container failed for good: the pod fails, running sidecars are stopped.
     async fn stop_all_for_failure(&mut self) {
+        if *self.ctx.stopped.borrow() {
+            // Done when the kubelet comes back (`resumed`).
+            return;
+        }
         for i in 0..self.ctrs.len() {
             if matches!(self.ctrs[i].phase, Phase::Running) {
                 self.kill(i, DEFAULT_GRACE, None).await;
@@ -1254,6 +1378,16 @@ impl PodWorker {
         self.terminating = true;
         self.write_status().await;
         self.teardown().await;
+        self.delete_until_gone().await;
+    }
+
+    /// The final delete (grace 0, uid precondition), retried as the status manager's
+    /// periodic sync does until the pod is gone from the API or replaced by another of the
+    /// same name: after an error (conflict, a transient failure), or when the pod is still
+    /// there after a successful call without a finalizer to wait for, again after
+    /// [`DELETE_RETRY`]; while finalizers hold it, again when it changes (at most once per
+    /// [`DELETE_RETRY`]).
+    async fn delete_until_gone(&mut self) {
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.ns);
         let dp = DeleteParams {
             grace_period_seconds: Some(0),
@@ -1263,24 +1397,52 @@ impl PodWorker {
             }),
             ..DeleteParams::default()
         };
-        match api.delete(&self.name, &dp).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(st)) if st.is_not_found() || st.is_conflict() => {}
-            Err(e) => {
-                warn!(pod = %self.name, ns = %self.ns, "deleting the terminated pod failed: {e}")
-            }
-        }
-        self.wait_gone().await;
-    }
-
-    async fn wait_gone(&mut self) {
+        let mut next_try = Some(Instant::now());
+        let mut last_try = Instant::now();
         loop {
             tokio::select! {
                 _ = self.ctx.cancel.cancelled() => return,
                 r = self.rx.changed() => {
-                    if r.is_err() || self.rx.borrow_and_update().is_none() {
-                        self.cleanup().await;
+                    if r.is_err() {
                         return;
+                    }
+                    let pod = self.rx.borrow_and_update().clone();
+                    match pod {
+                        None => {
+                            self.cleanup().await;
+                            return;
+                        }
+                        Some(p) => {
+                            self.pod = p;
+                            if next_try.is_none() {
+                                next_try = Some(last_try + self.ctx.clock.real(DELETE_RETRY));
+                            }
+                        }
+                    }
+                }
+                _ = sleep_until_opt(next_try) => {
+                    next_try = None;
+                    if *self.stopped_rx.borrow() {
+                        // A dead kubelet deletes nothing; try again once it is back.
+                        next_try = Some(Instant::now() + self.ctx.clock.real(DELETE_RETRY));
+                        continue;
+                    }
+                    last_try = Instant::now();
+                    match api.delete(&self.name, &dp).await {
+                        Ok(either) => {
+                            let held = either.left().is_some_and(|p| {
+                                p.uid().as_deref() == Some(self.uid.as_str())
+                                    && p.finalizers().is_empty()
+                            });
+                            if held {
+                                next_try = Some(last_try + self.ctx.clock.real(DELETE_RETRY));
+                            }
+                        }
+                        Err(kube::Error::Api(st)) if st.is_not_found() => {}
+                        Err(e) => {
+                            debug!(pod = %self.name, ns = %self.ns, "deleting the terminated pod failed, retrying: {e}");
+                            next_try = Some(last_try + self.ctx.clock.real(DELETE_RETRY));
+                        }
                     }
                 }
             }
@@ -1496,6 +1658,11 @@ impl PodWorker {
         {
             Ok(p) => {
                 if p.uid().as_deref() == Some(self.uid.as_str()) {
+                    self.last_written_rv = p
+                        .metadata
+                        .resource_version
+                        .as_deref()
+                        .and_then(|v| v.parse().ok());
                     self.pod = Arc::new(p);
                 }
                 self.last_written = Some(body);

@@ -135,6 +135,13 @@ pub fn container_status(c: &CStatus) -> ContainerStatus {
     let container_id = match &c.state {
         CState::Running { container_id, .. } => Some(container_id.clone()),
         CState::Terminated(t) if !t.container_id.is_empty() => Some(t.container_id.clone()),
+        // A waiting container keeps the id of its last instance (the runtime still reports
+        // the exited container; the kubelet only overrides the state).
+        CState::Waiting { .. } => c
+            .last
+            .as_ref()
+            .filter(|t| !t.container_id.is_empty())
+            .map(|t| t.container_id.clone()),
         _ => None,
     };
     ContainerStatus {
@@ -318,9 +325,16 @@ pub fn conditions(
             now,
         ));
     }
+    // Terminal pods: `PodCompleted` for Succeeded, `PodFailed` for Failed
+    // (`generateContainersReadyConditionForTerminalPhase`, and Ready mirrors it).
+    let terminal = match inputs.phase {
+        "Succeeded" => Some("PodCompleted"),
+        "Failed" => Some("PodFailed"),
+        _ => None,
+    };
     for kind in ["ContainersReady", "Ready"] {
-        let c = if completed {
-            condition(kind, false, Some("PodCompleted"), None, previous, now)
+        let c = if let Some(reason) = terminal {
+            condition(kind, false, Some(reason), None, previous, now)
         } else if !inputs.incomplete_init.is_empty() {
             condition(
                 kind,
@@ -503,6 +517,24 @@ mod tests {
             (ready.status.as_str(), ready.reason.as_deref()),
             ("False", Some("PodCompleted"))
         );
+        let failed = conditions(
+            ConditionInputs {
+                sandbox_ready: false,
+                incomplete_init: &[],
+                unready: &unready,
+                phase: "Failed",
+            },
+            &got,
+            now,
+        );
+        for kind in ["Ready", "ContainersReady"] {
+            let c = failed.iter().find(|c| c.type_ == kind).unwrap();
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()),
+                ("False", Some("PodFailed"), None),
+                "{kind}"
+            );
+        }
     }
 
     #[test]

@@ -1422,3 +1422,349 @@ async fn default_service_account(client: &kube::Client) {
         .await
         .expect("create the default service account");
 }
+
+// ---- QA findings: back-off growth, resuming, deletion retries, terminal conditions,
+// cordon events, log rotation. ----
+
+/// Annotates (`Some("stopped")`) or clears the node's stopped-kubelet annotation.
+async fn set_stopped(client: &Client, node: &str, stopped: bool) {
+    let value = if stopped {
+        json!("stopped")
+    } else {
+        json!(null)
+    };
+    let patch = json!({"metadata": {"annotations": {"node.skiff.dev/kubelet": value}}});
+    Api::<Node>::all(client.clone())
+        .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("annotate node");
+}
+
+fn condition<'a>(p: &'a Pod, kind: &str) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
+    p.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == kind)
+}
+
+#[tokio::test]
+async fn crash_loop_back_off_doubles_per_restart_and_keeps_the_container_id() {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q1", "10.1.1.0/24", "192.168.1.1"))
+        .await
+        .expect("add node");
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    let cfg = watcher::Config::default().fields("metadata.name=doubling");
+    let mut pods = std::pin::pin!(watcher::watcher(api.clone(), cfg).applied_objects());
+    create_pod(
+        &f.client,
+        pod_on(
+            "doubling",
+            "node-q1",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sh", "-c", "echo boom; exit 1"]}]),
+        ),
+    )
+    .await;
+    // Every back-off the status reports, in order, until the third.
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while seen.len() < 3 {
+        let p = tokio::time::timeout_at(deadline, pods.next())
+            .await
+            .expect("three back-offs in time")
+            .expect("watch open")
+            .expect("watch event");
+        let s = container_state(&p, "c");
+        if s.pointer("/state/waiting/reason") != Some(&json!("CrashLoopBackOff")) {
+            continue;
+        }
+        let msg = s["state"]["waiting"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        let d = msg
+            .strip_prefix("back-off ")
+            .and_then(|m| m.split(' ').next())
+            .unwrap_or_default()
+            .to_string();
+        // The waiting container keeps its last instance's ids (describe's `Container ID`).
+        assert_eq!(
+            s["containerID"], s["lastState"]["terminated"]["containerID"],
+            "{s}"
+        );
+        assert!(
+            s["containerID"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("containerd://")),
+            "{s}"
+        );
+        assert!(
+            s["imageID"]
+                .as_str()
+                .is_some_and(|id| id.contains("@sha256:")),
+            "{s}"
+        );
+        if seen.last() != Some(&d) {
+            seen.push(d);
+        }
+    }
+    assert_eq!(seen, vec!["10s", "20s", "40s"]);
+}
+
+#[tokio::test]
+async fn a_resumed_kubelet_posts_its_pods_true_status_again() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q2", "10.1.2.0/24", "192.168.1.2"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "steady",
+            "node-q2",
+            json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"]}]),
+        ),
+    )
+    .await;
+    let ready = |p: &Pod| condition(p, "Ready").map(|c| c.status.clone());
+    eventually("Ready", || async {
+        let p = get_pod(&f.client, "steady").await?;
+        (ready(&p)? == "True").then_some(())
+    })
+    .await;
+    set_stopped(&f.client, "node-q2", true).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // What the node lifecycle controller does to a silent node's pods.
+    let mut p = get_pod(&f.client, "steady").await.expect("pod");
+    let mut conditions = p
+        .status
+        .as_mut()
+        .and_then(|s| s.conditions.take())
+        .unwrap_or_default();
+    for c in &mut conditions {
+        if c.type_ == "Ready" {
+            c.status = "False".into();
+            c.reason = Some("NodeStatusUnknown".into());
+        }
+    }
+    Api::<Pod>::namespaced(f.client.clone(), "default")
+        .patch_status(
+            "steady",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"conditions": conditions}})),
+        )
+        .await
+        .expect("mark not ready");
+    // A stopped kubelet posts nothing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let p = get_pod(&f.client, "steady").await.expect("pod");
+    assert_eq!(ready(&p).as_deref(), Some("False"));
+    set_stopped(&f.client, "node-q2", false).await;
+    eventually("Ready again after resuming", || async {
+        let p = get_pod(&f.client, "steady").await?;
+        (ready(&p)? == "True").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn containers_run_on_while_the_kubelet_is_stopped() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q3", "10.1.3.0/24", "192.168.1.3"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "runs-on",
+        "node-q3",
+        json!([{"name": "c", "image": "busybox:1.36",
+                "command": ["sh", "-c", "echo start; sleep 20; echo done; exit 3"]}]),
+    );
+    pod["spec"]["restartPolicy"] = json!("Never");
+    create_pod(&f.client, pod).await;
+    eventually("Running", || async {
+        let p = get_pod(&f.client, "runs-on").await?;
+        (phase(&p) == "Running").then_some(())
+    })
+    .await;
+    set_stopped(&f.client, "node-q3", true).await;
+    // 125 simulated seconds: the process finishes 20 s after its start.
+    tokio::time::sleep(Duration::from_secs_f64(125.0 / SPEED)).await;
+    let p = get_pod(&f.client, "runs-on").await.expect("pod");
+    assert_eq!(phase(&p), "Running", "a stopped kubelet reports nothing");
+    let resumed_at = jiff::Timestamp::now();
+    set_stopped(&f.client, "node-q3", false).await;
+    let p = eventually("Failed after resuming", || async {
+        let p = get_pod(&f.client, "runs-on").await?;
+        (phase(&p) == "Failed").then_some(p)
+    })
+    .await;
+    let s = container_state(&p, "c");
+    assert_eq!(s.pointer("/state/terminated/exitCode"), Some(&json!(3)));
+    let logs = Api::<Pod>::namespaced(f.client.clone(), "default")
+        .logs(
+            "runs-on",
+            &LogParams {
+                timestamps: true,
+                ..LogParams::default()
+            },
+        )
+        .await
+        .expect("logs");
+    let done: jiff::Timestamp = logs
+        .lines()
+        .find(|l| l.ends_with(" done"))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no timestamped `done` line in {logs:?}"));
+    assert!(
+        done < resumed_at,
+        "the process waited for the kubelet: `done` at {done}, resumed at {resumed_at}"
+    );
+}
+
+#[tokio::test]
+async fn the_final_delete_is_retried_until_the_pod_is_gone() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q4", "10.1.4.0/24", "192.168.1.4"))
+        .await
+        .expect("add node");
+    let mut pod = pod_on(
+        "held",
+        "node-q4",
+        json!([{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"]}]),
+    );
+    pod["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    create_pod(&f.client, pod).await;
+    eventually("Running", || async {
+        let p = get_pod(&f.client, "held").await?;
+        (phase(&p) == "Running").then_some(())
+    })
+    .await;
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    api.delete("held", &DeleteParams::default())
+        .await
+        .expect("delete");
+    // The containers stop; the kubelet's final delete cannot remove a pod with a finalizer.
+    eventually("terminal while held", || async {
+        let p = get_pod(&f.client, "held").await?;
+        matches!(phase(&p), "Succeeded" | "Failed").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs_f64(20.0 / SPEED)).await;
+    assert!(
+        get_pod(&f.client, "held").await.is_some(),
+        "the finalizer holds it"
+    );
+    let patch = json!({"metadata": {"finalizers": null}});
+    api.patch("held", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("remove the finalizer");
+    eventually("the pod gone", || async {
+        get_pod(&f.client, "held").await.is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn terminal_pods_are_not_ready_with_pod_completed_or_pod_failed() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q5", "10.1.5.0/24", "192.168.1.5"))
+        .await
+        .expect("add node");
+    for (name, code) in [("ok", 0), ("bad", 1)] {
+        let mut pod = pod_on(
+            name,
+            "node-q5",
+            json!([{"name": "c", "image": "busybox:1.36",
+                    "command": ["sh", "-c", format!("exit {code}")]}]),
+        );
+        pod["spec"]["restartPolicy"] = json!("Never");
+        create_pod(&f.client, pod).await;
+    }
+    for (name, want_phase, want_reason) in [
+        ("ok", "Succeeded", "PodCompleted"),
+        ("bad", "Failed", "PodFailed"),
+    ] {
+        let p = eventually(want_phase, || async {
+            let p = get_pod(&f.client, name).await?;
+            (phase(&p) == want_phase).then_some(p)
+        })
+        .await;
+        for kind in ["Ready", "ContainersReady"] {
+            let c = condition(&p, kind).expect("condition");
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()),
+                ("False", Some(want_reason), None),
+                "{name} {kind}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn cordoning_the_node_is_reported_as_events() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q6", "10.1.6.0/24", "192.168.1.6"))
+        .await
+        .expect("add node");
+    let nodes: Api<Node> = Api::all(f.client.clone());
+    for (unschedulable, reason) in [(true, "NodeNotSchedulable"), (false, "NodeSchedulable")] {
+        let patch = json!({"spec": {"unschedulable": unschedulable}});
+        nodes
+            .patch("node-q6", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("cordon");
+        let note = format!("Node node-q6 status is now: {reason}");
+        eventually(reason, || async {
+            let events = events_of(&f.client, "node-q6").await;
+            events
+                .iter()
+                .any(|(r, n)| r == reason && *n == note)
+                .then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn logs_are_kept_by_size_not_by_a_line_count() {
+    let f = fixture().await;
+    f.agent
+        .add_node(node_spec("node-q7", "10.1.7.0/24", "192.168.1.7"))
+        .await
+        .expect("add node");
+    create_pod(
+        &f.client,
+        pod_on(
+            "chatty",
+            "node-q7",
+            json!([{"name": "c", "image": "busybox:1.36",
+                    "command": ["sh", "-c", "seq 1 6000; sleep 3600"]}]),
+        ),
+    )
+    .await;
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    let logs = eventually("6000 lines logged", || async {
+        let logs = api.logs("chatty", &LogParams::default()).await.ok()?;
+        logs.ends_with("6000\n").then_some(logs)
+    })
+    .await;
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(
+        lines.len(),
+        6000,
+        "{} lines, from {:?}",
+        lines.len(),
+        lines.first()
+    );
+    assert_eq!(lines[0], "1");
+}
