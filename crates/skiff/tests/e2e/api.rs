@@ -1004,6 +1004,77 @@ async fn scheduled_pods_delete_gracefully_and_force_deletes_at_once() {
         api.get_opt("p").await.expect("get").is_none(),
         "grace period 0 removes it"
     );
+
+    // A Job-like pod held by a finalizer: a second delete may only shorten the grace
+    // period, and the pod goes once its grace is 0 and the last finalizer is removed.
+    let held: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "held", "finalizers": ["batch.kubernetes.io/job-tracking"]},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "busybox"}]}
+    }))
+    .expect("pod");
+    api.create(&PostParams::default(), &held)
+        .await
+        .expect("create held pod");
+    let delete_with = |grace: Option<u32>| DeleteParams {
+        grace_period_seconds: grace,
+        ..Default::default()
+    };
+    let first = api
+        .delete("held", &delete_with(None))
+        .await
+        .expect("graceful delete")
+        .left()
+        .expect("pod returned");
+    assert_eq!(first.metadata.deletion_grace_period_seconds, Some(30));
+    let longer = api
+        .delete("held", &delete_with(Some(60)))
+        .await
+        .expect("delete with a longer grace")
+        .left()
+        .expect("pod returned");
+    assert_eq!(
+        longer.metadata.deletion_grace_period_seconds,
+        Some(30),
+        "a longer grace period never extends the running one"
+    );
+    let shortened = api
+        .delete("held", &delete_with(Some(0)))
+        .await
+        .expect("delete with grace 0")
+        .left()
+        .expect("a pod held by a finalizer is returned");
+    assert_eq!(
+        shortened.metadata.deletion_grace_period_seconds,
+        Some(0),
+        "grace 0 shortens the running grace period"
+    );
+    let deadline = |p: &Pod| {
+        p.metadata
+            .deletion_timestamp
+            .clone()
+            .expect("deletionTimestamp")
+            .0
+    };
+    assert_eq!(
+        deadline(&first).duration_since(deadline(&shortened)),
+        jiff::SignedDuration::from_secs(30),
+        "the deadline moves back by the 30 s cut"
+    );
+    assert!(
+        api.get_opt("held").await.expect("get").is_some(),
+        "the finalizer holds it"
+    );
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("remove finalizer");
+    assert!(
+        api.get_opt("held").await.expect("get").is_none(),
+        "gone once its grace is 0 and its last finalizer is removed"
+    );
     c.stop().await;
 }
 
