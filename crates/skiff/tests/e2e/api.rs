@@ -2101,6 +2101,107 @@ async fn pod_binding_log_and_eviction_subresources_answer_like_kube_apiserver() 
         )
     );
 
+    // exec, attach, port-forward and proxy are routed, and say plainly that no container
+    // runs to connect to (kubectl prints the message instead of a bare 404).
+    for (method, uri, sub) in [
+        (
+            "POST",
+            "/api/v1/namespaces/pods/pods/multi/exec?command=ls&container=a&stdout=true",
+            "pods/exec",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/pods/pods/multi/attach?container=a",
+            "pods/attach",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/pods/pods/multi/portforward?ports=80",
+            "pods/portforward",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/pods/pods/multi/proxy/healthz",
+            "pods/proxy",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/default/services/kubernetes/proxy/",
+            "services/proxy",
+        ),
+    ] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Vec::new())
+            .expect("request");
+        let (code, status) = raw(&c, req).await;
+        assert_eq!(
+            (code, status["reason"].as_str()),
+            (400, Some("BadRequest")),
+            "{sub}: {status}"
+        );
+        assert_eq!(
+            status["message"],
+            format!("skiff does not run real containers: {sub} is not supported yet"),
+            "{sub}"
+        );
+    }
+    // Of an object that does not exist: upstream's NotFound, details naming it.
+    let (code, status) = get_json(&c, "/api/v1/nodes/nope/proxy/metrics", "application/json").await;
+    assert_eq!(code, 404, "{status}");
+    assert_eq!(status["details"], json!({"name": "nope", "kind": "nodes"}));
+    // An unknown subresource: the generic 404 still carries (empty) details, which
+    // `kubectl debug` reads.
+    let (code, status) = get_json(
+        &c,
+        "/api/v1/namespaces/pods/pods/multi/frobnicate",
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            404,
+            Some("the server could not find the requested resource")
+        )
+    );
+    assert_eq!(status["details"], json!({}), "{status}");
+    // Discovery lists them as upstream does, with their options kinds and verbs.
+    let (_, core) = get_json(&c, "/api/v1", "application/json").await;
+    for (name, kind, verbs) in [
+        ("pods/exec", "PodExecOptions", json!(["create", "get"])),
+        ("pods/attach", "PodAttachOptions", json!(["create", "get"])),
+        (
+            "pods/portforward",
+            "PodPortForwardOptions",
+            json!(["create", "get"]),
+        ),
+        (
+            "pods/proxy",
+            "PodProxyOptions",
+            json!(["create", "delete", "get", "patch", "update"]),
+        ),
+        (
+            "services/proxy",
+            "ServiceProxyOptions",
+            json!(["create", "delete", "get", "patch", "update"]),
+        ),
+        (
+            "nodes/proxy",
+            "NodeProxyOptions",
+            json!(["create", "delete", "get", "patch", "update"]),
+        ),
+    ] {
+        let r = core["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in /api/v1"));
+        assert_eq!((&r["kind"], &r["verbs"]), (&json!(kind), &verbs), "{name}");
+    }
+
     // Eviction: a scheduled pod gets the DisruptionTarget condition and a graceful delete.
     let st = pods
         .evict("web", &EvictParams::default())
