@@ -1717,6 +1717,78 @@ async fn field_validation_strict_rejects_warn_warns_and_ignore_accepts_unknown_f
             .annotations
             .is_none()
     );
+
+    // Every request to core/v1 Endpoints carries v1.33's deprecation warning, errors too;
+    // EndpointSlices do not.
+    let deprecated =
+        r#"299 - "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice""#;
+    for (case, method, uri, body, want_code, warned) in [
+        (
+            "create endpoints",
+            "POST",
+            "/api/v1/namespaces/default/endpoints",
+            r#"{"metadata":{"name":"ep"}}"#,
+            201,
+            true,
+        ),
+        (
+            "list endpoints",
+            "GET",
+            "/api/v1/namespaces/default/endpoints",
+            "",
+            200,
+            true,
+        ),
+        (
+            "get missing endpoints",
+            "GET",
+            "/api/v1/namespaces/default/endpoints/nope",
+            "",
+            404,
+            true,
+        ),
+        (
+            "list all endpoints",
+            "GET",
+            "/api/v1/endpoints?watch=false",
+            "",
+            200,
+            true,
+        ),
+        (
+            "list endpointslices",
+            "GET",
+            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+            "",
+            200,
+            false,
+        ),
+    ] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(body.as_bytes().to_vec())
+            .expect("request");
+        let resp = c
+            .client
+            .send(req.map(kube::client::Body::from))
+            .await
+            .expect("request sent");
+        let warnings: Vec<String> = resp
+            .headers()
+            .get_all("warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        assert_eq!(resp.status().as_u16(), want_code, "{case}");
+        let want: Vec<String> = if warned {
+            vec![deprecated.to_string()]
+        } else {
+            vec![]
+        };
+        assert_eq!(warnings, want, "{case}");
+    }
     c.stop().await;
 }
 
