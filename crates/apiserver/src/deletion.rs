@@ -26,7 +26,7 @@ pub enum Plan {
 pub struct Request<'a> {
     /// The propagation policy in force (after the resource's default).
     pub policy: Option<&'a str>,
-    /// `gracePeriodSeconds` asked for (non-negative).
+    /// `gracePeriodSeconds` asked for (a negative one counts as 1).
     pub grace_period_seconds: Option<i64>,
     /// The server's time now.
     pub now: jiff::Timestamp,
@@ -34,6 +34,11 @@ pub struct Request<'a> {
 
 /// Decides what deleting `old` does.
 pub fn plan(info: &ResourceInfo, old: &Value, req: Request<'_>) -> Plan {
+    // A negative grace period counts as 1 s on the delete path.
+    let req = Request {
+        grace_period_seconds: req.grace_period_seconds.map(|g| if g < 0 { 1 } else { g }),
+        ..req
+    };
     let mut new = old.clone();
     let already_deleting = meta_str(old, "deletionTimestamp").is_some();
     // `BeforeDelete`: only pods have a graceful delete strategy.
@@ -290,6 +295,13 @@ mod tests {
                 None,
                 "mark",
                 Some(("2026-01-01T00:00:00Z", 0)),
+            ),
+            (
+                "a negative grace counts as 1",
+                pod(&[], None, "Running", "n1"),
+                Some(-5),
+                "mark",
+                Some(("2026-01-01T00:00:01Z", 1)),
             ),
             (
                 "second delete with no grace changes nothing",

@@ -1309,20 +1309,6 @@ impl Registry {
                 ));
             }
         };
-        if let Some(g) = opts.grace_period_seconds
-            && g < 0
-        {
-            return Err(Self::invalid(
-                info,
-                name,
-                vec![validation::FieldError {
-                    kind: validation::FieldErrorKind::Invalid,
-                    field: "gracePeriodSeconds".into(),
-                    value: Some(json!(g)),
-                    detail: "must be greater than or equal to 0".into(),
-                }],
-            ));
-        }
         for _ in 0..MAX_RETRIES {
             let Some(current) = self.store.get(&key, 0).await.map_err(store_err)? else {
                 return Err(ApiError::NotFound {

@@ -1527,13 +1527,6 @@ async fn hostile_bodies_get_client_errors_and_never_write() {
             br#"{"propagationPolicy":"Sideways"}"#.to_vec(),
         ),
         (
-            "negative grace period",
-            "DELETE",
-            "/api/v1/namespaces/kube-public",
-            "application/json",
-            br#"{"gracePeriodSeconds":-5}"#.to_vec(),
-        ),
-        (
             "bad dry run",
             "POST",
             "/api/v1/namespaces/default/configmaps?dryRun=Maybe",
