@@ -114,6 +114,19 @@ impl ResourceInfo {
             "binding" => ("", "v1", "Binding", CREATE),
             "token" => ("authentication.k8s.io", "v1", "TokenRequest", CREATE),
             "log" => (self.group, self.version, self.kind, &["get"]),
+            "exec" => ("", "v1", "PodExecOptions", &["create", "get"]),
+            "attach" => ("", "v1", "PodAttachOptions", &["create", "get"]),
+            "portforward" => ("", "v1", "PodPortForwardOptions", &["create", "get"]),
+            "proxy" => (
+                "",
+                "v1",
+                match self.kind {
+                    "Pod" => "PodProxyOptions",
+                    "Node" => "NodeProxyOptions",
+                    _ => "ServiceProxyOptions",
+                },
+                &["create", "delete", "get", "patch", "update"],
+            ),
             "finalize" => (self.group, self.version, self.kind, &["update"]),
             _ => (self.group, self.version, self.kind, GET_PATCH_UPDATE),
         };
@@ -280,16 +293,16 @@ pub fn builtin() -> Vec<ResourceInfo> {
         core::v1::Event { short_names: &["ev"] };
         core::v1::LimitRange { short_names: &["limits"] };
         core::v1::Namespace { short_names: &["ns"], subresources: &["finalize", "status"], verbs: NAMESPACE_VERBS };
-        core::v1::Node { short_names: &["no"], subresources: STATUS };
+        core::v1::Node { short_names: &["no"], subresources: &["proxy", "status"] };
         core::v1::PersistentVolumeClaim { short_names: &["pvc"], subresources: STATUS };
         core::v1::PersistentVolume { short_names: &["pv"], subresources: STATUS };
-        core::v1::Pod { short_names: &["po"], categories: ALL, subresources: &["binding", "eviction", "log", "status"] };
+        core::v1::Pod { short_names: &["po"], categories: ALL, subresources: &["attach", "binding", "eviction", "exec", "log", "portforward", "proxy", "status"] };
         core::v1::PodTemplate;
         core::v1::ReplicationController { short_names: &["rc"], categories: ALL, subresources: SCALE_STATUS };
         core::v1::ResourceQuota { short_names: &["quota"], subresources: STATUS };
         core::v1::Secret;
         core::v1::ServiceAccount { short_names: &["sa"], subresources: &["token"] };
-        core::v1::Service { short_names: &["svc"], categories: ALL, subresources: STATUS };
+        core::v1::Service { short_names: &["svc"], categories: ALL, subresources: &["proxy", "status"] };
         apps::v1::ControllerRevision;
         apps::v1::DaemonSet { short_names: &["ds"], categories: ALL, subresources: STATUS };
         apps::v1::Deployment { short_names: &["deploy"], categories: ALL, subresources: SCALE_STATUS };

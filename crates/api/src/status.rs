@@ -212,6 +212,9 @@ impl ApiError {
                 Some(d)
             }
             ApiError::Internal(msg) => Some(json!({ "causes": [{ "message": msg }] })),
+            // Upstream's generic 404 (`NewGenericServerResponse` with no resource) still
+            // carries empty details; clients such as `kubectl debug` read them.
+            ApiError::NoSuchPath => Some(json!({})),
             ApiError::ApplyConflict { causes, .. } => Some(json!({ "causes": causes
                 .iter()
                 .map(|(m, f)| json!({"reason": "FieldManagerConflict", "message": m, "field": f}))
@@ -260,6 +263,30 @@ mod tests {
         assert_eq!(s["code"], 404);
         assert_eq!(s["details"]["group"], "apps");
         assert_eq!(s["details"]["kind"], "deployments");
+    }
+
+    #[test]
+    fn every_not_found_carries_details() {
+        let cases = [
+            (
+                "object",
+                ApiError::NotFound {
+                    resource: GroupResource::new("", "pods"),
+                    name: "web".into(),
+                },
+                json!({"name": "web", "kind": "pods"}),
+            ),
+            ("no such path", ApiError::NoSuchPath, json!({})),
+        ];
+        for (case, e, details) in cases {
+            let s = e.to_status();
+            assert_eq!(s["reason"], "NotFound", "{case}");
+            assert_eq!(s["details"], details, "{case}");
+        }
+        assert_eq!(
+            ApiError::NoSuchPath.to_status()["message"],
+            "the server could not find the requested resource"
+        );
     }
 
     #[test]

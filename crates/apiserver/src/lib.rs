@@ -22,6 +22,7 @@ pub mod client;
 pub mod clock;
 mod codec;
 pub mod crd;
+pub mod deletion;
 pub mod discovery;
 pub mod field_manager;
 pub mod field_validation;

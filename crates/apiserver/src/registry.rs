@@ -1266,10 +1266,7 @@ impl Registry {
         if old_bytes == new_bytes {
             return Ok(old.clone());
         }
-        let finalize_now = meta_str(&new, "deletionTimestamp").is_some()
-            && codec::finalizers(&new).is_empty()
-            && !(info.plural == "namespaces" && namespace_has_spec_finalizers(&new))
-            && !graceful_pending(info, &new);
+        let finalize_now = crate::deletion::delete_during_update(info, old, &new);
         if opts.dry_run {
             codec::set_resource_version(&mut new, expected);
             return Ok(new);
@@ -1326,20 +1323,6 @@ impl Registry {
                 ));
             }
         };
-        if let Some(g) = opts.grace_period_seconds
-            && g < 0
-        {
-            return Err(Self::invalid(
-                info,
-                name,
-                vec![validation::FieldError {
-                    kind: validation::FieldErrorKind::Invalid,
-                    field: "gracePeriodSeconds".into(),
-                    value: Some(json!(g)),
-                    detail: "must be greater than or equal to 0".into(),
-                }],
-            ));
-        }
         for _ in 0..MAX_RETRIES {
             let Some(current) = self.store.get(&key, 0).await.map_err(store_err)? else {
                 return Err(ApiError::NotFound {
@@ -1372,84 +1355,31 @@ impl Registry {
                     ),
                 });
             }
-            let mut new = old.clone();
-            let already_deleting = meta_str(&old, "deletionTimestamp").is_some();
-            let mut finalizers = codec::finalizers(&old);
-            match policy.as_deref() {
-                Some("Orphan") if !finalizers.iter().any(|f| f == ORPHAN_FINALIZER) => {
-                    finalizers.retain(|f| f != FOREGROUND_FINALIZER);
-                    finalizers.push(ORPHAN_FINALIZER.into());
-                }
-                Some("Foreground") if !finalizers.iter().any(|f| f == FOREGROUND_FINALIZER) => {
-                    finalizers.retain(|f| f != ORPHAN_FINALIZER);
-                    finalizers.push(FOREGROUND_FINALIZER.into());
-                }
-                Some("Background") => {
-                    finalizers.retain(|f| f != ORPHAN_FINALIZER && f != FOREGROUND_FINALIZER)
-                }
-                _ => {}
-            }
-            if is_crd(info)
-                && !already_deleting
-                && !finalizers.iter().any(|f| f == api::crd::CLEANUP_FINALIZER)
-            {
-                // Upstream's CRD storage: deleting marks the CRD and the cleanup finalizer
-                // holds it until its custom resources are gone.
-                finalizers.push(api::crd::CLEANUP_FINALIZER.into());
-            }
-            let grace = pod_grace_period(info, &old, opts.grace_period_seconds);
-            let spec_finalizers =
-                info.plural == "namespaces" && namespace_has_spec_finalizers(&old);
-            if finalizers.is_empty() && grace.is_none() && !spec_finalizers {
-                if opts.dry_run {
-                    return Ok(Deleted::Gone(old));
-                }
-                match self.store.delete(&key, Some(current.mod_revision)).await {
-                    Ok(_) => return Ok(Deleted::Gone(old)),
-                    Err(store::Error::Conflict { .. }) | Err(store::Error::NotFound(_)) => continue,
-                    Err(e) => return Err(store_err(e)),
-                }
-            }
-            let meta = meta_mut(&mut new)
-                .ok_or_else(|| ApiError::Internal("stored object has no metadata".into()))?;
-            if finalizers.is_empty() {
-                meta.remove("finalizers");
-            } else {
-                meta.insert("finalizers".into(), json!(finalizers));
-            }
-            let now = crate::clock::now();
-            match grace {
-                Some(g) => {
-                    // A graceful delete may only shorten a grace period already running.
-                    let current_grace = old
-                        .pointer("/metadata/deletionGracePeriodSeconds")
-                        .and_then(Value::as_i64);
-                    if !already_deleting || current_grace.is_some_and(|c| g < c) {
-                        let at = now
-                            .checked_add(jiff::SignedDuration::from_secs(g))
-                            .unwrap_or(now);
-                        meta.insert(
-                            "deletionTimestamp".into(),
-                            json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
-                        );
-                        meta.insert("deletionGracePeriodSeconds".into(), json!(g));
+            let plan = crate::deletion::plan(
+                info,
+                &old,
+                crate::deletion::Request {
+                    policy: policy.as_deref(),
+                    grace_period_seconds: opts.grace_period_seconds,
+                    now: crate::clock::now(),
+                },
+            );
+            let mut new = match plan {
+                crate::deletion::Plan::Unchanged => return Ok(Deleted::Pending(old)),
+                crate::deletion::Plan::Remove(last) => {
+                    if opts.dry_run {
+                        return Ok(Deleted::Gone(last));
+                    }
+                    match self.store.delete(&key, Some(current.mod_revision)).await {
+                        Ok(_) => return Ok(Deleted::Gone(last)),
+                        Err(store::Error::Conflict { .. }) | Err(store::Error::NotFound(_)) => {
+                            continue;
+                        }
+                        Err(e) => return Err(store_err(e)),
                     }
                 }
-                None if !already_deleting => {
-                    meta.insert(
-                        "deletionTimestamp".into(),
-                        json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
-                    );
-                    meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-                }
-                None => {}
-            }
-            if !already_deleting && let Some(g) = meta.get("generation").and_then(Value::as_i64) {
-                meta.insert("generation".into(), json!(g + 1));
-            }
-            if info.plural == "namespaces" {
-                new["status"]["phase"] = json!("Terminating");
-            }
+                crate::deletion::Plan::Mark(new) => new,
+            };
             if new == old {
                 return Ok(Deleted::Pending(old));
             }
@@ -1499,49 +1429,6 @@ enum WriteError {
     Conflict,
     /// Any other failure.
     Api(ApiError),
-}
-
-fn namespace_has_spec_finalizers(ns: &Value) -> bool {
-    ns.pointer("/spec/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
-}
-
-/// The grace period a pod delete gets, or `None` to delete at once (upstream's
-/// `BeforeDelete`/pod strategy: unscheduled or finished pods go immediately).
-fn pod_grace_period(info: &ResourceInfo, pod: &Value, requested: Option<i64>) -> Option<i64> {
-    if !info.group.is_empty() || info.plural != "pods" {
-        return None;
-    }
-    let scheduled = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .is_some_and(|n| !n.is_empty());
-    let finished = matches!(
-        pod.pointer("/status/phase").and_then(Value::as_str),
-        Some("Succeeded" | "Failed")
-    );
-    if !scheduled || finished {
-        return None;
-    }
-    let grace = requested
-        .or_else(|| {
-            pod.pointer("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_i64)
-        })
-        .unwrap_or(30);
-    if grace == 0 { None } else { Some(grace) }
-}
-
-/// A pod still inside its grace period is not removed when finalizers clear; the kubelet
-/// removes it with a zero grace period.
-fn graceful_pending(info: &ResourceInfo, obj: &Value) -> bool {
-    info.group.is_empty()
-        && info.plural == "pods"
-        && obj
-            .pointer("/metadata/deletionGracePeriodSeconds")
-            .and_then(Value::as_i64)
-            .is_some_and(|g| g > 0)
 }
 
 /// Server-side defaults and resets applied on create.

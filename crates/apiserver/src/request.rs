@@ -108,6 +108,12 @@ pub fn parse_path(path: &str) -> Option<ApiPath> {
             rp.name = Some(cur[1].to_string());
             rp.subresource = Some(cur[2].to_string());
         }
+        // `.../{name}/proxy/{path...}`: the proxy subresource with a path on the target.
+        _ if cur[2] == "proxy" => {
+            rp.resource = cur[0].to_string();
+            rp.name = Some(cur[1].to_string());
+            rp.subresource = Some(cur[2].to_string());
+        }
         _ => rp.resource = String::new(),
     }
     if rp.resource == "namespaces" {

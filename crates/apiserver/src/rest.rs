@@ -84,13 +84,41 @@ async fn route(state: Arc<ServerState>, req: Request) -> Result<Response, ApiErr
             let crd_write = crate::crd::is_crd_path(&rp.group, &rp.resource)
                 && !matches!(*req.method(), Method::GET | Method::HEAD);
             let registry = state.registry.clone();
+            let warning = deprecation_warning(&rp);
             let out = resource(state, who, rp, query, accept, req).await;
             if crd_write {
                 // The CRD's versions become (or stop being) served at once.
                 crate::crd::sync(&registry).await?;
             }
-            out
+            match warning {
+                // As upstream's per-route warnings handler: every answer the resource's
+                // handlers give, errors included (not the authorizer's or the router's).
+                Some(w) => match out {
+                    Err(
+                        e @ (ApiError::Forbidden { .. }
+                        | ApiError::ForbiddenMessage(_)
+                        | ApiError::Unauthorized
+                        | ApiError::NoSuchPath),
+                    ) => Err(e),
+                    out => Ok(field_validation::with_warnings(
+                        out.unwrap_or_else(|e| error_response(&e)),
+                        &[w.to_string()],
+                    )),
+                },
+                None => out,
+            }
         }
+    }
+}
+
+/// The deprecation warning kube-apiserver v1.33 gives on every request to a resource it
+/// marks deprecated (core/v1 Endpoints, in favour of EndpointSlice).
+pub fn deprecation_warning(rp: &ResourcePath) -> Option<&'static str> {
+    match (rp.group.as_str(), rp.version.as_str(), rp.resource.as_str()) {
+        ("", "v1", "endpoints") => {
+            Some("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")
+        }
+        _ => None,
     }
 }
 

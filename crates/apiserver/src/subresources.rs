@@ -6,6 +6,9 @@
 //! * `pods/eviction` (policy/v1 Eviction): a delete that disruption budgets may refuse;
 //! * `pods/binding` and the legacy `bindings` collection (v1 Binding): assigns a pod to a node;
 //! * `pods/log`: answered as the kubelet answers for a container that has not started;
+//! * `pods/exec`, `pods/attach`, `pods/portforward`, `pods/proxy`, `services/proxy` and
+//!   `nodes/proxy`: routed and listed in discovery, but skiff runs no real containers, so
+//!   they answer 400 saying so (404 first if the object does not exist);
 //! * `serviceaccounts/token` (authentication.k8s.io/v1 TokenRequest): a signed, bound token;
 //! * `selfsubjectaccessreviews`, `selfsubjectrulesreviews` (authorization.k8s.io/v1) and
 //!   `selfsubjectreviews` (authentication.k8s.io/v1): questions about the requester.
@@ -55,7 +58,18 @@ pub struct Call<'a> {
 pub fn serves(info: &ResourceInfo, subresource: Option<&str>) -> bool {
     match subresource {
         None => info.is_virtual(),
-        Some(sub) => matches!(sub, "scale" | "eviction" | "binding" | "log" | "token"),
+        Some(sub) => matches!(
+            sub,
+            "scale"
+                | "eviction"
+                | "binding"
+                | "log"
+                | "token"
+                | "exec"
+                | "attach"
+                | "portforward"
+                | "proxy"
+        ),
     }
 }
 
@@ -167,6 +181,9 @@ pub async fn handle(
             let options = LogOptions::parse(&pairs)?;
             pod_log(state, &call, options).await
         }
+        (Some(sub @ ("exec" | "attach" | "portforward" | "proxy")), _) => {
+            Err(no_real_containers(call.info, call.namespace, call.name, sub, &registry).await)
+        }
         (Some("token"), "create") => {
             let (body, _) = read_json_body(req.headers().clone(), req.into_body()).await?;
             token_request(state, &call, body).await
@@ -184,6 +201,24 @@ pub async fn handle(
         }
         _ => Err(ApiError::MethodNotAllowed),
     }
+}
+
+/// The answer to exec, attach, port-forward and proxy: the object must exist (404 as
+/// upstream otherwise), and then skiff says plainly that nothing runs to connect to.
+async fn no_real_containers(
+    info: &ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+    sub: &str,
+    registry: &crate::registry::Registry,
+) -> ApiError {
+    if let Err(e) = registry.get(info, namespace, name, None).await {
+        return e;
+    }
+    ApiError::BadRequest(format!(
+        "skiff does not run real containers: {}/{sub} is not supported yet",
+        info.plural
+    ))
 }
 
 fn content_type(req: &Request) -> String {

@@ -82,6 +82,12 @@ const PRODUCES_LOG: &[&str] = &[
 ];
 const CONSUMES_ANY: &[&str] = &["*/*"];
 
+/// Connect subresources (exec, attach, port-forward, proxy): routed, but answered only
+/// with a Status saying skiff runs no containers, so not described in the spec.
+pub(crate) fn is_connect(sub: &str) -> bool {
+    matches!(sub, "exec" | "attach" | "portforward" | "proxy")
+}
+
 /// The response "schema" of plain-string answers (`pods/log`): rendered as `type: string`.
 pub const STRING: &str = "";
 const CONSUMES_PATCH: &[&str] = &[
@@ -493,6 +499,9 @@ pub fn resource_paths(r: &ResourceInfo, defs: &Definitions) -> Vec<PathItem> {
         let Some(info) = r.subresource(sub) else {
             continue;
         };
+        if is_connect(sub) {
+            continue;
+        }
         let path = format!("{base}/{{name}}/{sub}");
         let mut params = [vec![name(kind)], scope_params()].concat();
         let suffix = capitalize(sub);

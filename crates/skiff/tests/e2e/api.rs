@@ -1004,6 +1004,77 @@ async fn scheduled_pods_delete_gracefully_and_force_deletes_at_once() {
         api.get_opt("p").await.expect("get").is_none(),
         "grace period 0 removes it"
     );
+
+    // A Job-like pod held by a finalizer: a second delete may only shorten the grace
+    // period, and the pod goes once its grace is 0 and the last finalizer is removed.
+    let held: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "held", "finalizers": ["batch.kubernetes.io/job-tracking"]},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "busybox"}]}
+    }))
+    .expect("pod");
+    api.create(&PostParams::default(), &held)
+        .await
+        .expect("create held pod");
+    let delete_with = |grace: Option<u32>| DeleteParams {
+        grace_period_seconds: grace,
+        ..Default::default()
+    };
+    let first = api
+        .delete("held", &delete_with(None))
+        .await
+        .expect("graceful delete")
+        .left()
+        .expect("pod returned");
+    assert_eq!(first.metadata.deletion_grace_period_seconds, Some(30));
+    let longer = api
+        .delete("held", &delete_with(Some(60)))
+        .await
+        .expect("delete with a longer grace")
+        .left()
+        .expect("pod returned");
+    assert_eq!(
+        longer.metadata.deletion_grace_period_seconds,
+        Some(30),
+        "a longer grace period never extends the running one"
+    );
+    let shortened = api
+        .delete("held", &delete_with(Some(0)))
+        .await
+        .expect("delete with grace 0")
+        .left()
+        .expect("a pod held by a finalizer is returned");
+    assert_eq!(
+        shortened.metadata.deletion_grace_period_seconds,
+        Some(0),
+        "grace 0 shortens the running grace period"
+    );
+    let deadline = |p: &Pod| {
+        p.metadata
+            .deletion_timestamp
+            .clone()
+            .expect("deletionTimestamp")
+            .0
+    };
+    assert_eq!(
+        deadline(&first).duration_since(deadline(&shortened)),
+        jiff::SignedDuration::from_secs(30),
+        "the deadline moves back by the 30 s cut"
+    );
+    assert!(
+        api.get_opt("held").await.expect("get").is_some(),
+        "the finalizer holds it"
+    );
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("remove finalizer");
+    assert!(
+        api.get_opt("held").await.expect("get").is_none(),
+        "gone once its grace is 0 and its last finalizer is removed"
+    );
     c.stop().await;
 }
 
@@ -1456,13 +1527,6 @@ async fn hostile_bodies_get_client_errors_and_never_write() {
             br#"{"propagationPolicy":"Sideways"}"#.to_vec(),
         ),
         (
-            "negative grace period",
-            "DELETE",
-            "/api/v1/namespaces/kube-public",
-            "application/json",
-            br#"{"gracePeriodSeconds":-5}"#.to_vec(),
-        ),
-        (
             "bad dry run",
             "POST",
             "/api/v1/namespaces/default/configmaps?dryRun=Maybe",
@@ -1646,6 +1710,78 @@ async fn field_validation_strict_rejects_warn_warns_and_ignore_accepts_unknown_f
             .annotations
             .is_none()
     );
+
+    // Every request to core/v1 Endpoints carries v1.33's deprecation warning, errors too;
+    // EndpointSlices do not.
+    let deprecated =
+        r#"299 - "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice""#;
+    for (case, method, uri, body, want_code, warned) in [
+        (
+            "create endpoints",
+            "POST",
+            "/api/v1/namespaces/default/endpoints",
+            r#"{"metadata":{"name":"ep"}}"#,
+            201,
+            true,
+        ),
+        (
+            "list endpoints",
+            "GET",
+            "/api/v1/namespaces/default/endpoints",
+            "",
+            200,
+            true,
+        ),
+        (
+            "get missing endpoints",
+            "GET",
+            "/api/v1/namespaces/default/endpoints/nope",
+            "",
+            404,
+            true,
+        ),
+        (
+            "list all endpoints",
+            "GET",
+            "/api/v1/endpoints?watch=false",
+            "",
+            200,
+            true,
+        ),
+        (
+            "list endpointslices",
+            "GET",
+            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+            "",
+            200,
+            false,
+        ),
+    ] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(body.as_bytes().to_vec())
+            .expect("request");
+        let resp = c
+            .client
+            .send(req.map(kube::client::Body::from))
+            .await
+            .expect("request sent");
+        let warnings: Vec<String> = resp
+            .headers()
+            .get_all("warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        assert_eq!(resp.status().as_u16(), want_code, "{case}");
+        let want: Vec<String> = if warned {
+            vec![deprecated.to_string()]
+        } else {
+            vec![]
+        };
+        assert_eq!(warnings, want, "{case}");
+    }
     c.stop().await;
 }
 
@@ -2038,6 +2174,107 @@ async fn pod_binding_log_and_eviction_subresources_answer_like_kube_apiserver() 
             Some("a container name must be specified for pod multi, choose one of: [a b]")
         )
     );
+
+    // exec, attach, port-forward and proxy are routed, and say plainly that no container
+    // runs to connect to (kubectl prints the message instead of a bare 404).
+    for (method, uri, sub) in [
+        (
+            "POST",
+            "/api/v1/namespaces/pods/pods/multi/exec?command=ls&container=a&stdout=true",
+            "pods/exec",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/pods/pods/multi/attach?container=a",
+            "pods/attach",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/pods/pods/multi/portforward?ports=80",
+            "pods/portforward",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/pods/pods/multi/proxy/healthz",
+            "pods/proxy",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/default/services/kubernetes/proxy/",
+            "services/proxy",
+        ),
+    ] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Vec::new())
+            .expect("request");
+        let (code, status) = raw(&c, req).await;
+        assert_eq!(
+            (code, status["reason"].as_str()),
+            (400, Some("BadRequest")),
+            "{sub}: {status}"
+        );
+        assert_eq!(
+            status["message"],
+            format!("skiff does not run real containers: {sub} is not supported yet"),
+            "{sub}"
+        );
+    }
+    // Of an object that does not exist: upstream's NotFound, details naming it.
+    let (code, status) = get_json(&c, "/api/v1/nodes/nope/proxy/metrics", "application/json").await;
+    assert_eq!(code, 404, "{status}");
+    assert_eq!(status["details"], json!({"name": "nope", "kind": "nodes"}));
+    // An unknown subresource: the generic 404 still carries (empty) details, which
+    // `kubectl debug` reads.
+    let (code, status) = get_json(
+        &c,
+        "/api/v1/namespaces/pods/pods/multi/frobnicate",
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (code, status["message"].as_str()),
+        (
+            404,
+            Some("the server could not find the requested resource")
+        )
+    );
+    assert_eq!(status["details"], json!({}), "{status}");
+    // Discovery lists them as upstream does, with their options kinds and verbs.
+    let (_, core) = get_json(&c, "/api/v1", "application/json").await;
+    for (name, kind, verbs) in [
+        ("pods/exec", "PodExecOptions", json!(["create", "get"])),
+        ("pods/attach", "PodAttachOptions", json!(["create", "get"])),
+        (
+            "pods/portforward",
+            "PodPortForwardOptions",
+            json!(["create", "get"]),
+        ),
+        (
+            "pods/proxy",
+            "PodProxyOptions",
+            json!(["create", "delete", "get", "patch", "update"]),
+        ),
+        (
+            "services/proxy",
+            "ServiceProxyOptions",
+            json!(["create", "delete", "get", "patch", "update"]),
+        ),
+        (
+            "nodes/proxy",
+            "NodeProxyOptions",
+            json!(["create", "delete", "get", "patch", "update"]),
+        ),
+    ] {
+        let r = core["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in /api/v1"));
+        assert_eq!((&r["kind"], &r["verbs"]), (&json!(kind), &verbs), "{name}");
+    }
 
     // Eviction: a scheduled pod gets the DisruptionTarget condition and a graceful delete.
     let st = pods
