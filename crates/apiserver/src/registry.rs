@@ -1304,6 +1304,17 @@ impl Registry {
         name: &str,
         opts: &DeleteOptions,
     ) -> Result<Deleted, ApiError> {
+        // NamespaceLifecycle: the namespaces every cluster relies on cannot be deleted.
+        if info.group.is_empty()
+            && info.plural == "namespaces"
+            && matches!(name, "default" | "kube-system" | "kube-public")
+        {
+            return Err(ApiError::Forbidden {
+                resource: gr(info),
+                name: name.to_string(),
+                detail: "this namespace may not be deleted".into(),
+            });
+        }
         let key = Self::key(info, ns, name);
         let policy = match opts.propagation_policy.as_deref() {
             None | Some("") => default_propagation(info).map(str::to_string),

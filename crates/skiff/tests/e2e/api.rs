@@ -1089,6 +1089,25 @@ async fn deleting_a_namespace_empties_it_and_then_removes_it() {
             .expect("create");
     }
     let namespaces: Api<Namespace> = Api::all(c.client.clone());
+    // The namespaces every cluster relies on cannot be deleted (NamespaceLifecycle).
+    for protected in ["default", "kube-system", "kube-public"] {
+        let err = api_error(
+            namespaces
+                .delete(protected, &DeleteParams::default())
+                .await
+                .expect_err("protected namespace"),
+        );
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                403,
+                format!(
+                    "namespaces \"{protected}\" is forbidden: this namespace may not be deleted"
+                )
+                .as_str()
+            )
+        );
+    }
     let ns = namespaces
         .delete("doomed", &DeleteParams::default())
         .await
