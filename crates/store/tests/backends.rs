@@ -1,4 +1,5 @@
-//! Runs the conformance suite against every in-tree backend, plus the SQLite backend's
+//! Runs the conformance suite against every backend (etcd against an `etcd` process the test
+//! starts, skipped with a note when `etcd` is not installed), plus the SQLite backend's
 //! durability tests: reopen, the data-directory lock, and crash safety under SIGKILL.
 
 use std::collections::BTreeMap;
@@ -39,6 +40,120 @@ async fn sqlite_backend_passes_the_conformance_suite() {
         async move { SqliteBackend::open(&path).expect("opening a fresh sqlite store") }
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// etcd: a real `etcd` process on free loopback ports, killed by its guard.
+
+/// A running `etcd` with its own data directory; dropping it kills the process (also when the
+/// test panics) and removes the directory.
+#[cfg(feature = "etcd")]
+struct EtcdProcess {
+    child: Child,
+    endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+#[cfg(feature = "etcd")]
+impl Drop for EtcdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(feature = "etcd")]
+impl EtcdProcess {
+    /// Start etcd, or `None` (after printing why) when the `etcd` binary is not installed.
+    fn start() -> Option<EtcdProcess> {
+        match Command::new("etcd").arg("--version").output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                eprintln!("skipping: `etcd --version` failed: {:?}", out.status);
+                return None;
+            }
+            Err(e) => {
+                eprintln!(
+                    "skipping: the etcd binary is not installed ({e}); `apt-get install etcd-server`"
+                );
+                return None;
+            }
+        }
+        let dir = tempfile::tempdir().expect("creating a temp dir for etcd");
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("finding a free loopback port")
+                .port()
+        };
+        let (client, peer) = (free_port(), free_port());
+        let client_url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let log = std::fs::File::create(dir.path().join("etcd.log")).expect("creating etcd.log");
+        let child = Command::new("etcd")
+            .args(["--name", "skiff-test", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("skiff-test={peer_url}")])
+            .args(["--logger", "zap", "--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("cloning the log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("starting etcd");
+        Some(EtcdProcess {
+            child,
+            endpoint: format!("127.0.0.1:{client}"),
+            dir,
+        })
+    }
+
+    /// A backend on this etcd whose keys live under `prefix`.
+    async fn connect(&mut self, prefix: &str) -> store::EtcdBackend {
+        let options = store::EtcdOptions {
+            prefix: prefix.to_owned(),
+            ..Default::default()
+        };
+        match store::EtcdBackend::connect(std::slice::from_ref(&self.endpoint), options).await {
+            Ok(backend) => backend,
+            Err(e) => {
+                let status = self.child.try_wait();
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
+                panic!(
+                    "connecting to the test etcd failed: {e}\netcd status {status:?}, log:\n{log}"
+                )
+            }
+        }
+    }
+}
+
+/// Every case gets a fresh, empty keyspace: its own prefix on one etcd (revisions are shared,
+/// which the suite allows: it never assumes absolute revision numbers).
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn etcd_backend_passes_the_conformance_suite() {
+    let Some(etcd) = EtcdProcess::start() else {
+        return;
+    };
+    let etcd = Arc::new(tokio::sync::Mutex::new(etcd));
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    conformance::run_all(|| {
+        n += 1;
+        let etcd = etcd.clone();
+        async move {
+            etcd.lock()
+                .await
+                .connect(&format!("/conformance{n:02}"))
+                .await
+        }
+    })
+    .await;
+    eprintln!("etcd conformance suite took {:?}", started.elapsed());
 }
 
 fn open(path: &Path) -> SqliteBackend {
