@@ -264,6 +264,18 @@ impl EtcdBackend {
         if requested > current {
             return Error::FutureRevision { requested, current };
         }
+        // tonic also reports an oversized message as OUT_OF_RANGE: only a revision that really
+        // is unreadable now makes this `Compacted`.
+        match self.readable(requested).await {
+            Ok(false) if requested > 0 => {}
+            Ok(_) => {
+                return storage(format!(
+                    "etcd answered OUT_OF_RANGE for a read at revision {requested} (current \
+                     {current}), which is not compacted; an answer over the message size limit?"
+                ));
+            }
+            Err(e) => return e,
+        }
         self.note_compacted(requested + 1);
         match self.compacted_revision().await {
             Ok(compacted) => Error::Compacted {
