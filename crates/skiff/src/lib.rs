@@ -13,14 +13,81 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Which store backs the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// Which store backs the cluster (`--store`): `sqlite`, `memory` or
+/// `etcd://host:port[,host:port...]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum StoreKind {
     /// SQLite file in the data directory (durable; the default).
     #[default]
     Sqlite,
     /// In memory only: everything is lost when skiff stops.
     Memory,
+    /// An etcd v3 cluster (3.4 or newer).
+    Etcd(EtcdStore),
+}
+
+/// Where etcd is and how to authenticate to it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EtcdStore {
+    /// `host:port` of each member to talk to.
+    pub endpoints: Vec<String>,
+    /// CA bundle (PEM) that signed etcd's server certificates; any TLS file switches to TLS.
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM), given together with `key`.
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    pub key: Option<PathBuf>,
+}
+
+impl EtcdStore {
+    /// Whether any TLS file is set (then every endpoint is spoken to over TLS).
+    pub fn uses_tls(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+}
+
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StoreKind, String> {
+        match s {
+            "sqlite" => return Ok(StoreKind::Sqlite),
+            "memory" => return Ok(StoreKind::Memory),
+            _ => {}
+        }
+        let Some(list) = s.strip_prefix("etcd://") else {
+            return Err(format!(
+                "invalid store {s:?}: expected sqlite, memory or etcd://host:port[,host:port...]"
+            ));
+        };
+        let mut endpoints = Vec::new();
+        for endpoint in list.split(',') {
+            let valid = endpoint
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+                && !endpoint.contains('/');
+            if !valid {
+                return Err(format!(
+                    "invalid etcd endpoint {endpoint:?} in {s:?}: expected host:port"
+                ));
+            }
+            endpoints.push(endpoint.to_owned());
+        }
+        Ok(StoreKind::Etcd(EtcdStore {
+            endpoints,
+            ..EtcdStore::default()
+        }))
+    }
+}
+
+impl std::fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreKind::Sqlite => f.write_str("sqlite"),
+            StoreKind::Memory => f.write_str("memory"),
+            StoreKind::Etcd(etcd) => write!(f, "etcd://{}", etcd.endpoints.join(",")),
+        }
+    }
 }
 
 /// Settings of `skiff up`.
@@ -77,6 +144,13 @@ pub enum UpError {
         #[source]
         source: store::Error,
     },
+    /// etcd could not be reached (or this skiff was built without the `etcd` feature).
+    #[error("opening the etcd store {store}")]
+    Etcd {
+        store: String,
+        #[source]
+        source: store::Error,
+    },
     /// The listen address could not be bound.
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -98,7 +172,7 @@ pub enum UpError {
     Node {
         node: String,
         #[source]
-        source: node_agent::Error,
+        source: Box<node_agent::Error>,
     },
 }
 
@@ -159,8 +233,8 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 /// Opens the configured store.
-fn open_store(cfg: &UpConfig) -> Result<Arc<dyn store::Backend>, UpError> {
-    Ok(match cfg.store {
+async fn open_store(cfg: &UpConfig) -> Result<Arc<dyn store::Backend>, UpError> {
+    Ok(match &cfg.store {
         StoreKind::Memory => Arc::new(store::MemoryBackend::new()),
         StoreKind::Sqlite => {
             let path = cfg.data_dir.join("state.db");
@@ -170,6 +244,34 @@ fn open_store(cfg: &UpConfig) -> Result<Arc<dyn store::Backend>, UpError> {
             })?;
             Arc::new(backend)
         }
+        StoreKind::Etcd(etcd) => open_etcd(etcd).await.map_err(|source| UpError::Etcd {
+            store: cfg.store.to_string(),
+            source,
+        })?,
+    })
+}
+
+#[cfg(feature = "etcd")]
+async fn open_etcd(etcd: &EtcdStore) -> Result<Arc<dyn store::Backend>, store::Error> {
+    let tls = etcd.uses_tls().then(|| store::EtcdTls {
+        ca: etcd.ca.clone(),
+        cert: etcd.cert.clone(),
+        key: etcd.key.clone(),
+    });
+    let options = store::EtcdOptions {
+        tls,
+        ..Default::default()
+    };
+    Ok(Arc::new(
+        store::EtcdBackend::connect(&etcd.endpoints, options).await?,
+    ))
+}
+
+#[cfg(not(feature = "etcd"))]
+async fn open_etcd(_: &EtcdStore) -> Result<Arc<dyn store::Backend>, store::Error> {
+    Err(store::Error::Unsupported {
+        backend: "etcd",
+        what: "this skiff was built without the `etcd` feature".into(),
     })
 }
 
@@ -180,7 +282,7 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         path: cfg.data_dir.clone(),
         source,
     })?;
-    let store = open_store(&cfg)?;
+    let store = open_store(&cfg).await?;
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| UpError::Listen {
@@ -255,10 +357,10 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         server.set_kubelet(Arc::new(agent.clone()));
         for spec in cluster::default_nodes(cfg.nodes, cfg.seed) {
             let node = spec.name.clone();
-            agent
-                .add_node(spec)
-                .await
-                .map_err(|source| UpError::Node { node, source })?;
+            agent.add_node(spec).await.map_err(|source| UpError::Node {
+                node,
+                source: Box::new(source),
+            })?;
         }
         Some(agent)
     } else {

@@ -168,10 +168,31 @@ impl Rpc {
     fn into_error(self, what: &str) -> Error {
         match self {
             Rpc::OutOfRange => storage(format!("{what}: etcd answered OUT_OF_RANGE")),
-            Rpc::Transient(e) | Rpc::Other(e) => storage(format!("{what}: {e}")),
+            Rpc::Transient(e) | Rpc::Other(e) => storage(format!("{what}: {}", describe(&e))),
             Rpc::Timeout => storage(format!("{what}: etcd did not answer in time")),
         }
     }
+}
+
+/// A one-line cause: gRPC code and message, and the innermost cause (e.g. "Connection refused").
+fn describe(e: &etcd_client::Error) -> String {
+    let (mut text, mut source) = match e {
+        etcd_client::Error::GRpcStatus(s) => (
+            format!("{:?}: {}", s.code(), s.message()),
+            std::error::Error::source(s),
+        ),
+        etcd_client::Error::TransportError(t) => (t.to_string(), std::error::Error::source(t)),
+        other => (other.to_string(), None),
+    };
+    let mut innermost = None;
+    while let Some(s) = source {
+        innermost = Some(s.to_string());
+        source = s.source();
+    }
+    if let Some(cause) = innermost.filter(|c| !text.contains(c.as_str())) {
+        text.push_str(&format!(" ({cause})"));
+    }
+    text
 }
 
 fn storage(message: String) -> Error {
@@ -208,12 +229,17 @@ impl EtcdBackend {
             compacted: Arc::new(AtomicI64::new(0)),
             closed: CancellationToken::new(),
         };
-        let revision = backend.current_revision().await.map_err(|e| {
-            storage(format!(
-                "etcd at {} does not answer: {e}",
-                endpoints.join(",")
-            ))
-        })?;
+        let revision = match backend.current_revision().await {
+            Ok(revision) => revision,
+            Err(Error::Storage(cause)) => {
+                return Err(storage(format!(
+                    "etcd at {} did not answer within {:?}: {cause}",
+                    endpoints.join(","),
+                    options.connect_timeout
+                )));
+            }
+            Err(e) => return Err(e),
+        };
         tracing::info!(endpoints = %endpoints.join(","), revision, "connected to etcd");
         backend.request_timeout = options.request_timeout;
         Ok(backend)
