@@ -268,6 +268,47 @@ async fn etcd_outage_answers_storage_errors_without_hanging() {
     }
 }
 
+/// Prints create throughput against a local etcd, one writer and 32 concurrent writers
+/// (`cargo test -p store --test backends -- --ignored --nocapture etcd_create_throughput`).
+#[cfg(feature = "etcd")]
+#[ignore = "a measurement, not a check"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn etcd_create_throughput() {
+    let Some(mut etcd) = EtcdProcess::start() else {
+        return;
+    };
+    let store = Arc::new(etcd.connect("").await);
+    let value = vec![b'x'; 1024];
+    let started = std::time::Instant::now();
+    for i in 0..500 {
+        store
+            .create(&format!("/seq/{i:05}"), value.clone())
+            .await
+            .expect("create");
+    }
+    let sequential = 500.0 / started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..32 {
+        let (store, value) = (store.clone(), value.clone());
+        tasks.spawn(async move {
+            for i in 0..100 {
+                store
+                    .create(&format!("/par/{t:02}/{i:03}"), value.clone())
+                    .await
+                    .expect("create");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("writer");
+    }
+    let concurrent = 3200.0 / started.elapsed().as_secs_f64();
+    eprintln!(
+        "etcd creates/s (1 KiB values): {sequential:.0} sequential, {concurrent:.0} with 32 writers"
+    );
+}
+
 fn open(path: &Path) -> SqliteBackend {
     SqliteBackend::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()))
 }
