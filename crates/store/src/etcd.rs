@@ -422,6 +422,12 @@ fn range_end(prefix: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
+/// The first key of the range of keys starting with `prefix`: etcd refuses an empty key, and
+/// `\0` is the smallest non-empty one.
+fn range_start(prefix: Vec<u8>) -> Vec<u8> {
+    if prefix.is_empty() { vec![0] } else { prefix }
+}
+
 /// The first response of a transaction's branch.
 fn first_op(resp: &TxnResponse) -> Option<TxnOpResponse> {
     resp.op_responses().into_iter().next()
@@ -457,7 +463,7 @@ impl Backend for EtcdBackend {
                 next.push(0);
                 next
             }
-            _ => full_prefix,
+            _ => range_start(full_prefix),
         };
         let limit = i64::try_from(opts.limit).unwrap_or(i64::MAX);
         if limit > 0 {
@@ -513,7 +519,7 @@ impl Backend for EtcdBackend {
         let opts = GetOptions::new()
             .with_range(range_end(&full_prefix))
             .with_count_only();
-        match self.range(full_prefix, opts).await {
+        match self.range(range_start(full_prefix), opts).await {
             Ok(resp) => Ok(u64::try_from(resp.count()).unwrap_or(0)),
             Err(e) => Err(e.into_error(&format!("counting {prefix:?} in etcd"))),
         }
@@ -629,7 +635,7 @@ impl Backend for EtcdBackend {
         let mut watch = EtcdWatch {
             client: self.watch.clone(),
             end: range_end(&key),
-            key,
+            key: range_start(key),
             prefix: self.prefix.clone(),
             stream: None,
             watermark: from,

@@ -188,6 +188,23 @@ async fn etcd_stores_keys_as_given_and_a_prefix_only_prepends() {
         .await
         .expect("list");
     assert!(listed.items.is_empty(), "prefixes must isolate stores");
+    // The empty prefix is the whole keyspace (etcd refuses an empty range key).
+    let everything = step("list hangs", plain.list("", ListOptions::default()))
+        .await
+        .expect("list of the empty prefix");
+    assert_eq!(everything.items, vec![kv]);
+    assert_eq!(
+        step("count hangs", plain.count("")).await.expect("count"),
+        1
+    );
+    let mut all = step("watch hangs", plain.watch("", 0))
+        .await
+        .expect("watch");
+    let next = step("create hangs", plain.create("/z", b"z".to_vec()))
+        .await
+        .expect("create");
+    let e = step("no event from a watch of everything", all.next()).await;
+    assert_eq!(e.expect("watch ended").expect("watch failed").kv, next);
 }
 
 /// A list bigger than tonic's default 4 MiB message limit comes back whole, paged or not.
