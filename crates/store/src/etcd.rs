@@ -64,8 +64,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// TLS material for talking to etcd (PEM files).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EtcdTls {
-    /// CA bundle that signed etcd's server certificate (`--etcd-cacert`); `None`: the
-    /// system's roots are not consulted, so give it for any private CA.
+    /// CA bundle that signed etcd's server certificate (`--etcd-cacert`). skiff carries no
+    /// system roots, so without it no server certificate verifies.
     pub ca: Option<PathBuf>,
     /// Client certificate (`--etcd-cert`), given together with `key`.
     pub cert: Option<PathBuf>,
@@ -251,12 +251,7 @@ impl EtcdBackend {
 
     /// A stored key-value as the trait's, with the backend prefix removed.
     fn to_kv(&self, kv: &etcd_client::KeyValue) -> Result<KeyValue> {
-        Ok(KeyValue {
-            key: strip(&self.prefix, kv.key())?,
-            value: kv.value().to_vec(),
-            create_revision: kv.create_revision(),
-            mod_revision: kv.mod_revision(),
-        })
+        convert(&self.prefix, kv)
     }
 
     /// One range request, retried on transient failures within the request timeout.
@@ -911,6 +906,7 @@ impl EtcdWatch {
     }
 }
 
+/// A stored key-value as the trait's, with `prefix` removed from its key.
 fn convert(prefix: &str, kv: &etcd_client::KeyValue) -> Result<KeyValue> {
     Ok(KeyValue {
         key: strip(prefix, kv.key())?,
