@@ -425,3 +425,51 @@ fn fmt_host(addr: SocketAddr) -> String {
 pub fn kubeconfig_path(data_dir: &Path) -> PathBuf {
     data_dir.join("kubeconfig")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_values_parse_the_two_words_and_the_etcd_url_form() {
+        let etcd = |endpoints: &[&str]| {
+            StoreKind::Etcd(EtcdStore {
+                endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+                ..EtcdStore::default()
+            })
+        };
+        let cases: &[(&str, StoreKind)] = &[
+            ("sqlite", StoreKind::Sqlite),
+            ("memory", StoreKind::Memory),
+            ("etcd://127.0.0.1:2379", etcd(&["127.0.0.1:2379"])),
+            (
+                "etcd://a:2379,b.example:2379,[::1]:2379",
+                etcd(&["a:2379", "b.example:2379", "[::1]:2379"]),
+            ),
+        ];
+        for (input, want) in cases {
+            let got: StoreKind = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(&got, want, "{input}");
+            assert_eq!(got.to_string(), *input, "{input} must print as given");
+        }
+    }
+
+    #[test]
+    fn bad_store_values_are_named_in_the_error() {
+        for (input, names) in [
+            ("postgres", "\"postgres\""),
+            ("Sqlite", "\"Sqlite\""),
+            ("etcd://", "\"\""),
+            ("etcd://host", "\"host\""),
+            ("etcd://a:1,b:notaport", "\"b:notaport\""),
+            ("etcd://a:1/path", "\"a:1/path\""),
+            ("etcd://:2379", "\":2379\""),
+        ] {
+            let err = input.parse::<StoreKind>().expect_err(input);
+            assert!(
+                err.contains(names),
+                "{input}: error {err:?} must name {names}"
+            );
+        }
+    }
+}
