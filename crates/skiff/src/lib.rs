@@ -13,14 +13,81 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Which store backs the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// Which store backs the cluster (`--store`): `sqlite`, `memory` or
+/// `etcd://host:port[,host:port...]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum StoreKind {
     /// SQLite file in the data directory (durable; the default).
     #[default]
     Sqlite,
     /// In memory only: everything is lost when skiff stops.
     Memory,
+    /// An etcd v3 cluster (3.4 or newer).
+    Etcd(EtcdStore),
+}
+
+/// Where etcd is and how to authenticate to it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EtcdStore {
+    /// `host:port` of each member to talk to.
+    pub endpoints: Vec<String>,
+    /// CA bundle (PEM) that signed etcd's server certificates; any TLS file switches to TLS.
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM), given together with `key`.
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    pub key: Option<PathBuf>,
+}
+
+impl EtcdStore {
+    /// Whether any TLS file is set (then every endpoint is spoken to over TLS).
+    pub fn uses_tls(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+}
+
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StoreKind, String> {
+        match s {
+            "sqlite" => return Ok(StoreKind::Sqlite),
+            "memory" => return Ok(StoreKind::Memory),
+            _ => {}
+        }
+        let Some(list) = s.strip_prefix("etcd://") else {
+            return Err(format!(
+                "invalid store {s:?}: expected sqlite, memory or etcd://host:port[,host:port...]"
+            ));
+        };
+        let mut endpoints = Vec::new();
+        for endpoint in list.split(',') {
+            let valid = endpoint
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+                && !endpoint.contains('/');
+            if !valid {
+                return Err(format!(
+                    "invalid etcd endpoint {endpoint:?} in {s:?}: expected host:port"
+                ));
+            }
+            endpoints.push(endpoint.to_owned());
+        }
+        Ok(StoreKind::Etcd(EtcdStore {
+            endpoints,
+            ..EtcdStore::default()
+        }))
+    }
+}
+
+impl std::fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreKind::Sqlite => f.write_str("sqlite"),
+            StoreKind::Memory => f.write_str("memory"),
+            StoreKind::Etcd(etcd) => write!(f, "etcd://{}", etcd.endpoints.join(",")),
+        }
+    }
 }
 
 /// Settings of `skiff up`.
@@ -74,6 +141,13 @@ pub enum UpError {
     #[error("opening the store in {path}: {source}")]
     Store {
         path: PathBuf,
+        #[source]
+        source: store::Error,
+    },
+    /// etcd could not be reached (or this skiff was built without the `etcd` feature).
+    #[error("opening the etcd store {store}")]
+    Etcd {
+        store: String,
         #[source]
         source: store::Error,
     },
@@ -155,8 +229,8 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 /// Opens the configured store.
-fn open_store(cfg: &UpConfig) -> Result<Arc<dyn store::Backend>, UpError> {
-    Ok(match cfg.store {
+async fn open_store(cfg: &UpConfig) -> Result<Arc<dyn store::Backend>, UpError> {
+    Ok(match &cfg.store {
         StoreKind::Memory => Arc::new(store::MemoryBackend::new()),
         StoreKind::Sqlite => {
             let path = cfg.data_dir.join("state.db");
@@ -166,6 +240,34 @@ fn open_store(cfg: &UpConfig) -> Result<Arc<dyn store::Backend>, UpError> {
             })?;
             Arc::new(backend)
         }
+        StoreKind::Etcd(etcd) => open_etcd(etcd).await.map_err(|source| UpError::Etcd {
+            store: cfg.store.to_string(),
+            source,
+        })?,
+    })
+}
+
+#[cfg(feature = "etcd")]
+async fn open_etcd(etcd: &EtcdStore) -> Result<Arc<dyn store::Backend>, store::Error> {
+    let tls = etcd.uses_tls().then(|| store::EtcdTls {
+        ca: etcd.ca.clone(),
+        cert: etcd.cert.clone(),
+        key: etcd.key.clone(),
+    });
+    let options = store::EtcdOptions {
+        tls,
+        ..Default::default()
+    };
+    Ok(Arc::new(
+        store::EtcdBackend::connect(&etcd.endpoints, options).await?,
+    ))
+}
+
+#[cfg(not(feature = "etcd"))]
+async fn open_etcd(_: &EtcdStore) -> Result<Arc<dyn store::Backend>, store::Error> {
+    Err(store::Error::Unsupported {
+        backend: "etcd",
+        what: "this skiff was built without the `etcd` feature".into(),
     })
 }
 
@@ -176,7 +278,7 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         path: cfg.data_dir.clone(),
         source,
     })?;
-    let store = open_store(&cfg)?;
+    let store = open_store(&cfg).await?;
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| UpError::Listen {
@@ -318,4 +420,52 @@ fn fmt_host(addr: SocketAddr) -> String {
 /// Reads the admin kubeconfig written by `up`.
 pub fn kubeconfig_path(data_dir: &Path) -> PathBuf {
     data_dir.join("kubeconfig")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_values_parse_the_two_words_and_the_etcd_url_form() {
+        let etcd = |endpoints: &[&str]| {
+            StoreKind::Etcd(EtcdStore {
+                endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+                ..EtcdStore::default()
+            })
+        };
+        let cases: &[(&str, StoreKind)] = &[
+            ("sqlite", StoreKind::Sqlite),
+            ("memory", StoreKind::Memory),
+            ("etcd://127.0.0.1:2379", etcd(&["127.0.0.1:2379"])),
+            (
+                "etcd://a:2379,b.example:2379,[::1]:2379",
+                etcd(&["a:2379", "b.example:2379", "[::1]:2379"]),
+            ),
+        ];
+        for (input, want) in cases {
+            let got: StoreKind = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(&got, want, "{input}");
+            assert_eq!(got.to_string(), *input, "{input} must print as given");
+        }
+    }
+
+    #[test]
+    fn bad_store_values_are_named_in_the_error() {
+        for (input, names) in [
+            ("postgres", "\"postgres\""),
+            ("Sqlite", "\"Sqlite\""),
+            ("etcd://", "\"\""),
+            ("etcd://host", "\"host\""),
+            ("etcd://a:1,b:notaport", "\"b:notaport\""),
+            ("etcd://a:1/path", "\"a:1/path\""),
+            ("etcd://:2379", "\":2379\""),
+        ] {
+            let err = input.parse::<StoreKind>().expect_err(input);
+            assert!(
+                err.contains(names),
+                "{input}: error {err:?} must name {names}"
+            );
+        }
+    }
 }

@@ -31,9 +31,37 @@ enum Command {
         /// Address to serve the API on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:6443", env = "SKIFF_LISTEN")]
         listen: SocketAddr,
-        /// Where cluster state is stored.
-        #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
+        /// Where cluster state is stored: `sqlite` (a file in the data directory), `memory`
+        /// (lost when skiff stops) or `etcd://host:port[,host:port...]` (an etcd v3 cluster,
+        /// 3.4 or newer; keys under /registry/ as kube-apiserver lays them out). With etcd the
+        /// data directory still holds this server's credentials and kubeconfig: sharing them
+        /// through etcd between several servers is not implemented yet (issue 7).
+        #[arg(
+            long,
+            value_name = "STORE",
+            default_value = "sqlite",
+            env = "SKIFF_STORE"
+        )]
         store: StoreKind,
+        /// CA bundle (PEM) that signed etcd's server certificates; talks TLS to etcd.
+        #[arg(long, value_name = "FILE", env = "SKIFF_ETCD_CACERT")]
+        etcd_cacert: Option<PathBuf>,
+        /// Client certificate (PEM) for etcd; needs --etcd-key.
+        #[arg(
+            long,
+            value_name = "FILE",
+            requires = "etcd_key",
+            env = "SKIFF_ETCD_CERT"
+        )]
+        etcd_cert: Option<PathBuf>,
+        /// Client private key (PEM) for etcd; needs --etcd-cert.
+        #[arg(
+            long,
+            value_name = "FILE",
+            requires = "etcd_cert",
+            env = "SKIFF_ETCD_KEY"
+        )]
+        etcd_key: Option<PathBuf>,
         /// How many simulated m5.large worker nodes to run (0 for an API server without nodes).
         #[arg(long, default_value_t = 3, env = "SKIFF_NODES")]
         nodes: usize,
@@ -61,13 +89,32 @@ fn main() -> ExitCode {
         Command::Up {
             data_dir,
             listen,
-            store,
+            mut store,
+            etcd_cacert,
+            etcd_cert,
+            etcd_key,
             nodes,
             speed,
             seed,
             image_catalog,
             log,
         } => {
+            let tls_flags = etcd_cacert.is_some() || etcd_cert.is_some() || etcd_key.is_some();
+            match &mut store {
+                StoreKind::Etcd(etcd) => {
+                    etcd.ca = etcd_cacert;
+                    etcd.cert = etcd_cert;
+                    etcd.key = etcd_key;
+                }
+                _ if tls_flags => {
+                    eprintln!(
+                        "skiff: --etcd-cacert, --etcd-cert and --etcd-key need \
+                         --store etcd://host:port[,host:port...] (the store is {store})"
+                    );
+                    return ExitCode::from(2);
+                }
+                _ => {}
+            }
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_new(&log)

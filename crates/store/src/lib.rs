@@ -1,5 +1,6 @@
 //! Revisioned key/value storage with watch: the narrow, etcd-shaped `Backend` trait the API
-//! server stores every object through, and its implementations (memory, SQLite).
+//! server stores every object through, and its implementations (memory, SQLite, and etcd with
+//! the default `etcd` feature).
 //!
 //! Semantics follow etcd v3 so an etcd backend fits the same trait:
 //! - one global, strictly increasing revision; every successful write gets the next one and it
@@ -13,10 +14,14 @@ use std::pin::Pin;
 
 use futures::Stream;
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 mod hub;
 pub mod memory;
 pub mod sqlite;
 
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdBackend, EtcdOptions, EtcdTls};
 pub use memory::MemoryBackend;
 pub use sqlite::SqliteBackend;
 
@@ -127,7 +132,8 @@ pub enum Error {
     /// The data directory is already used by another process.
     #[error("{0}")]
     Locked(String),
-    /// An I/O or database failure; the write it belonged to did not happen.
+    /// An I/O or database failure; the write it belonged to did not happen (etcd: unless the
+    /// connection broke after the request was sent, as with any etcd client).
     #[error("storage failure: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

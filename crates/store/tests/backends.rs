@@ -1,4 +1,5 @@
-//! Runs the conformance suite against every in-tree backend, plus the SQLite backend's
+//! Runs the conformance suite against every backend (etcd against an `etcd` process the test
+//! starts, skipped with a note when `etcd` is not installed), plus the SQLite backend's
 //! durability tests: reopen, the data-directory lock, and crash safety under SIGKILL.
 
 use std::collections::BTreeMap;
@@ -39,6 +40,290 @@ async fn sqlite_backend_passes_the_conformance_suite() {
         async move { SqliteBackend::open(&path).expect("opening a fresh sqlite store") }
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// etcd: a real `etcd` process on free loopback ports, killed by its guard.
+
+/// A running `etcd` with its own data directory; dropping it kills the process (also when the
+/// test panics) and removes the directory.
+#[cfg(feature = "etcd")]
+struct EtcdProcess {
+    child: Child,
+    endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+#[cfg(feature = "etcd")]
+impl Drop for EtcdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(feature = "etcd")]
+impl EtcdProcess {
+    /// Start etcd, or `None` (after printing why) when the `etcd` binary is not installed.
+    fn start() -> Option<EtcdProcess> {
+        match Command::new("etcd").arg("--version").output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                eprintln!("skipping: `etcd --version` failed: {:?}", out.status);
+                return None;
+            }
+            Err(e) => {
+                eprintln!(
+                    "skipping: the etcd binary is not installed ({e}); `apt-get install etcd-server`"
+                );
+                return None;
+            }
+        }
+        let dir = tempfile::tempdir().expect("creating a temp dir for etcd");
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("finding a free loopback port")
+                .port()
+        };
+        let (client, peer) = (free_port(), free_port());
+        let client_url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let log = std::fs::File::create(dir.path().join("etcd.log")).expect("creating etcd.log");
+        let child = Command::new("etcd")
+            .args(["--name", "skiff-test", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("skiff-test={peer_url}")])
+            .args(["--logger", "zap", "--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("cloning the log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("starting etcd");
+        Some(EtcdProcess {
+            child,
+            endpoint: format!("127.0.0.1:{client}"),
+            dir,
+        })
+    }
+
+    /// A backend on this etcd whose keys live under `prefix`.
+    async fn connect(&mut self, prefix: &str) -> store::EtcdBackend {
+        let options = store::EtcdOptions {
+            prefix: prefix.to_owned(),
+            ..Default::default()
+        };
+        match store::EtcdBackend::connect(std::slice::from_ref(&self.endpoint), options).await {
+            Ok(backend) => backend,
+            Err(e) => {
+                let status = self.child.try_wait();
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
+                panic!(
+                    "connecting to the test etcd failed: {e}\netcd status {status:?}, log:\n{log}"
+                )
+            }
+        }
+    }
+}
+
+/// Every case gets a fresh, empty keyspace: its own prefix on one etcd (revisions are shared,
+/// which the suite allows: it never assumes absolute revision numbers).
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn etcd_backend_passes_the_conformance_suite() {
+    let Some(etcd) = EtcdProcess::start() else {
+        return;
+    };
+    let etcd = Arc::new(tokio::sync::Mutex::new(etcd));
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    conformance::run_all(|| {
+        n += 1;
+        let etcd = etcd.clone();
+        async move {
+            etcd.lock()
+                .await
+                .connect(&format!("/conformance{n:02}"))
+                .await
+        }
+    })
+    .await;
+    eprintln!("etcd conformance suite took {:?}", started.elapsed());
+}
+
+/// Keys are stored exactly as given (the kube-apiserver layout); a prefix only prepends.
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_stores_keys_as_given_and_a_prefix_only_prepends() {
+    let Some(mut etcd) = EtcdProcess::start() else {
+        return;
+    };
+    let plain = etcd.connect("").await;
+    let under_registry = etcd.connect("/registry").await;
+    let kv = step(
+        "create hangs",
+        plain.create("/registry/core/configmaps/demo/c1", b"x".to_vec()),
+    )
+    .await
+    .expect("create");
+    let seen = step(
+        "get hangs",
+        under_registry.get("/core/configmaps/demo/c1", 0),
+    )
+    .await
+    .expect("get")
+    .expect("the key must be stored verbatim as /registry/core/configmaps/demo/c1");
+    assert_eq!(seen.mod_revision, kv.mod_revision);
+    assert_eq!(
+        seen.key, "/core/configmaps/demo/c1",
+        "the prefix is stripped"
+    );
+    let other = etcd.connect("/elsewhere").await;
+    let listed = step("list hangs", other.list("/", ListOptions::default()))
+        .await
+        .expect("list");
+    assert!(listed.items.is_empty(), "prefixes must isolate stores");
+    // The empty prefix is the whole keyspace (etcd refuses an empty range key).
+    let everything = step("list hangs", plain.list("", ListOptions::default()))
+        .await
+        .expect("list of the empty prefix");
+    assert_eq!(everything.items, vec![kv]);
+    assert_eq!(
+        step("count hangs", plain.count("")).await.expect("count"),
+        1
+    );
+    let mut all = step("watch hangs", plain.watch("", 0))
+        .await
+        .expect("watch");
+    let next = step("create hangs", plain.create("/z", b"z".to_vec()))
+        .await
+        .expect("create");
+    let e = step("no event from a watch of everything", all.next()).await;
+    assert_eq!(e.expect("watch ended").expect("watch failed").kv, next);
+}
+
+/// A list bigger than tonic's default 4 MiB message limit comes back whole, paged or not.
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_lists_bigger_than_four_mebibytes() {
+    let Some(mut etcd) = EtcdProcess::start() else {
+        return;
+    };
+    let store = etcd.connect("").await;
+    // 12 values of 1 MiB (etcd refuses requests over 1.5 MiB): 12 MiB in one range.
+    let value = vec![b'v'; 1024 * 1024];
+    for i in 0..12 {
+        step(
+            "create hangs",
+            store.create(&format!("/big/{i:02}"), value.clone()),
+        )
+        .await
+        .expect("create of a 1 MiB value");
+    }
+    let all = step("list hangs", store.list("/big/", ListOptions::default()))
+        .await
+        .expect("a 12 MiB list must not hit the decode limit");
+    assert_eq!(all.items.len(), 12);
+    assert!(all.items.iter().all(|kv| kv.value == value));
+    let page = ListOptions {
+        limit: 10,
+        ..ListOptions::default()
+    };
+    let first = step("list hangs", store.list("/big/", page))
+        .await
+        .expect("a 10 MiB page must not hit the decode limit");
+    assert_eq!(
+        (first.items.len(), first.more, first.remaining),
+        (10, true, 2)
+    );
+}
+
+/// Losing etcd answers `Storage` within the request timeout (no hang, no panic) and ends
+/// watches with an error once resuming them has used the same budget.
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_outage_answers_storage_errors_without_hanging() {
+    let Some(mut etcd) = EtcdProcess::start() else {
+        return;
+    };
+    let options = store::EtcdOptions {
+        request_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let store = store::EtcdBackend::connect(std::slice::from_ref(&etcd.endpoint), options)
+        .await
+        .expect("connect");
+    step("create hangs", store.create("/o/k", b"1".to_vec()))
+        .await
+        .expect("create");
+    let mut watch = step("watch hangs", store.watch("/o/", 0))
+        .await
+        .expect("watch");
+    etcd.child.kill().expect("killing etcd");
+    etcd.child.wait().expect("reaping etcd");
+    match step("get during the outage hangs", store.get("/o/k", 0)).await {
+        Err(Error::Storage(_)) => {}
+        other => panic!("get without etcd: expected Storage, got {other:?}"),
+    }
+    match step(
+        "create during the outage hangs",
+        store.create("/o/j", b"x".to_vec()),
+    )
+    .await
+    {
+        Err(Error::Storage(_)) => {}
+        other => panic!("create without etcd: expected Storage, got {other:?}"),
+    }
+    match step("the watch never notices the outage", watch.next()).await {
+        Some(Err(Error::Storage(_))) => {}
+        other => panic!("watch without etcd: expected a Storage error, got {other:?}"),
+    }
+}
+
+/// Prints create throughput against a local etcd, one writer and 32 concurrent writers
+/// (`cargo test -p store --test backends -- --ignored --nocapture etcd_create_throughput`).
+#[cfg(feature = "etcd")]
+#[ignore = "a measurement, not a check"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn etcd_create_throughput() {
+    let Some(mut etcd) = EtcdProcess::start() else {
+        return;
+    };
+    let store = Arc::new(etcd.connect("").await);
+    let value = vec![b'x'; 1024];
+    let started = std::time::Instant::now();
+    for i in 0..500 {
+        store
+            .create(&format!("/seq/{i:05}"), value.clone())
+            .await
+            .expect("create");
+    }
+    let sequential = 500.0 / started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..32 {
+        let (store, value) = (store.clone(), value.clone());
+        tasks.spawn(async move {
+            for i in 0..100 {
+                store
+                    .create(&format!("/par/{t:02}/{i:03}"), value.clone())
+                    .await
+                    .expect("create");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("writer");
+    }
+    let concurrent = 3200.0 / started.elapsed().as_secs_f64();
+    eprintln!(
+        "etcd creates/s (1 KiB values): {sequential:.0} sequential, {concurrent:.0} with 32 writers"
+    );
 }
 
 fn open(path: &Path) -> SqliteBackend {
