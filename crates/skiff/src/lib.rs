@@ -2,6 +2,7 @@
 //! components (as in-process API clients) in readiness order, all stopped by one token.
 //! `main.rs` only parses the command line and calls into here; tests start the same cluster.
 
+pub mod bench;
 pub mod cluster;
 
 use std::net::SocketAddr;
@@ -98,7 +99,7 @@ pub enum UpError {
     Node {
         node: String,
         #[source]
-        source: node_agent::Error,
+        source: Box<node_agent::Error>,
     },
 }
 
@@ -255,10 +256,10 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         server.set_kubelet(Arc::new(agent.clone()));
         for spec in cluster::default_nodes(cfg.nodes, cfg.seed) {
             let node = spec.name.clone();
-            agent
-                .add_node(spec)
-                .await
-                .map_err(|source| UpError::Node { node, source })?;
+            agent.add_node(spec).await.map_err(|source| UpError::Node {
+                node,
+                source: Box::new(source),
+            })?;
         }
         Some(agent)
     } else {
