@@ -22,7 +22,7 @@ const POLL: Duration = Duration::from_millis(2);
 
 pub async fn run(bin: &Path, size: Size, report: &mut Report) -> Result<(), BenchError> {
     let (runs, settle) = match size {
-        Size::Smoke => (3, Duration::from_secs(1)),
+        Size::Smoke => (2, Duration::from_secs(1)),
         Size::Full => (7, Duration::from_secs(10)),
     };
     let mut cold = Vec::new();

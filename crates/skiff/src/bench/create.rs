@@ -22,7 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(900);
 
 pub async fn run(p: &SkiffProcess, size: Size, report: &mut Report) -> Result<(), BenchError> {
     let total = match size {
-        Size::Smoke => 640,
+        Size::Smoke => 320,
         Size::Full => 64_000,
     };
     let ns = "bench-create";

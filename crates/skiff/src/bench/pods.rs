@@ -35,7 +35,7 @@ enum Seen {
 
 pub async fn startup(bin: &Path, size: Size, report: &mut Report) -> Result<(), BenchError> {
     let (nodes, pods) = match size {
-        Size::Smoke => (3, 30),
+        Size::Smoke => (3, 10),
         Size::Full => (20, 500),
     };
     let args = [
@@ -119,7 +119,7 @@ pub async fn schedule_and_scale(
     report: &mut Report,
 ) -> Result<(), BenchError> {
     let (nodes, sched_pods, scale_pods, speed, wait) = match size {
-        Size::Smoke => (50, 200, 500, "10", Duration::from_secs(120)),
+        Size::Smoke => (5, 20, 40, "10", Duration::from_secs(120)),
         Size::Full => (5000, 50_000, 150_000, "1", Duration::from_secs(4 * 3600)),
     };
     let scale_pods = if scale_pods > nodes * MAX_PODS_PER_NODE {
