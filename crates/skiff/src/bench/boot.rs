@@ -19,6 +19,8 @@ const NODES: usize = 3;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pause between readiness polls.
 const POLL: Duration = Duration::from_millis(2);
+/// Pause between node-list polls of a big cluster (each list carries every node).
+const POLL_BIG: Duration = Duration::from_millis(500);
 
 pub async fn run(bin: &Path, size: Size, report: &mut Report) -> Result<(), BenchError> {
     let (runs, settle) = match size {
@@ -101,13 +103,14 @@ pub async fn wait_ready(client: &kube::Client, nodes: usize) {
         tokio::time::sleep(POLL).await;
     }
     let api: Api<Node> = Api::all(client.clone());
+    let poll = if nodes > 100 { POLL_BIG } else { POLL };
     loop {
         if let Ok(list) = api.list(&ListParams::default()).await
             && list.items.iter().filter(|n| node_ready(n)).count() >= nodes
         {
             return;
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(poll).await;
     }
 }
 
