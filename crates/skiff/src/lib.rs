@@ -2,6 +2,7 @@
 //! components (as in-process API clients) in readiness order, all stopped by one token.
 //! `main.rs` only parses the command line and calls into here; tests start the same cluster.
 
+pub mod bench;
 pub mod cluster;
 
 use std::net::SocketAddr;

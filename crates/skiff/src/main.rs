@@ -81,6 +81,23 @@ enum Command {
         #[arg(long, default_value = "warn", env = "SKIFF_LOG")]
         log: String,
     },
+    /// Measure a real skiff process against the targets of issue 6 and print a table.
+    ///
+    /// Spawns `SKIFF_BIN up` on temporary data directories and loopback port 0, drives it over
+    /// HTTPS with kube-rs clients (boot, idle memory, create throughput, watch fan-out, pod
+    /// startup, large list, scheduling, scale) and prints each figure beside its target.
+    /// Exits 0 when every scenario ran, whether or not the targets held.
+    Bench {
+        /// How big: `smoke` runs in seconds; `full` runs the issue's sizes (5,000 nodes).
+        #[arg(long, value_enum, default_value_t = skiff::bench::Size::Smoke)]
+        size: skiff::bench::Size,
+        /// Also write the figures as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// The skiff executable to measure [default: this executable].
+        #[arg(long, value_name = "PATH")]
+        skiff_bin: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -148,6 +165,59 @@ fn main() -> ExitCode {
             };
             rt.block_on(run_up(cfg))
         }
+        Command::Bench {
+            size,
+            json,
+            skiff_bin,
+        } => {
+            let skiff_bin = match skiff_bin.map_or_else(std::env::current_exe, Ok) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("skiff bench: finding this executable (pass --skiff-bin): {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let cfg = skiff::bench::BenchConfig {
+                size,
+                json,
+                skiff_bin,
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("skiff: starting the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(run_bench(cfg))
+        }
+    }
+}
+
+async fn run_bench(cfg: skiff::bench::BenchConfig) -> ExitCode {
+    let report = skiff::bench::run(&cfg).await;
+    println!("{}", report.table());
+    if let Some(path) = &cfg.json {
+        let text = match serde_json::to_string_pretty(&report.json()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("skiff bench: encoding the JSON: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("skiff bench: writing {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("skiff bench: {} scenario(s) failed", report.errors.len());
+        ExitCode::FAILURE
     }
 }
 

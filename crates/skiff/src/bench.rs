@@ -1,0 +1,284 @@
+//! `skiff bench`: measures a real skiff process (spawned from `--skiff-bin`) over HTTPS with
+//! kube-rs clients, prints a table of figures beside the targets of issue 6 and writes the same
+//! figures as JSON. Timings are measured, never asserted: a run succeeds when every scenario
+//! ran, whether or not its target held.
+
+mod boot;
+mod create;
+mod list;
+mod pods;
+mod process;
+mod report;
+mod watch_fanout;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use report::{Figure, Report, Target};
+
+/// How big a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Size {
+    /// Seconds: every scenario at a tiny size, so the code paths run (CI).
+    Smoke,
+    /// The sizes of issue 6 (5,000 nodes, 150,000 pods): takes long and needs memory.
+    Full,
+}
+
+impl Size {
+    /// The name used in the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Size::Smoke => "smoke",
+            Size::Full => "full",
+        }
+    }
+}
+
+/// Settings of `skiff bench`.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Scenario sizes.
+    pub size: Size,
+    /// Where to write the JSON figures, if anywhere.
+    pub json: Option<PathBuf>,
+    /// The `skiff` executable to measure.
+    pub skiff_bin: PathBuf,
+}
+
+/// Why a scenario could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The skiff executable could not be started.
+    #[error("starting {bin}: {source}")]
+    Spawn {
+        bin: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The skiff process never reported ready.
+    #[error("skiff did not become ready ({why}); its stderr ends with:\n{stderr}")]
+    NotReady { why: String, stderr: String },
+    /// The kubeconfig skiff wrote could not be loaded.
+    #[error("loading the kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// An API call failed.
+    #[error("{what}: {source}")]
+    Kube {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// A local file operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Something expected did not happen in time.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout { what: String, after: Duration },
+}
+
+/// Waits on `fut` for at most `after`, naming `what` when it does not finish.
+pub(crate) async fn within<T>(
+    after: Duration,
+    what: &str,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, BenchError> {
+    tokio::time::timeout(after, fut)
+        .await
+        .map_err(|_| BenchError::Timeout {
+            what: what.to_string(),
+            after,
+        })
+}
+
+/// Names a failed API call.
+pub(crate) fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> BenchError {
+    let what = what.into();
+    move |source| BenchError::Kube { what, source }
+}
+
+/// Creates namespace `name`.
+pub(crate) async fn create_namespace(client: &kube::Client, name: &str) -> Result<(), BenchError> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    let ns =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).map_err(|e| {
+            BenchError::Io {
+                what: "building a namespace".into(),
+                source: e.into(),
+            }
+        })?;
+    api.create(&kube::api::PostParams::default(), &ns)
+        .await
+        .map_err(kube_err(format!("creating namespace {name}")))?;
+    Ok(())
+}
+
+/// Waits until the `default` ServiceAccount of `ns` exists (pods are refused before).
+pub(crate) async fn wait_for_service_account(
+    client: &kube::Client,
+    ns: &str,
+) -> Result<(), BenchError> {
+    let api: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(client.clone(), ns);
+    within(
+        Duration::from_secs(60),
+        &format!("the default ServiceAccount of namespace {ns}"),
+        async {
+            while !matches!(api.get_opt("default").await, Ok(Some(_))) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        },
+    )
+    .await
+}
+
+/// A pause pod labelled `bench=<label>`, with optional (cpu, memory) requests and extra
+/// fields merged into its spec.
+pub(crate) fn pod(
+    name: &str,
+    label: &str,
+    requests: Option<(&str, &str)>,
+    extra_spec: serde_json::Value,
+) -> k8s_openapi::api::core::v1::Pod {
+    let mut container = serde_json::json!({"name": "pause", "image": "registry.k8s.io/pause:3.9"});
+    if let Some((cpu, memory)) = requests {
+        container["resources"] = serde_json::json!({"requests": {"cpu": cpu, "memory": memory}});
+    }
+    let mut spec =
+        serde_json::json!({"containers": [container], "terminationGracePeriodSeconds": 0});
+    if let (Some(s), serde_json::Value::Object(extra)) = (spec.as_object_mut(), extra_spec) {
+        s.extend(extra);
+    }
+    let doc = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"bench": label}},
+        "spec": spec,
+    });
+    // The document above is a valid Pod by construction.
+    serde_json::from_value(doc).unwrap_or_default()
+}
+
+/// Creates `total` objects made by `make(i)` in `ns`, spreading the creates over `clients`
+/// (one task each, pulling the next index). Returns the elapsed time.
+pub(crate) async fn create_all<K>(
+    clients: &[kube::Client],
+    ns: &str,
+    total: usize,
+    make: impl Fn(usize) -> K + Send + Sync + 'static,
+) -> Result<Duration, BenchError>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default,
+{
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let started = std::time::Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let make = Arc::new(make);
+    let mut tasks = Vec::new();
+    for c in clients {
+        let api: kube::Api<K> = kube::Api::namespaced(c.clone(), ns);
+        let (next, make) = (next.clone(), make.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return Ok(());
+                }
+                api.create(&kube::api::PostParams::default(), &make(i))
+                    .await
+                    .map_err(kube_err(format!("creating object {i}")))?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| BenchError::Io {
+            what: "a create task".into(),
+            source: std::io::Error::other(e),
+        })??;
+    }
+    Ok(started.elapsed())
+}
+
+/// Runs every scenario, prints the table and writes the JSON. Returns the report; a scenario
+/// that failed leaves its figures empty and its error in `Report::errors`.
+pub async fn run(cfg: &BenchConfig) -> Report {
+    let mut report = Report::new(cfg.size);
+    let bin = cfg.skiff_bin.as_path();
+    eprintln!(
+        "skiff bench --size {}: measuring {} ({} build of the bench driver)",
+        cfg.size.name(),
+        bin.display(),
+        report::build_profile()
+    );
+    macro_rules! scenario {
+        ($name:literal, $call:expr) => {{
+            eprintln!("  {} …", $name);
+            let started = std::time::Instant::now();
+            match $call.await {
+                Ok(()) => eprintln!(
+                    "  {} done in {:.1} s",
+                    $name,
+                    started.elapsed().as_secs_f64()
+                ),
+                Err(e) => {
+                    eprintln!("  {} FAILED: {}", $name, report::error_chain(&e));
+                    report
+                        .errors
+                        .push(format!("{}: {}", $name, report::error_chain(&e)));
+                }
+            }
+        }};
+    }
+    scenario!(
+        "boot and idle memory",
+        boot::run(bin, cfg.size, &mut report)
+    );
+    // Create, watch and list share one API-only skiff (`--nodes 0`; controllers and the
+    // scheduler still run).
+    eprintln!("  starting an API-only skiff (--nodes 0) …");
+    match process::SkiffProcess::start(bin, &["--nodes".into(), "0".into()], None).await {
+        Ok(p) => {
+            scenario!("create throughput", create::run(&p, cfg.size, &mut report));
+            scenario!(
+                "watch fan-out",
+                watch_fanout::run(&p, cfg.size, &mut report)
+            );
+            scenario!("large list", list::run(&p, cfg.size, &mut report));
+            p.stop().await;
+        }
+        Err(e) => {
+            eprintln!("  the API-only skiff FAILED: {}", report::error_chain(&e));
+            report.errors.push(format!(
+                "create, watch fan-out, large list: {}",
+                report::error_chain(&e)
+            ));
+        }
+    }
+    report.note(
+        "etcdCreatePerSec",
+        "etcd not measured yet (needs the etcd backend, issue 7)",
+    );
+    scenario!("pod startup", pods::startup(bin, cfg.size, &mut report));
+    scenario!(
+        "scheduling and scale",
+        pods::schedule_and_scale(bin, cfg.size, &mut report)
+    );
+    report
+}

@@ -1,0 +1,317 @@
+//! Pod scenarios on a skiff with simulated nodes. Pod startup: pods created at a fixed rate,
+//! each timed from its create request to the watch event that shows it Running. Scheduling:
+//! P pods of mixed requests (some with zone affinity or zone spread) created by 16 clients,
+//! timed from the first create to the last binding seen by watch. Scale: more pods on the
+//! same cluster until every one is Running, then the process's RSS.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::process::SkiffProcess;
+use super::report::percentile;
+use super::{BenchError, Report, Size, boot, kube_err, within};
+
+/// Pods per second created by the pod-startup scenario.
+const STARTUP_RATE: u64 = 100;
+/// The simulation speed of the pod-startup cluster: image pulls and container starts take
+/// 1/SPEED of their simulated time, so what is measured is skiff's own work. Not higher: at
+/// 1000 node leases are renewed every 10 ms with a 40 ms grace, a loaded machine misses
+/// that, nodes turn NotReady and the taint manager evicts the pods being measured.
+const STARTUP_SPEED: &str = "100";
+/// Pods an m5.large node admits (its max pods).
+const MAX_PODS_PER_NODE: usize = 29;
+
+/// What a pod watch reports: the pod's name and when an event showed it bound or Running.
+#[derive(Debug)]
+enum Seen {
+    Bound(String, Instant),
+    Running(String, Instant),
+}
+
+pub async fn startup(bin: &Path, size: Size, report: &mut Report) -> Result<(), BenchError> {
+    let (nodes, pods) = match size {
+        Size::Smoke => (3, 10),
+        Size::Full => (20, 500),
+    };
+    let args = [
+        "--nodes".to_string(),
+        nodes.to_string(),
+        "--speed".into(),
+        STARTUP_SPEED.into(),
+    ];
+    let p = SkiffProcess::start(bin, &args, None).await?;
+    let client = p.client().await?;
+    within(
+        Duration::from_secs(120),
+        "the pod-startup cluster's nodes Ready",
+        boot::wait_ready(&client, nodes),
+    )
+    .await?;
+    super::wait_for_service_account(&client, "default").await?;
+    let mut seen = watch_pods(&client, "bench=startup").await?;
+    let clients = p.clients(8).await?;
+    let mut created: HashMap<String, Instant> = HashMap::new();
+    let mut tasks = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / STARTUP_RATE));
+    for i in 0..pods {
+        tick.tick().await;
+        let name = format!("startup-{i}");
+        let pod = super::pod(&name, "startup", None, json!({}));
+        let api: Api<Pod> = Api::namespaced(clients[i % clients.len()].clone(), "default");
+        created.insert(name.clone(), Instant::now());
+        tasks.push(tokio::spawn(async move {
+            api.create(&PostParams::default(), &pod)
+                .await
+                .map(|_| ())
+                .map_err(kube_err(format!("creating pod {name}")))
+        }));
+    }
+    for t in tasks {
+        if let Ok(r) = t.await {
+            r?;
+        }
+    }
+    let mut running = HashMap::new();
+    within(
+        Duration::from_secs(120),
+        &format!("{pods} pods Running"),
+        async {
+            while running.len() < pods {
+                match seen.recv().await {
+                    Some(Seen::Running(name, at)) => {
+                        running.entry(name).or_insert(at);
+                    }
+                    Some(Seen::Bound(..)) => {}
+                    None => return,
+                }
+            }
+        },
+    )
+    .await?;
+    let mut samples: Vec<f64> = running
+        .iter()
+        .filter_map(|(name, at)| {
+            let sent = created.get(name)?;
+            Some(at.saturating_duration_since(*sent).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    report.set("podStartupP50Ms", percentile(&mut samples, 50.0));
+    report.set("podStartupP99Ms", percentile(&mut samples, 99.0));
+    report.note(
+        "podStartupP99Ms",
+        format!(
+            "{pods} pause pods at {STARTUP_RATE}/s on {nodes} nodes, skiff up --speed {STARTUP_SPEED} \
+             (simulated pulls and starts take 1/{STARTUP_SPEED} of their time)"
+        ),
+    );
+    p.stop().await;
+    Ok(())
+}
+
+pub async fn schedule_and_scale(
+    bin: &Path,
+    size: Size,
+    report: &mut Report,
+) -> Result<(), BenchError> {
+    let (nodes, sched_pods, scale_pods, speed, wait) = match size {
+        Size::Smoke => (5, 20, 40, "10", Duration::from_secs(120)),
+        Size::Full => (5000, 50_000, 150_000, "1", Duration::from_secs(4 * 3600)),
+    };
+    let scale_pods = if scale_pods > nodes * MAX_PODS_PER_NODE {
+        report.note(
+            "scalePods",
+            format!(
+                "{scale_pods} pods asked, but {nodes} m5.large nodes admit {} ({MAX_PODS_PER_NODE} each): \
+                 created that many",
+                nodes * MAX_PODS_PER_NODE
+            ),
+        );
+        nodes * MAX_PODS_PER_NODE
+    } else {
+        scale_pods
+    };
+    let args = [
+        "--nodes".to_string(),
+        nodes.to_string(),
+        "--speed".into(),
+        speed.into(),
+    ];
+    let boot_started = Instant::now();
+    let p = SkiffProcess::start(bin, &args, None).await?;
+    let client = p.client().await?;
+    within(
+        wait,
+        &format!("{nodes} nodes Ready"),
+        boot::wait_ready(&client, nodes),
+    )
+    .await?;
+    let boot_secs = boot_started.elapsed().as_secs_f64();
+    super::wait_for_service_account(&client, "default").await?;
+    let mut seen = watch_pods(&client, "bench").await?;
+    let clients = p.clients(16).await?;
+
+    let started = Instant::now();
+    super::create_all(&clients, "default", sched_pods, sched_pod).await?;
+    let created_secs = started.elapsed().as_secs_f64();
+    let mut bound: HashMap<String, Instant> = HashMap::new();
+    let mut running: HashMap<String, Instant> = HashMap::new();
+    within(wait, &format!("{sched_pods} pods bound"), async {
+        while bound.len() < sched_pods {
+            match seen.recv().await {
+                Some(Seen::Bound(n, at)) => {
+                    bound.entry(n).or_insert(at);
+                }
+                Some(Seen::Running(n, at)) => {
+                    running.entry(n.clone()).or_insert(at);
+                    bound.entry(n).or_insert(at);
+                }
+                None => return,
+            }
+        }
+    })
+    .await?;
+    let last = bound.values().max().copied().unwrap_or(started);
+    let secs = last.saturating_duration_since(started).as_secs_f64();
+    report.set("scheduleNodes", nodes as f64);
+    report.set("schedulePods", sched_pods as f64);
+    report.set("schedulePodsPerSec", sched_pods as f64 / secs.max(1e-9));
+    report.note(
+        "schedulePodsPerSec",
+        format!(
+            "{nodes} nodes booted in {boot_secs:.1} s; {sched_pods} pods (requests 10m–100m CPU, \
+             every 10th zone-spread, every 10th zone affinity) created by 16 clients in \
+             {created_secs:.2} s, all bound {secs:.2} s after the first create"
+        ),
+    );
+
+    let more = scale_pods.saturating_sub(sched_pods);
+    let scale_started = Instant::now();
+    super::create_all(&clients, "default", more, |i| {
+        super::pod(&format!("scale-{i}"), "scale", None, json!({}))
+    })
+    .await?;
+    within(wait, &format!("{scale_pods} pods Running"), async {
+        while running.len() < scale_pods {
+            match seen.recv().await {
+                Some(Seen::Running(n, at)) => {
+                    running.entry(n).or_insert(at);
+                }
+                Some(Seen::Bound(..)) => {}
+                None => return,
+            }
+        }
+    })
+    .await?;
+    let running_secs = scale_started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    report.set("scaleNodes", nodes as f64);
+    report.set("scalePods", running.len() as f64);
+    report.set("scaleRssMiB", p.rss_mib()?);
+    report.note(
+        "scaleRssMiB",
+        format!(
+            "skiff up --nodes {nodes} --speed {speed}; {more} more pods created, all {scale_pods} \
+             Running {running_secs:.1} s later"
+        ),
+    );
+    p.stop().await;
+    Ok(())
+}
+
+/// Pod `i` of the scheduling scenario: mixed requests, some spread over zones, some with a
+/// required zone affinity.
+fn sched_pod(i: usize) -> Pod {
+    let requests = [("10m", "16Mi"), ("50m", "32Mi"), ("100m", "64Mi")][i % 3];
+    let extra = match i % 10 {
+        0 => json!({"topologySpreadConstraints": [{
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {"bench": "sched"}},
+        }]}),
+        5 => {
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{
+                    "key": "topology.kubernetes.io/zone",
+                    "operator": "In",
+                    "values": ["us-west-2a", "us-west-2b"],
+                }]}]
+            }}}})
+        }
+        _ => json!({}),
+    };
+    super::pod(&format!("sched-{i}"), "sched", Some(requests), extra)
+}
+
+/// Watches pods in `default` matching `selector` (re-watching from the last resourceVersion
+/// when a watch ends) and reports every pod's first binding and first Running. Returns once the
+/// first watch is established.
+async fn watch_pods(
+    client: &kube::Client,
+    selector: &str,
+) -> Result<mpsc::UnboundedReceiver<Seen>, BenchError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let list = api
+        .list(&ListParams::default().labels(selector).limit(1))
+        .await
+        .map_err(kube_err("listing pods to start a watch"))?;
+    let mut rv = list.metadata.resource_version.unwrap_or_default();
+    let wp = WatchParams::default().labels(selector).timeout(290);
+    let first = api
+        .watch(&wp, &rv)
+        .await
+        .map_err(kube_err("watching pods"))?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = first.boxed();
+        loop {
+            while let Some(ev) = stream.next().await {
+                let at = Instant::now();
+                let pod = match ev {
+                    Ok(WatchEvent::Added(p) | WatchEvent::Modified(p)) => p,
+                    Ok(WatchEvent::Bookmark(b)) => {
+                        rv = b.metadata.resource_version;
+                        continue;
+                    }
+                    Ok(WatchEvent::Deleted(_)) => continue,
+                    // 410 Gone or a broken stream: nothing sensible to resume; the waiting
+                    // side times out and says what it was waiting for.
+                    Ok(WatchEvent::Error(_)) | Err(_) => return,
+                };
+                if let Some(v) = &pod.metadata.resource_version {
+                    rv = v.clone();
+                }
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                let bound = pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.as_ref())
+                    .is_some();
+                let is_running =
+                    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                let send = if is_running {
+                    tx.send(Seen::Running(name, at))
+                } else if bound {
+                    tx.send(Seen::Bound(name, at))
+                } else {
+                    Ok(())
+                };
+                if send.is_err() {
+                    return;
+                }
+            }
+            match api.watch(&wp, &rv).await {
+                Ok(s) => stream = s.boxed(),
+                Err(_) => return,
+            }
+        }
+    });
+    Ok(rx)
+}

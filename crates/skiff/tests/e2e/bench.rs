@@ -1,0 +1,111 @@
+//! `skiff bench --size smoke` as a process: it runs every scenario against a real skiff it
+//! spawns, exits 0, and writes JSON with every figure of issue 6. Timings are not checked.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// How long the smoke run may take on a loaded two-core machine (it aims for seconds).
+const SMOKE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Keys whose value must be a number.
+const NUMBER_KEYS: &[&str] = &[
+    "bootMs",
+    "idleRssMiB",
+    "createPerSec",
+    "schedulePodsPerSec",
+    "podStartupP99Ms",
+    "watchFanoutP99Ms",
+    "scaleRssMiB",
+    "scaleNodes",
+    "scalePods",
+];
+
+#[tokio::test]
+async fn bench_smoke_runs_every_scenario_and_writes_json_with_every_key() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let json_path = temp.path().join("bench.json");
+    let started = std::time::Instant::now();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"));
+    cmd.args(["bench", "--size", "smoke", "--json"])
+        .arg(&json_path)
+        .env_remove("SKIFF_DATA_DIR")
+        .env_remove("SKIFF_LISTEN")
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(SMOKE_TIMEOUT, cmd.output())
+        .await
+        .unwrap_or_else(|_| {
+            panic!("skiff bench --size smoke did not finish within {SMOKE_TIMEOUT:?} (a scenario hangs?)")
+        })
+        .expect("running skiff bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "skiff bench --size smoke failed with {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    eprintln!(
+        "skiff bench --size smoke took {:.1} s\n{stdout}",
+        started.elapsed().as_secs_f64()
+    );
+    for row in [
+        "boot",
+        "idle memory",
+        "create",
+        "watch fan-out",
+        "pod startup",
+        "large list",
+        "scheduling",
+        "scale",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(row)),
+            "the table has no {row:?} row:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("etcd not measured yet"),
+        "the table does not say etcd was not measured:\n{stdout}"
+    );
+
+    let text = std::fs::read_to_string(&json_path)
+        .unwrap_or_else(|e| panic!("skiff bench wrote no {}: {e}", json_path.display()));
+    let doc: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("the bench JSON does not parse: {e}\n{text}"));
+    for key in NUMBER_KEYS {
+        assert!(
+            doc[key].is_number(),
+            "{key} should be a number, got {}\n{text}",
+            doc[key]
+        );
+    }
+    for key in ["scaleNodes", "scalePods"] {
+        assert!(
+            doc[key].is_u64(),
+            "{key} should be an integer, got {}",
+            doc[key]
+        );
+    }
+    assert!(
+        doc["etcdCreatePerSec"].is_null(),
+        "etcdCreatePerSec should be null until the etcd backend exists, got {}",
+        doc["etcdCreatePerSec"]
+    );
+    assert_eq!(doc["size"], "smoke", "size");
+    let machine = &doc["machine"];
+    assert!(machine["cores"].is_u64(), "machine.cores: {machine}");
+    assert!(
+        machine["memoryMiB"].is_u64(),
+        "machine.memoryMiB: {machine}"
+    );
+    assert!(
+        machine["cpuModel"].is_string(),
+        "machine.cpuModel: {machine}"
+    );
+    assert!(
+        doc["errors"].as_array().is_some_and(|e| e.is_empty()),
+        "errors: {}",
+        doc["errors"]
+    );
+}
