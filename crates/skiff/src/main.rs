@@ -23,64 +23,7 @@ enum Command {
     /// Serves the Kubernetes API over HTTPS and writes DIR/kubeconfig (context `skiff`)
     /// before it reports ready. Restarting on the same data directory serves every object
     /// as it was.
-    Up {
-        /// Directory for the store, credentials and kubeconfig
-        /// [default: $XDG_DATA_HOME/skiff or ~/.local/share/skiff].
-        #[arg(long, env = "SKIFF_DATA_DIR")]
-        data_dir: Option<PathBuf>,
-        /// Address to serve the API on; port 0 picks a free port.
-        #[arg(long, default_value = "127.0.0.1:6443", env = "SKIFF_LISTEN")]
-        listen: SocketAddr,
-        /// Where cluster state is stored: `sqlite` (a file in the data directory), `memory`
-        /// (lost when skiff stops) or `etcd://host:port[,host:port...]` (an etcd v3 cluster,
-        /// 3.4 or newer; keys under /registry/ as kube-apiserver lays them out). With etcd the
-        /// data directory still holds this server's credentials and kubeconfig: sharing them
-        /// through etcd between several servers is not implemented yet (issue 7).
-        #[arg(
-            long,
-            value_name = "STORE",
-            default_value = "sqlite",
-            env = "SKIFF_STORE"
-        )]
-        store: StoreKind,
-        /// CA bundle (PEM) that signed etcd's server certificates; talks TLS to etcd.
-        #[arg(long, value_name = "FILE", env = "SKIFF_ETCD_CACERT")]
-        etcd_cacert: Option<PathBuf>,
-        /// Client certificate (PEM) for etcd; needs --etcd-key.
-        #[arg(
-            long,
-            value_name = "FILE",
-            requires = "etcd_key",
-            env = "SKIFF_ETCD_CERT"
-        )]
-        etcd_cert: Option<PathBuf>,
-        /// Client private key (PEM) for etcd; needs --etcd-cert.
-        #[arg(
-            long,
-            value_name = "FILE",
-            requires = "etcd_cert",
-            env = "SKIFF_ETCD_KEY"
-        )]
-        etcd_key: Option<PathBuf>,
-        /// How many simulated m5.large worker nodes to run (0 for an API server without nodes).
-        #[arg(long, default_value_t = 3, env = "SKIFF_NODES")]
-        nodes: usize,
-        /// Run simulated time N times faster: back-offs, probe periods, grace periods,
-        /// heartbeats and image pulls take 1/N of their real time. Timestamps stay wall-clock.
-        #[arg(long, default_value_t = 1.0, value_parser = parse_speed, env = "SKIFF_SPEED")]
-        speed: f64,
-        /// Seed of the simulation's random choices (instance IDs, scheduling tie-breaks), so a
-        /// scenario replays identically.
-        #[arg(long, default_value_t = 0, env = "SKIFF_SEED")]
-        seed: u64,
-        /// A YAML file of images to add to (or override in) the simulated registry: tags
-        /// that exist, sizes, and what their containers do (see docs/workloads.md).
-        #[arg(long, value_name = "FILE", env = "SKIFF_IMAGE_CATALOG")]
-        image_catalog: Option<PathBuf>,
-        /// Log filter (tracing env-filter syntax), e.g. `info` or `apiserver=debug`.
-        #[arg(long, default_value = "warn", env = "SKIFF_LOG")]
-        log: String,
-    },
+    Up(Box<UpArgs>),
     /// Measure a real skiff process against the targets of issue 6 and print a table.
     ///
     /// Spawns `SKIFF_BIN up` on temporary data directories and loopback port 0, drives it over
@@ -100,22 +43,84 @@ enum Command {
     },
 }
 
+/// The options of `skiff up`.
+#[derive(clap::Args, Debug)]
+struct UpArgs {
+    /// Directory for the store, credentials and kubeconfig
+    /// [default: $XDG_DATA_HOME/skiff or ~/.local/share/skiff].
+    #[arg(long, env = "SKIFF_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to serve the API on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:6443", env = "SKIFF_LISTEN")]
+    listen: SocketAddr,
+    /// Where cluster state is stored: `sqlite` (a file in the data directory), `memory`
+    /// (lost when skiff stops) or `etcd://host:port[,host:port...]` (an etcd v3 cluster,
+    /// 3.4 or newer; keys under /registry/ as kube-apiserver lays them out). With etcd the
+    /// data directory still holds this server's credentials and kubeconfig: sharing them
+    /// through etcd between several servers is not implemented yet (issue 7).
+    #[arg(
+        long,
+        value_name = "STORE",
+        default_value = "sqlite",
+        env = "SKIFF_STORE"
+    )]
+    store: StoreKind,
+    /// CA bundle (PEM) that signed etcd's server certificates; talks TLS to etcd.
+    #[arg(long, value_name = "FILE", env = "SKIFF_ETCD_CACERT")]
+    etcd_cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for etcd; needs --etcd-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "etcd_key",
+        env = "SKIFF_ETCD_CERT"
+    )]
+    etcd_cert: Option<PathBuf>,
+    /// Client private key (PEM) for etcd; needs --etcd-cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "etcd_cert",
+        env = "SKIFF_ETCD_KEY"
+    )]
+    etcd_key: Option<PathBuf>,
+    /// How many simulated m5.large worker nodes to run (0 for an API server without nodes).
+    #[arg(long, default_value_t = 3, env = "SKIFF_NODES")]
+    nodes: usize,
+    /// Run simulated time N times faster: back-offs, probe periods, grace periods,
+    /// heartbeats and image pulls take 1/N of their real time. Timestamps stay wall-clock.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed, env = "SKIFF_SPEED")]
+    speed: f64,
+    /// Seed of the simulation's random choices (instance IDs, scheduling tie-breaks), so a
+    /// scenario replays identically.
+    #[arg(long, default_value_t = 0, env = "SKIFF_SEED")]
+    seed: u64,
+    /// A YAML file of images to add to (or override in) the simulated registry: tags
+    /// that exist, sizes, and what their containers do (see docs/workloads.md).
+    #[arg(long, value_name = "FILE", env = "SKIFF_IMAGE_CATALOG")]
+    image_catalog: Option<PathBuf>,
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `apiserver=debug`.
+    #[arg(long, default_value = "warn", env = "SKIFF_LOG")]
+    log: String,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Up {
-            data_dir,
-            listen,
-            mut store,
-            etcd_cacert,
-            etcd_cert,
-            etcd_key,
-            nodes,
-            speed,
-            seed,
-            image_catalog,
-            log,
-        } => {
+        Command::Up(args) => {
+            let UpArgs {
+                data_dir,
+                listen,
+                mut store,
+                etcd_cacert,
+                etcd_cert,
+                etcd_key,
+                nodes,
+                speed,
+                seed,
+                image_catalog,
+                log,
+            } = *args;
             let tls_flags = etcd_cacert.is_some() || etcd_cert.is_some() || etcd_key.is_some();
             match &mut store {
                 StoreKind::Etcd(etcd) => {
