@@ -20,9 +20,10 @@ struct Cli {
 enum Command {
     /// Run a cluster in the foreground (Ctrl-C or SIGTERM stops it).
     ///
-    /// Serves the Kubernetes API over HTTPS and writes DIR/kubeconfig (context `skiff`)
-    /// before it reports ready. Restarting on the same data directory serves every object
-    /// as it was.
+    /// Serves the Kubernetes API over HTTPS, runs the scheduler, the controllers and
+    /// --nodes simulated m5.large EKS nodes (kubelets included), and writes DIR/kubeconfig
+    /// (context `skiff`) before it reports ready. Restarting on the same data directory
+    /// serves every object as it was.
     Up(Box<UpArgs>),
     /// Measure a real skiff process against the targets of issue 6 and print a table.
     ///

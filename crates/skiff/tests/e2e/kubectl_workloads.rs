@@ -300,10 +300,14 @@ async fn kubectl_describe_and_logs_show_what_a_real_cluster_shows() {
         describe.contains("Failed to pull image \"nginx:doesnotexist\""),
         "{describe}"
     );
+    // The kubelet's answer depends on the moment: ErrImagePull or ImagePullBackOff.
     let out = k.fails(&["logs", "bad"]).await;
     assert!(
-        out.stderr
-            .contains("is waiting to start: trying and failing to pull image"),
+        out.stderr.contains(
+            "container \"bad\" in pod \"bad\" is waiting to start: trying and failing to pull image"
+        ) || out.stderr.contains(
+            "container \"bad\" in pod \"bad\" is waiting to start: image can't be pulled"
+        ),
         "{}",
         out.describe()
     );
