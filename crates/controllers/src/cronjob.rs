@@ -25,7 +25,7 @@ use kube::{Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::workload::{self, Events, Expectations, OwnerIndex, controlled_by, controller_ref};
+use crate::workload::{self, Events, Expectations, OwnerIndex, controller_ref};
 use crate::{Error, is_not_found};
 
 /// Annotation with the time a Job was scheduled for (RFC 3339, in the CronJob's zone).
@@ -162,19 +162,8 @@ async fn reconcile(cj: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, Error>
     }
     let ns = cj.namespace().unwrap_or_default();
     let name = cj.name_any();
-    let jobs: Vec<Arc<Job>> = ctx
-        .jobs
-        .owned_by(&uid)
-        .into_iter()
-        .filter(|j| j.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&**j, &uid))
-        .collect();
-    let names: HashSet<String> = jobs.iter().map(|j| j.name_any()).collect();
-    let live: HashSet<String> = jobs
-        .iter()
-        .filter(|j| j.metadata.deletion_timestamp.is_none())
-        .filter_map(|j| j.uid())
-        .collect();
-    if !ctx.expectations.satisfied(&uid, &names, &live) {
+    let jobs: Vec<Arc<Job>> = ctx.jobs.controlled_by(&uid, &ns);
+    if !ctx.expectations.satisfied(&uid, &jobs) {
         return Ok(Action::requeue(CATCH_UP));
     }
     let spec = cj.spec.clone().unwrap_or_default();
@@ -326,7 +315,7 @@ async fn reconcile(cj: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, Error>
                     let already = active
                         .iter()
                         .any(|a| a.name.as_deref() == Some(job_name.as_str()))
-                        || names.contains(&job_name);
+                        || jobs.iter().any(|j| j.name_any() == job_name);
                     if too_late {
                         ctx.events
                             .publish(

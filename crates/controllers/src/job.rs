@@ -32,7 +32,7 @@ use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::workload::{self, Events, Expectations, OwnerIndex, controlled_by, controller_ref};
+use crate::workload::{self, Events, Expectations, OwnerIndex, controller_ref};
 use crate::{Error, is_not_found};
 
 /// The finalizer that keeps a finished pod until the Job has counted it.
@@ -334,12 +334,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
     let uid = job.uid().unwrap_or_default();
     let ns = job.namespace().unwrap_or_default();
     let name = job.name_any();
-    let pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .owned_by(&uid)
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&**p, &uid))
-        .collect();
+    let pods: Vec<Arc<Pod>> = ctx.pods.controlled_by(&uid, &ns);
     let status = job.status.clone().unwrap_or_default();
     let finished = condition_true(&status, "Complete").is_some()
         || condition_true(&status, "Failed").is_some();
@@ -370,13 +365,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
         });
         set.clone()
     };
-    let names: HashSet<String> = pods.iter().map(|p| p.name_any()).collect();
-    let live: HashSet<String> = pods
-        .iter()
-        .filter(|p| !workload::is_terminating(p))
-        .filter_map(|p| p.uid())
-        .collect();
-    if !ctx.expectations.satisfied(&uid, &names, &live) {
+    if !ctx.expectations.satisfied(&uid, &pods) {
         return Ok(Action::requeue(CATCH_UP));
     }
 

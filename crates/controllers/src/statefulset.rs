@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::history;
-use crate::workload::{self, Events, Expectations, OwnerIndex, controlled_by, controller_ref};
+use crate::workload::{self, Events, Expectations, OwnerIndex, controller_ref};
 use crate::{Error, is_conflict, is_not_found};
 
 /// Pod label naming the pod (`apps.StatefulSetPodNameLabel`).
@@ -157,19 +157,8 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, E
     }
     let ns = set.namespace().unwrap_or_default();
     let name = set.name_any();
-    let pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .owned_by(&uid)
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&**p, &uid))
-        .collect();
-    let names: HashSet<String> = pods.iter().map(|p| p.name_any()).collect();
-    let live: HashSet<String> = pods
-        .iter()
-        .filter(|p| !workload::is_terminating(p))
-        .filter_map(|p| p.uid())
-        .collect();
-    if !ctx.expectations.satisfied(&uid, &names, &live) {
+    let pods: Vec<Arc<Pod>> = ctx.pods.controlled_by(&uid, &ns);
+    if !ctx.expectations.satisfied(&uid, &pods) {
         return Ok(Action::requeue(CATCH_UP));
     }
     let spec = set.spec.clone().unwrap_or_default();
@@ -180,9 +169,8 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, E
     let revision_api = Api::<ControllerRevision>::namespaced(ctx.client.clone(), &ns);
     let revisions: Vec<ControllerRevision> = ctx
         .revisions
-        .owned_by(&uid)
+        .controlled_by(&uid, &ns)
         .iter()
-        .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && controlled_by(&***r, &uid))
         .map(|r| (**r).clone())
         .collect();
     let data = history::template_patch(&spec.template);

@@ -134,6 +134,16 @@ impl<K: Resource> OwnerIndex<K> {
         }
     }
 
+    /// The objects in `namespace` whose controller is the owner with `owner_uid`.
+    pub fn controlled_by(&self, owner_uid: &str, namespace: &str) -> Vec<Arc<K>> {
+        self.owned_by(owner_uid)
+            .into_iter()
+            .filter(|o| {
+                o.meta().namespace.as_deref() == Some(namespace) && controlled_by(&**o, owner_uid)
+            })
+            .collect()
+    }
+
     /// The objects whose controller has `owner_uid`.
     pub fn owned_by(&self, owner_uid: &str) -> Vec<Arc<K>> {
         let maps = self.inner.read().unwrap_or_else(PoisonError::into_inner);
@@ -229,14 +239,16 @@ impl Expectations {
         });
     }
 
-    /// Whether the cache has caught up with `owner`'s writes: every created name is in
-    /// `present_names`, every deleted uid is gone from `live_uids` (or terminating there).
-    pub fn satisfied(
-        &self,
-        owner: &str,
-        present_names: &HashSet<String>,
-        live_uids: &HashSet<String>,
-    ) -> bool {
+    /// Whether the cache has caught up with `owner`'s writes, given the `objects` it now
+    /// holds for the owner: every created name is there, every deleted object is gone (or
+    /// terminating).
+    pub fn satisfied<K: Resource>(&self, owner: &str, objects: &[Arc<K>]) -> bool {
+        let present_names: HashSet<String> = objects.iter().map(|o| o.name_any()).collect();
+        let live_uids: HashSet<String> = objects
+            .iter()
+            .filter(|o| o.meta().deletion_timestamp.is_none())
+            .filter_map(|o| o.uid())
+            .collect();
         self.with(|m| {
             let Some(p) = m.get_mut(owner) else {
                 return true;
@@ -435,24 +447,39 @@ mod tests {
 
     #[test]
     fn expectations_hold_until_the_cache_catches_up() {
+        let pod = |name: &str, uid: &str, terminating: bool| {
+            let mut p = Pod::default();
+            p.metadata.name = Some(name.into());
+            p.metadata.uid = Some(uid.into());
+            if terminating {
+                p.metadata.deletion_timestamp =
+                    Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                        jiff::Timestamp::UNIX_EPOCH,
+                    ));
+            }
+            Arc::new(p)
+        };
         let e = Expectations::default();
-        let none = HashSet::new();
-        assert!(e.satisfied("o", &none, &none), "nothing expected");
+        let none: Vec<Arc<Pod>> = Vec::new();
+        assert!(e.satisfied("o", &none), "nothing expected");
         e.created("o", "web-0");
         e.deleted("o", "uid-1");
-        let names: HashSet<String> = ["web-0".to_string()].into();
-        let live: HashSet<String> = ["uid-1".to_string()].into();
+        let old = pod("web-old", "uid-1", false);
+        let new = pod("web-0", "uid-0", false);
         assert!(
-            !e.satisfied("o", &none, &live),
+            !e.satisfied("o", std::slice::from_ref(&old)),
             "the create is not seen yet"
         );
         assert!(
-            !e.satisfied("o", &names, &live),
+            !e.satisfied("o", &[old.clone(), new.clone()]),
             "the delete is not seen yet"
         );
-        assert!(e.satisfied("o", &names, &none), "both seen");
         assert!(
-            e.satisfied("o", &none, &none),
+            e.satisfied("o", &[pod("web-old", "uid-1", true), new]),
+            "both seen (the deleted one terminating)"
+        );
+        assert!(
+            e.satisfied("o", &none),
             "satisfied expectations are dropped"
         );
     }
