@@ -259,7 +259,7 @@ impl Controller {
                 d.status
                     .get_or_insert_with(Default::default)
                     .observed_generation = d.metadata.generation;
-                self.update_deployment(&mut d, false).await?;
+                self.update_deployment(&mut d).await?;
             }
             return Ok(());
         }
@@ -424,30 +424,14 @@ impl Controller {
             .collect()
     }
 
-    /// Writes the Deployment's status (and, when `revision_changed`, its revision annotation
-    /// first), keeping `d` at the stored version.
-    pub(super) async fn update_deployment(
-        &self,
-        d: &mut Deployment,
-        revision_changed: bool,
-    ) -> Result<(), Error> {
+    /// Writes the Deployment's status and annotations (the revision annotation travels with
+    /// the status, as the API server's Deployment status strategy keeps annotation changes),
+    /// keeping `d` at the stored version.
+    pub(super) async fn update_deployment(&self, d: &mut Deployment) -> Result<(), Error> {
         let ns = d.namespace().unwrap_or_default();
         let name = d.name_any();
         let target = format!("deployments.apps {ns}/{name}");
         let api = Api::<Deployment>::namespaced(self.client.clone(), &ns);
-        if revision_changed {
-            let revision = d.annotations().get(sync::REVISION).cloned();
-            let patch = json!({"metadata": {
-                "annotations": {sync::REVISION: revision},
-                "uid": d.metadata.uid,
-            }});
-            let patched = api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(|e| Error::request("patch", target.clone(), e))?;
-            d.metadata.resource_version = patched.metadata.resource_version;
-            d.metadata.annotations = patched.metadata.annotations;
-        }
         let stored = api
             .replace_status(&name, &PostParams::default(), d)
             .await

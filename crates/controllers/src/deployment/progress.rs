@@ -177,7 +177,7 @@ impl Controller {
             return Ok(());
         };
         set_condition(d.status.get_or_insert_with(Default::default), c);
-        self.update_deployment(d, false).await
+        self.update_deployment(d).await
     }
 
     /// Computes and writes the rollout status, scheduling a deadline check when nothing
@@ -203,7 +203,7 @@ impl Controller {
             return Ok(());
         }
         d.status = Some(status);
-        self.update_deployment(d, false).await
+        self.update_deployment(d).await
     }
 }
 

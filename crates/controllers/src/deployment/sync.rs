@@ -790,7 +790,7 @@ impl Controller {
                 needs_update = true;
             }
             if needs_update {
-                self.update_deployment(d, revision_changed).await?;
+                self.update_deployment(d).await?;
             }
             return Ok((Some(rs), old));
         }
@@ -862,7 +862,7 @@ impl Controller {
                 } else {
                     let status = d.status.get_or_insert_with(Default::default);
                     status.collision_count = Some(status.collision_count.unwrap_or(0) + 1);
-                    self.update_deployment(d, false).await?;
+                    self.update_deployment(d).await?;
                     return Err(Error::request(
                         "create",
                         format!("replicasets.apps {ns}/{name}"),
@@ -891,7 +891,7 @@ impl Controller {
                         message.clone(),
                     );
                     set_condition(d.status.get_or_insert_with(Default::default), c);
-                    let _ = self.update_deployment(d, false).await;
+                    let _ = self.update_deployment(d).await;
                 }
                 record(
                     &self.recorder,
@@ -935,7 +935,7 @@ impl Controller {
             needs_update = true;
         }
         if needs_update {
-            self.update_deployment(d, revision_changed).await?;
+            self.update_deployment(d).await?;
         }
         Ok((Some(created), old))
     }
@@ -1110,7 +1110,7 @@ impl Controller {
             return Ok(());
         }
         d.status = Some(status);
-        self.update_deployment(d, false).await
+        self.update_deployment(d).await
     }
 }
 
