@@ -2,10 +2,12 @@
 //! verbs, short names), label and field selectors, validation, server-side printing
 //! columns, version conversion and `metav1.Status` errors. Pure data and functions: no I/O.
 
+pub mod admission;
 pub mod clock;
 pub mod cni;
 pub mod convert;
 pub mod crd;
+pub mod crd_builder;
 pub mod defaults;
 pub mod kubelet;
 pub mod managed_fields;

@@ -230,6 +230,8 @@ pub struct Registry {
     service_cidr: Result<crate::services::ServiceCidr, String>,
     /// Held while a Service's addresses are chosen and it is stored.
     service_allocation: tokio::sync::Mutex<()>,
+    /// Admission plugins the binary added, run in order after the built-in ones.
+    plugins: std::sync::RwLock<Vec<Arc<dyn api::admission::AdmissionPlugin>>>,
 }
 
 fn now_rfc3339() -> String {
@@ -376,7 +378,39 @@ impl Registry {
             resources,
             service_cidr: crate::services::ServiceCidr::parse(crate::DEFAULT_SERVICE_CIDR),
             service_allocation: tokio::sync::Mutex::new(()),
+            plugins: std::sync::RwLock::new(Vec::new()),
         }
+    }
+
+    /// Adds an admission plugin, run on creates after the built-in plugins.
+    pub fn add_admission_plugin(&self, plugin: Arc<dyn api::admission::AdmissionPlugin>) {
+        if let Ok(mut plugins) = self.plugins.write() {
+            plugins.push(plugin);
+        }
+    }
+
+    /// Runs the added admission plugins on an object about to be created.
+    async fn run_admission_plugins(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        dry_run: bool,
+        obj: &mut Value,
+    ) -> Result<(), ApiError> {
+        let plugins = match self.plugins.read() {
+            Ok(plugins) => plugins.clone(),
+            Err(_) => return Ok(()),
+        };
+        for plugin in plugins {
+            let request = api::admission::CreateRequest {
+                group: info.group,
+                resource: info.plural,
+                namespace: ns,
+                dry_run,
+            };
+            plugin.admit_create(request, obj).await?;
+        }
+        Ok(())
     }
 
     /// Sets the service CIDR (`a.b.c.d/n`) ClusterIPs are allocated from.
@@ -754,6 +788,8 @@ impl Registry {
             )
             .await?;
         }
+        self.run_admission_plugins(info, ns, opts.dry_run, &mut obj)
+            .await?;
         if is_service {
             crate::services::allocate_create(self, &mut obj).await?;
         }

@@ -12,4 +12,5 @@
 
 pub mod catalog;
 pub mod ipamd;
+pub mod resources;
 pub mod vpc;

@@ -6,5 +6,8 @@
 //! - [`fargate`]: Fargate profiles (which pods run on Fargate), pod sizing (AWS's vCPU and
 //!   memory pairs, the 256 MiB for the node's components) and Fargate's limits.
 
+pub mod addons;
 pub mod config;
 pub mod fargate;
+pub mod nodegroup;
+pub mod resources;

@@ -180,6 +180,20 @@ const KNOWN_REGISTRIES: [&str; 9] = [
     "registry.gitlab.com",
 ];
 
+/// The region whose name the catalog lists Amazon ECR repositories under.
+const ECR_CATALOG_REGION: &str = "us-west-2";
+
+/// An ECR repository (`<account>.dkr.ecr.<region>.amazonaws.com/<path>`) as the catalog lists
+/// it: EKS replicates its images (the add-ons') to every region's registry, so one entry
+/// serves them all. `None` for other repositories.
+fn ecr_home_region(repo: &str) -> Option<String> {
+    let (host, path) = repo.split_once('/')?;
+    let (account, rest) = host.split_once(".dkr.ecr.")?;
+    let region = rest.strip_suffix(".amazonaws.com")?;
+    (region != ECR_CATALOG_REGION && !account.is_empty())
+        .then(|| format!("{account}.dkr.ecr.{ECR_CATALOG_REGION}.amazonaws.com/{path}"))
+}
+
 /// Why an image cannot be pulled, as the container runtime says it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -299,7 +313,11 @@ impl Catalog {
             ),
             code: "NotFound".into(),
         };
-        let Some(tags) = self.repos.get(&repo) else {
+        let tags = self
+            .repos
+            .get(&repo)
+            .or_else(|| self.repos.get(&ecr_home_region(&repo)?));
+        let Some(tags) = tags else {
             let prefix = format!(
                 "failed to pull and unpack image \"{full}\": failed to resolve reference \"{full}\""
             );
