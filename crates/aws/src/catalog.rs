@@ -14,8 +14,8 @@ use std::sync::LazyLock;
 pub use render::{instance_types_json, instance_types_table};
 pub use resources::{
     EVICTION_HARD_MEMORY_MIB, EVICTION_HARD_NODEFS_PERCENT, KUBE_RESERVED_EPHEMERAL_GIB,
-    NVIDIA_GPU_RESOURCE, NodeResources, kube_reserved_cpu_millis, kube_reserved_memory_mib,
-    node_resources,
+    NEURON_CORE_RESOURCE, NEURON_RESOURCE, NVIDIA_GPU_RESOURCE, NodeResources,
+    kube_reserved_cpu_millis, kube_reserved_memory_mib, node_resources,
 };
 
 /// The catalog file, embedded at build time.
@@ -106,6 +106,15 @@ pub struct InstanceType {
     pub gpu_name: Option<String>,
     /// Memory of each GPU in MiB; 0 without GPUs.
     pub gpu_memory_mib: u64,
+    /// Accelerators other than GPUs: AWS Inferentia and Trainium (Neuron devices), Qualcomm
+    /// AI 100 (0 for none, and for the types skiff does not know).
+    pub accelerators: u32,
+    /// Accelerator manufacturer in lower case (`aws`, `qualcomm`); `None` without any.
+    pub accelerator_manufacturer: Option<String>,
+    /// Accelerator model in lower case (`inferentia2`, `trainium`); `None` without any.
+    pub accelerator_name: Option<String>,
+    /// NeuronCores over all the type's Inferentia/Trainium devices; 0 without them.
+    pub neuron_cores: u32,
     /// Network cards (`NetworkInfo.NetworkCards`); the default card is card 0 for every type.
     pub network_cards: u32,
     /// ENIs the default network card takes: the limit the VPC CNI and the max-pods
@@ -238,6 +247,16 @@ impl InstanceType {
     pub fn has_nvidia_gpus(&self) -> bool {
         self.gpus > 0 && self.gpu_manufacturer.as_deref() == Some("nvidia")
     }
+
+    /// Its AWS Neuron devices (Inferentia, Trainium), which the Neuron device plugin
+    /// advertises as `aws.amazon.com/neuron`; 0 for other types.
+    pub fn neuron_devices(&self) -> u32 {
+        if self.accelerator_manufacturer.as_deref() == Some("aws") {
+            self.accelerators
+        } else {
+            0
+        }
+    }
 }
 
 /// Why an instance type cannot be used.
@@ -368,7 +387,7 @@ impl Catalog {
     }
 }
 
-/// Reads one data line (15 whitespace-separated columns, see the file's header).
+/// Reads one data line (18 whitespace-separated columns, see the file's header).
 fn parse_line(line: &str) -> Result<InstanceType, String> {
     let cols: Vec<&str> = line.split_whitespace().collect();
     let [
@@ -386,10 +405,13 @@ fn parse_line(line: &str) -> Result<InstanceType, String> {
         price,
         gpus,
         gpu_mem,
+        accels,
+        neuron_cores,
+        accel,
         gpu,
     ] = cols.as_slice()
     else {
-        return Err(format!("expected 15 columns, found {}", cols.len()));
+        return Err(format!("expected 18 columns, found {}", cols.len()));
     };
     let name = name.to_string();
     let family = match name.split_once('.') {
@@ -413,13 +435,8 @@ fn parse_line(line: &str) -> Result<InstanceType, String> {
         "n" => false,
         other => return Err(format!("bare metal must be y or n, not {other}")),
     };
-    let (gpu_manufacturer, gpu_name) = match *gpu {
-        "-" => (None, None),
-        other => match other.split_once('/') {
-            Some((maker, model)) => (Some(maker.to_string()), Some(model.to_string())),
-            None => return Err(format!("GPU {other} is not manufacturer/name")),
-        },
-    };
+    let (gpu_manufacturer, gpu_name) = maker_and_model(gpu, "GPU")?;
+    let (accelerator_manufacturer, accelerator_name) = maker_and_model(accel, "accelerator")?;
     let on_demand_price = match optional::<f64>(price, "price")? {
         Some(p) if !(p.is_finite() && p >= 0.0) => return Err(format!("bad price {price}")),
         p => p,
@@ -433,6 +450,10 @@ fn parse_line(line: &str) -> Result<InstanceType, String> {
         gpu_manufacturer,
         gpu_name,
         gpu_memory_mib: required(gpu_mem, "GPU memory")?,
+        accelerators: optional(accels, "accelerators")?.unwrap_or(0),
+        accelerator_manufacturer,
+        accelerator_name,
+        neuron_cores: optional(neuron_cores, "NeuronCores")?.unwrap_or(0),
         network_cards: required(cards, "network cards")?,
         max_enis: required(enis, "ENIs")?,
         max_enis_all_cards: required(enis_all, "ENIs over all cards")?,
@@ -443,6 +464,17 @@ fn parse_line(line: &str) -> Result<InstanceType, String> {
         on_demand_price,
         name,
     })
+}
+
+/// A `manufacturer/model` column, or neither for `-`.
+fn maker_and_model(field: &str, what: &str) -> Result<(Option<String>, Option<String>), String> {
+    match field {
+        "-" => Ok((None, None)),
+        other => match other.split_once('/') {
+            Some((maker, model)) => Ok((Some(maker.to_string()), Some(model.to_string()))),
+            None => Err(format!("{what} {other} is not manufacturer/name")),
+        },
+    }
 }
 
 /// A number, or `None` for `-`.
@@ -502,6 +534,24 @@ mod tests {
         assert_eq!(
             g5.and_then(|it| it.gpu_name.clone()).as_deref(),
             Some("a10g")
+        );
+    }
+
+    #[test]
+    fn inferentia_and_trainium_types_have_neuron_devices_and_cores() {
+        let neuron = |name: &str| {
+            catalog()
+                .get(name)
+                .map(|it| (it.neuron_devices(), it.neuron_cores))
+        };
+        assert_eq!(neuron("inf2.xlarge"), Some((1, 2)));
+        assert_eq!(neuron("inf1.24xlarge"), Some((16, 64)));
+        assert_eq!(neuron("trn2.48xlarge"), Some((16, 128)));
+        assert_eq!(neuron("m5.large"), Some((0, 0)));
+        let dl2q = catalog().get("dl2q.24xlarge");
+        assert_eq!(
+            dl2q.map(|it| (it.accelerators, it.neuron_devices())),
+            Some((8, 0))
         );
     }
 
@@ -596,10 +646,9 @@ mod tests {
     fn a_malformed_line_is_reported_with_its_number() {
         let err = Catalog::parse("# header\nm5.large 2 8192 x86_64 1 3\n").err();
         assert_eq!(err.map(|e| e.line), Some(2));
-        let dup =
-            "a.b 1 1 arm64 1 1 1 2 nitro n - - 0 0 -\na.b 1 1 arm64 1 1 1 2 nitro n - - 0 0 -\n";
+        let dup = "a.b 1 1 arm64 1 1 1 2 nitro n - - 0 0 0 0 - -\n".repeat(2);
         assert!(
-            Catalog::parse(dup)
+            Catalog::parse(&dup)
                 .err()
                 .is_some_and(|e| e.reason.contains("twice"))
         );

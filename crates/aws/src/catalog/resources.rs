@@ -24,13 +24,19 @@ pub const EVICTION_HARD_NODEFS_PERCENT: u64 = 10;
 pub const KUBE_RESERVED_EPHEMERAL_GIB: u64 = 1;
 /// The extended resource the NVIDIA device plugin advertises GPUs as.
 pub const NVIDIA_GPU_RESOURCE: &str = "nvidia.com/gpu";
+/// The extended resource the AWS Neuron device plugin advertises Inferentia and Trainium
+/// devices as.
+pub const NEURON_RESOURCE: &str = "aws.amazon.com/neuron";
+/// The extended resource the AWS Neuron device plugin advertises NeuronCores as.
+pub const NEURON_CORE_RESOURCE: &str = "aws.amazon.com/neuroncore";
 
 /// What a node reports in `status.capacity` and `status.allocatable`, and the kubelet's
 /// `kubeReserved` behind the difference.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeResources {
-    /// `status.capacity`: cpu, memory, pods, ephemeral-storage, hugepages-1Gi, hugepages-2Mi
-    /// and `nvidia.com/gpu` on NVIDIA GPU types.
+    /// `status.capacity`: cpu, memory, pods, ephemeral-storage, hugepages-1Gi, hugepages-2Mi,
+    /// `nvidia.com/gpu` on NVIDIA GPU types and `aws.amazon.com/neuron` and
+    /// `aws.amazon.com/neuroncore` on Inferentia and Trainium types.
     pub capacity: BTreeMap<String, Quantity>,
     /// `status.allocatable`: capacity less kube-reserved and the hard eviction thresholds.
     pub allocatable: BTreeMap<String, Quantity>,
@@ -67,7 +73,8 @@ pub fn kube_reserved_memory_mib(max_pods: u32) -> u64 {
 /// ephemeral-storage = the root volume (in Ki), no huge pages, and `nvidia.com/gpu` = the GPU
 /// count on types with NVIDIA GPUs. (A real node reports slightly less memory and disk than
 /// the type and volume sizes, for the kernel and the filesystem; skiff uses the nominal
-/// sizes.) Allocatable takes off kube-reserved, `memory.available` 100Mi, and for ephemeral
+/// sizes.) Inferentia and Trainium types also get `aws.amazon.com/neuron` (devices) and
+/// `aws.amazon.com/neuroncore`, as Karpenter lists them. Allocatable takes off kube-reserved, `memory.available` 100Mi, and for ephemeral
 /// storage 10 % and 1 GiB; like a real kubelet it writes allocatable ephemeral storage in
 /// bytes. Fails for a type whose vCPU count or memory skiff does not know.
 pub fn node_resources(
@@ -99,6 +106,16 @@ pub fn node_resources(
     capacity.insert("hugepages-2Mi".to_string(), q("0".to_string()));
     if it.has_nvidia_gpus() {
         capacity.insert(NVIDIA_GPU_RESOURCE.to_string(), q(it.gpus.to_string()));
+    }
+    if it.neuron_devices() > 0 {
+        capacity.insert(
+            NEURON_RESOURCE.to_string(),
+            q(it.neuron_devices().to_string()),
+        );
+        capacity.insert(
+            NEURON_CORE_RESOURCE.to_string(),
+            q(it.neuron_cores.to_string()),
+        );
     }
 
     let reserved_cpu = kube_reserved_cpu_millis(vcpu);
@@ -204,6 +221,15 @@ mod tests {
         assert_eq!(r.allocatable[NVIDIA_GPU_RESOURCE].0, "1");
         let amd = resources("g4ad.xlarge", 8, 80);
         assert!(!amd.capacity.contains_key(NVIDIA_GPU_RESOURCE));
+    }
+
+    #[test]
+    fn an_inf2_xlarge_advertises_one_neuron_device_of_two_cores() {
+        let r = resources("inf2.xlarge", 58, 20);
+        assert_eq!(r.capacity[NEURON_RESOURCE].0, "1");
+        assert_eq!(r.allocatable[NEURON_CORE_RESOURCE].0, "2");
+        // Karpenter's reference lists 3920m allocatable CPU for it, as nodeadm reserves.
+        assert_eq!(r.allocatable["cpu"].0, "3920m");
     }
 
     #[test]
