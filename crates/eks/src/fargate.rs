@@ -38,7 +38,10 @@ pub use node::{
     fargate_node_hostname, fargate_node_info, fargate_node_labels, fargate_node_name,
     fargate_node_taint, fargate_provider_id, fargate_task_id,
 };
-pub use profile::{FargateProfile, PROFILE_LABEL, ProfileError, Selector, matching_profile};
+pub use profile::{
+    COMPUTE_TYPE_ANNOTATION, FargateProfile, PROFILE_LABEL, ProfileError, Selector,
+    matching_profile, opts_out_of_fargate,
+};
 pub use sizing::{
     CAPACITY_ANNOTATION, CONFIGURATIONS, EXCEEDS_MAX_REASON, FargateSize, SizingError, size_pod,
 };

@@ -11,6 +11,12 @@
 //!   Pod must match a selector in that profile to be scheduled onto Fargate" (EKS workshop's
 //!   copy of the same doc page): a pod that names a profile it does not match, or a profile
 //!   that does not exist, goes to no profile at all, even when another profile matches;
+//! - a pod annotated `eks.amazonaws.com/compute-type: ec2` stays off Fargate (this is how
+//!   EKS keeps CoreDNS on EC2 by default; `fargate-getting-started.adoc`, "Update CoreDNS");
+//! - AWS re:Post ("Troubleshoot pods assigned to fargate-scheduler") lists `nodeName` and
+//!   `schedulerName` set in the pod spec as making EKS skip the pod; a `nodeSelector` is
+//!   listed too, but pods commonly select `eks.amazonaws.com/compute-type: fargate`, so it is
+//!   not treated as an opt-out here (UNCERTAIN);
 //! - service quotas: "Selectors per Fargate profile" 5 (L-D78D8AF8) and "Label pairs per
 //!   Fargate profile selector" 5 (L-23414FF3, adjustable).
 
@@ -22,6 +28,9 @@ use k8s_openapi::api::core::v1::Pod;
 /// it sends to Fargate (observed in `kubectl describe pod` of Fargate pods:
 /// `eks.amazonaws.com/fargate-profile=fp-default`).
 pub const PROFILE_LABEL: &str = "eks.amazonaws.com/fargate-profile";
+
+/// The pod annotation that keeps a pod off Fargate when set to `ec2`.
+pub const COMPUTE_TYPE_ANNOTATION: &str = "eks.amazonaws.com/compute-type";
 
 /// The most selectors a Fargate profile may have (service quota L-D78D8AF8).
 pub const MAX_SELECTORS: usize = 5;
@@ -141,8 +150,29 @@ impl Selector {
     }
 }
 
+/// Whether a pod stays off Fargate whatever the profiles say: it is annotated
+/// `eks.amazonaws.com/compute-type: ec2`, names a node (`spec.nodeName`), or names a scheduler
+/// other than the default one or `fargate-scheduler`.
+pub fn opts_out_of_fargate(pod: &Pod) -> bool {
+    let annotated_ec2 = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(COMPUTE_TYPE_ANNOTATION))
+        .is_some_and(|v| v == "ec2");
+    let spec = pod.spec.as_ref();
+    let names_node = spec
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty());
+    let other_scheduler = spec
+        .and_then(|s| s.scheduler_name.as_deref())
+        .is_some_and(|n| !n.is_empty() && n != "default-scheduler" && n != super::SCHEDULER_NAME);
+    annotated_ec2 || names_node || other_scheduler
+}
+
 /// The Fargate profile a pod goes to, if any.
 ///
+/// A pod that [`opts_out_of_fargate`] goes to none.
 /// A pod carrying `eks.amazonaws.com/fargate-profile: <name>` goes to that profile only, and
 /// only if it matches one of that profile's selectors. Otherwise the matching profile whose
 /// name sorts first (byte order, which is alphanumeric order for the names EKS allows:
@@ -151,6 +181,9 @@ pub fn matching_profile<'a>(
     profiles: &'a [FargateProfile],
     pod: &Pod,
 ) -> Option<&'a FargateProfile> {
+    if opts_out_of_fargate(pod) {
+        return None;
+    }
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
     let empty = BTreeMap::new();
     let labels = pod.metadata.labels.as_ref().unwrap_or(&empty);
@@ -359,6 +392,33 @@ mod tests {
             ]
         );
         assert!(profile("ok", &[("a", NO_LABELS); 5]).validate().is_ok());
+    }
+
+    #[test]
+    fn a_pod_annotated_ec2_or_bound_to_a_node_or_another_scheduler_stays_off_fargate() {
+        use k8s_openapi::api::core::v1::PodSpec;
+        let profiles = [profile("kube-system", &[("kube-system", NO_LABELS)])];
+        let mut coredns = pod("kube-system", &[("k8s-app", "kube-dns")]);
+        assert!(matching_profile(&profiles, &coredns).is_some());
+        coredns.metadata.annotations = Some(BTreeMap::from([(
+            COMPUTE_TYPE_ANNOTATION.to_string(),
+            "ec2".to_string(),
+        )]));
+        assert!(matching_profile(&profiles, &coredns).is_none());
+
+        let with_spec = |node: Option<&str>, scheduler: Option<&str>| {
+            let mut p = pod("kube-system", &[]);
+            p.spec = Some(PodSpec {
+                node_name: node.map(String::from),
+                scheduler_name: scheduler.map(String::from),
+                ..Default::default()
+            });
+            matching_profile(&profiles, &p).is_some()
+        };
+        assert!(!with_spec(Some("ip-10-0-1-2.ec2.internal"), None));
+        assert!(!with_spec(None, Some("my-scheduler")));
+        assert!(with_spec(None, Some("default-scheduler")));
+        assert!(with_spec(None, Some("fargate-scheduler")));
     }
 
     #[test]

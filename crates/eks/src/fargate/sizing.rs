@@ -33,8 +33,6 @@
 //!   `POD_CPU_MEM_EXCEEDS_MAX_FARGATE_SIZE` and the message "Your pod's cpu/memory
 //!   requirements exceed the max Fargate configuration", which [`SizingError`] reproduces.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -340,20 +338,11 @@ pub fn scaled_ceil(text: &str, scale: i32) -> Option<u64> {
     u64::try_from(scaled).ok()
 }
 
-/// A pod's requests per resource as a resource list, for callers that want to show what was
-/// sized (`cpu` in millicores, `memory` in bytes).
-pub fn requested_resources(pod: &Pod) -> Result<BTreeMap<String, Quantity>, SizingError> {
-    let (cpu, memory) = pod_request(pod)?;
-    Ok(BTreeMap::from([
-        ("cpu".to_string(), Quantity(format!("{cpu}m"))),
-        ("memory".to_string(), Quantity(memory.to_string())),
-    ]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
+    use std::collections::BTreeMap;
 
     fn resources(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, Quantity>> {
         if pairs.is_empty() {
