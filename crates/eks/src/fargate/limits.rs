@@ -16,6 +16,8 @@
 //!   (ingress-nginx on Fargate, 2020)
 //! - `Pod not supported on Fargate: volumes not supported: data not supported because: PVC
 //!   data-loki-backend-0 not bound`
+//! - `Pod not supported on Fargate: volumes not supported: persistence not supported because:
+//!   persistentvolumeclaim "test-pvc" not found` (aws/containers-roadmap#1382)
 //!
 //! So: problems join with `", "`; one entry per container in `invalid SecurityContext fields`
 //! joins with `","` (no space) and one container's fields with `", "`; the order is top-level
@@ -298,7 +300,7 @@ pub fn is_efs_persistent_volume(pv: &PersistentVolume) -> bool {
 fn claim_problem(claim_name: &str, state: ClaimState<'_>) -> Option<String> {
     match state {
         ClaimState::Unknown => None,
-        ClaimState::Missing => Some(format!("persistentvolumeclaims \"{claim_name}\" not found")),
+        ClaimState::Missing => Some(format!("persistentvolumeclaim \"{claim_name}\" not found")),
         ClaimState::Found { claim, volume } => {
             let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
             if !bound {
@@ -310,7 +312,7 @@ fn claim_problem(claim_name: &str, state: ClaimState<'_>) -> Option<String> {
                 .and_then(|s| s.volume_name.clone())
                 .unwrap_or_default();
             let Some(pv) = volume else {
-                return Some(format!("persistentvolumes \"{pv_name}\" not found"));
+                return Some(format!("persistentvolume \"{pv_name}\" not found"));
             };
             let pv_name = pv.metadata.name.clone().unwrap_or(pv_name);
             match pv.spec.as_ref().and_then(|s| s.csi.as_ref()) {
@@ -650,7 +652,7 @@ mod tests {
         assert_eq!(
             err.problems,
             [
-                "volumes not supported: data not supported because: persistentvolumeclaims \"data-loki-backend-0\" not found"
+                "volumes not supported: data not supported because: persistentvolumeclaim \"data-loki-backend-0\" not found"
             ]
         );
     }
