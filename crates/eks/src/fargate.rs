@@ -16,8 +16,8 @@
 //!    [`fargate_node_taint`], [`fargate_node_capacity`], …), the pod is annotated
 //!    ([`fargate_pod_annotations`]) and bound, with [`provisioning_events`].
 //!
-//! Every fact carries its source in the submodule docs, marked VERIFIED (seen in real output),
-//! OBSERVED (community output), or DERIVED (this crate's reading).
+//! Every fact carries its source in the submodule docs, marked VERIFIED or OBSERVED (text seen
+//! in real output that AWS or users quoted), or DERIVED (this crate's reading).
 
 pub mod events;
 pub mod limits;
