@@ -26,7 +26,7 @@ pub mod profile;
 pub mod sizing;
 
 pub use events::{
-    FargateEvent, LoggingState, PRIORITY, PRIORITY_CLASS_NAME, SCHEDULER_NAME,
+    FargateEvent, LOGGING_CONFIGMAP, LOGGING_NAMESPACE, LoggingState, PRIORITY, PRIORITY_CLASS_NAME, SCHEDULER_NAME,
     fargate_pod_annotations, provisioning_events, sizing_failed_event, unsupported_event,
 };
 pub use limits::{
@@ -34,7 +34,7 @@ pub use limits::{
     is_ebs_persistent_volume, is_ebs_volume_source, is_efs_persistent_volume,
 };
 pub use node::{
-    FargateNodeResources, eks_kubelet_version, fargate_node_addresses, fargate_node_capacity,
+    COMPUTE_TYPE_FARGATE, COMPUTE_TYPE_LABEL, FargateNodeResources, eks_kubelet_version, fargate_node_addresses, fargate_node_capacity,
     fargate_node_hostname, fargate_node_info, fargate_node_labels, fargate_node_name,
     fargate_node_taint, fargate_provider_id, fargate_task_id,
 };

@@ -9,5 +9,6 @@
 pub mod addons;
 pub mod config;
 pub mod fargate;
+pub mod fargate_runtime;
 pub mod nodegroup;
 pub mod resources;

@@ -1,0 +1,389 @@
+//! EKS on Fargate at run time: the mutating admission EKS runs on pod creation (a pod matching
+//! a Fargate profile gets `schedulerName: fargate-scheduler`, its profile label and
+//! `system-node-critical` priority), and the `fargate-scheduler`, which refuses what Fargate
+//! cannot run (a `FailedScheduling` event, the pod stays Pending), sizes the pod, starts a
+//! micro-VM node for it alone, records `CapacityProvisioned` and binds it. A Fargate node
+//! whose pod is gone is stopped.
+//!
+//! Profiles are `FargateProfile` objects (`eks.skiff.dev/v1alpha1`); the micro-VMs are the
+//! binary's business, handed in as [`FargateMachines`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use api::admission::{AdmissionFuture, AdmissionPlugin, CreateRequest};
+use api::clock::Clock;
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::fargate::{self, FargateProfile, FargateSize, LoggingState, Selector};
+use crate::nodegroup::{LaunchError, MachineFuture};
+use crate::resources::EKS_GROUP;
+
+/// The name of EKS's Fargate pod mutation webhook (refusals and logs quote it).
+pub const WEBHOOK_NAME: &str = "0500-amazon-eks-fargate-mutation.amazonaws.com";
+
+/// A Fargate micro-VM to start for one pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FargateLaunch {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub pod: String,
+    /// The profile that selected it.
+    pub profile: String,
+    /// The profile's subnets (private subnets of the VPC).
+    pub subnets: Vec<String>,
+    /// The size Fargate provisions.
+    pub size: FargateSize,
+}
+
+/// Micro-VMs that become (and stop being) one-pod Fargate nodes.
+pub trait FargateMachines: Send + Sync {
+    /// Starts the micro-VM and its kubelet; returns the node's name.
+    fn launch<'a>(&'a self, request: &'a FargateLaunch) -> MachineFuture<'a, Result<String, LaunchError>>;
+    /// Stops the micro-VM behind `node` (the Node object goes with it).
+    fn terminate<'a>(&'a self, node: &'a str) -> MachineFuture<'a, Result<(), LaunchError>>;
+}
+
+/// The cluster's Fargate profiles, shared by the admission plugin and the scheduler.
+#[derive(Debug, Clone, Default)]
+pub struct Profiles {
+    inner: Arc<RwLock<Vec<FargateProfile>>>,
+}
+
+impl Profiles {
+    /// The profiles now.
+    pub fn get(&self) -> Vec<FargateProfile> {
+        self.inner.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Replaces the profiles.
+    pub fn set(&self, profiles: Vec<FargateProfile>) {
+        if let Ok(mut p) = self.inner.write() {
+            *p = profiles;
+        }
+    }
+
+    /// Reads the `FargateProfile` objects.
+    pub async fn refresh(&self, client: &Client) -> Result<(), kube::Error> {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &profile_resource());
+        let list = api.list(&ListParams::default()).await?;
+        self.set(list.items.iter().map(profile_from_object).collect());
+        Ok(())
+    }
+}
+
+/// The `FargateProfile` API resource.
+pub fn profile_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(EKS_GROUP, "v1alpha1", "FargateProfile"),
+        "fargateprofiles",
+    )
+}
+
+/// A profile from its API object.
+pub fn profile_from_object(obj: &DynamicObject) -> FargateProfile {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    FargateProfile {
+        name: obj.name_any(),
+        selectors: obj.data["spec"]["selectors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| Selector {
+                namespace: s["namespace"].as_str().unwrap_or_default().to_string(),
+                labels: s["labels"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect(),
+            })
+            .collect(),
+        subnets: strings(&obj.data["spec"]["subnets"]),
+    }
+}
+
+/// The object of a profile.
+pub fn profile_object(profile: &FargateProfile) -> Value {
+    let selectors: Vec<Value> = profile
+        .selectors
+        .iter()
+        .map(|s| {
+            let mut v = json!({"namespace": s.namespace});
+            if !s.labels.is_empty() {
+                v["labels"] = json!(s.labels);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "apiVersion": crate::resources::EKS_API_VERSION, "kind": "FargateProfile",
+        "metadata": {"name": profile.name},
+        "spec": {"selectors": selectors, "subnets": profile.subnets},
+    })
+}
+
+/// The Fargate pod mutation, as an admission plugin.
+#[derive(Debug, Clone)]
+pub struct FargateAdmission {
+    profiles: Profiles,
+}
+
+impl FargateAdmission {
+    /// The plugin over `profiles`.
+    pub fn new(profiles: Profiles) -> FargateAdmission {
+        FargateAdmission { profiles }
+    }
+}
+
+impl AdmissionPlugin for FargateAdmission {
+    fn name(&self) -> &str {
+        WEBHOOK_NAME
+    }
+
+    fn admit_create<'a>(&'a self, request: CreateRequest<'a>, obj: &'a mut Value) -> AdmissionFuture<'a> {
+        Box::pin(async move {
+            if (request.group, request.resource) != ("", "pods") {
+                return Ok(());
+            }
+            let Ok(pod) = serde_json::from_value::<Pod>(obj.clone()) else {
+                return Ok(());
+            };
+            let profiles = self.profiles.get();
+            let Some(profile) = fargate::matching_profile(&profiles, &pod) else {
+                return Ok(());
+            };
+            obj["spec"]["schedulerName"] = json!(fargate::SCHEDULER_NAME);
+            obj["spec"]["priorityClassName"] = json!(fargate::PRIORITY_CLASS_NAME);
+            obj["spec"]["priority"] = json!(fargate::PRIORITY);
+            if !obj["metadata"]["labels"].is_object() {
+                obj["metadata"]["labels"] = json!({});
+            }
+            obj["metadata"]["labels"][fargate::PROFILE_LABEL] = json!(profile.name);
+            Ok(())
+        })
+    }
+}
+
+/// Runs the `fargate-scheduler` until `shutdown`.
+pub async fn run(
+    client: Client,
+    machines: Arc<dyn FargateMachines>,
+    profiles: Profiles,
+    clock: Clock,
+    shutdown: CancellationToken,
+) {
+    let recorder = events::Recorder::new(client.clone(), fargate::SCHEDULER_NAME, None);
+    // Pods already refused (uid), so the warning is written once.
+    let mut refused: BTreeSet<String> = BTreeSet::new();
+    // Nodes started and not yet bound, with when (so they are not reaped meanwhile).
+    let mut starting: BTreeMap<String, std::time::Instant> = BTreeMap::new();
+    loop {
+        if let Err(error) = profiles.refresh(&client).await {
+            tracing::debug!(%error, "reading Fargate profiles failed");
+        }
+        if let Err(error) = pass(&client, machines.as_ref(), &profiles, &recorder, &mut refused, &mut starting).await {
+            tracing::warn!(%error, "fargate-scheduler pass failed");
+        }
+        if let Err(error) = reap(&client, machines.as_ref(), &mut starting, clock).await {
+            tracing::debug!(%error, "stopping idle Fargate nodes failed");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+}
+
+fn pod_ref(pod: &Pod) -> ObjectReference {
+    let mut r = pod.object_ref(&());
+    r.field_path = None;
+    r
+}
+
+async fn pass(
+    client: &Client,
+    machines: &dyn FargateMachines,
+    profiles: &Profiles,
+    recorder: &events::Recorder,
+    refused: &mut BTreeSet<String>,
+    starting: &mut BTreeMap<String, std::time::Instant>,
+) -> Result<(), kube::Error> {
+    let pods: Api<Pod> = Api::all(client.clone());
+    let pending = pods
+        .list(&ListParams::default().fields("spec.nodeName="))
+        .await?;
+    let profiles = profiles.get();
+    for pod in pending.items {
+        let spec = pod.spec.as_ref();
+        if spec.and_then(|s| s.scheduler_name.as_deref()) != Some(fargate::SCHEDULER_NAME)
+            || pod.metadata.deletion_timestamp.is_some()
+        {
+            continue;
+        }
+        let uid = pod.uid().unwrap_or_default();
+        if refused.contains(&uid) {
+            continue;
+        }
+        let ns = pod.namespace().unwrap_or_default();
+        let name = pod.name_any();
+        let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let reference = pod_ref(&pod);
+        let refuse = |reason: String, message: String| (reason, message);
+        let outcome = fargate::check_pod(&pod)
+            .map_err(|u| {
+                let event = fargate::unsupported_event(&u);
+                (refuse(u.reason().to_string(), u.to_string()), event)
+            })
+            .and_then(|()| {
+                fargate::size_pod(&pod).map_err(|e| {
+                    let event = fargate::sizing_failed_event(&e);
+                    (refuse(e.reason().unwrap_or("Unschedulable").to_string(), e.to_string()), event)
+                })
+            });
+        let size = match outcome {
+            Ok(size) => size,
+            Err(((reason, message), event)) => {
+                refused.insert(uid);
+                recorder
+                    .publish(&reference, event_type(event.event_type), event.reason, "Scheduling", event.message)
+                    .await;
+                set_unscheduled(&api, &name, &reason, &message).await;
+                continue;
+            }
+        };
+        let profile_name = pod.labels().get(fargate::PROFILE_LABEL).cloned().unwrap_or_default();
+        let subnets = profiles
+            .iter()
+            .find(|p| p.name == profile_name)
+            .map(|p| p.subnets.clone())
+            .unwrap_or_default();
+        let request = FargateLaunch {
+            namespace: ns.clone(),
+            pod: name.clone(),
+            profile: profile_name,
+            subnets,
+            size,
+        };
+        let node = match machines.launch(&request).await {
+            Ok(node) => node,
+            Err(e) => {
+                refused.insert(uid);
+                let message = format!("Fargate could not start a node for the pod: {e}");
+                recorder
+                    .publish(&reference, events::EventType::Warning, "FailedScheduling", "Scheduling", message.clone())
+                    .await;
+                set_unscheduled(&api, &name, "FARGATE_LAUNCH_FAILED", &message).await;
+                continue;
+            }
+        };
+        starting.insert(node.clone(), std::time::Instant::now());
+        let logging = logging_state(client).await;
+        let annotations = fargate::fargate_pod_annotations(&size, logging);
+        let patch = json!({"metadata": {"annotations": annotations}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        let binding = json!({
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": name, "namespace": ns},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        });
+        if let Err(error) = api
+            .create_subresource::<_, Value>("binding", &name, &PostParams::default(), &binding)
+            .await
+        {
+            tracing::warn!(pod = %name, %error, "binding the Fargate pod failed");
+            continue;
+        }
+        starting.remove(&node);
+        for event in fargate::provisioning_events(&ns, &name, &node, logging) {
+            recorder
+                .publish(&reference, event_type(event.event_type), event.reason, "Binding", event.message)
+                .await;
+        }
+    }
+    Ok(())
+}
+
+fn event_type(t: &str) -> events::EventType {
+    if t == "Warning" {
+        events::EventType::Warning
+    } else {
+        events::EventType::Normal
+    }
+}
+
+/// Whether Fargate logging is configured (the `aws-logging` ConfigMap).
+async fn logging_state(client: &Client) -> LoggingState {
+    let maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), fargate::LOGGING_NAMESPACE);
+    match maps.get_opt(fargate::LOGGING_CONFIGMAP).await {
+        Ok(Some(_)) => LoggingState::Enabled,
+        _ => LoggingState::ConfigMapNotFound,
+    }
+}
+
+async fn set_unscheduled(api: &Api<Pod>, name: &str, reason: &str, message: &str) {
+    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let patch = json!({"status": {"conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": reason,
+        "message": message, "lastTransitionTime": now, "lastProbeTime": null,
+    }]}});
+    if let Err(error) = api
+        .patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+    {
+        tracing::debug!(pod = %name, %error, "writing PodScheduled failed");
+    }
+}
+
+/// Stops Fargate nodes whose pod is gone or finished.
+async fn reap(
+    client: &Client,
+    machines: &dyn FargateMachines,
+    starting: &mut BTreeMap<String, std::time::Instant>,
+    clock: Clock,
+) -> Result<(), kube::Error> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let fargate_nodes = nodes
+        .list(&ListParams::default().labels(&format!(
+            "{}={}",
+            fargate::COMPUTE_TYPE_LABEL,
+            fargate::COMPUTE_TYPE_FARGATE
+        )))
+        .await?;
+    let pods: Api<Pod> = Api::all(client.clone());
+    starting.retain(|_, at| clock.simulated(at.elapsed()) < Duration::from_secs(120));
+    for node in fargate_nodes.items {
+        let name = node.name_any();
+        if starting.contains_key(&name) {
+            continue;
+        }
+        let on_node = pods
+            .list(&ListParams::default().fields(&format!("spec.nodeName={name}")))
+            .await?;
+        let busy = on_node.items.iter().any(|p| {
+            !matches!(
+                p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded") | Some("Failed")
+            )
+        });
+        if !busy && let Err(e) = machines.terminate(&name).await {
+            tracing::warn!(node = %name, error = %e, "stopping the Fargate node failed");
+        }
+    }
+    Ok(())
+}
