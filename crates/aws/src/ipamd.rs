@@ -71,7 +71,7 @@ pub struct InstanceLimits {
 /// in the `FailedCreatePodSandBox` event (`... plugin type="aws-cni" name="aws-cni" failed
 /// (add): add cmd: failed to assign an IP address to container`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("add cmd: failed to assign an IP address to container")]
+#[error("{}", NO_ADDRESS_MESSAGE)]
 pub struct NoAddress;
 
 /// One node's ipamd: its instance, configuration and datastore (ENIs, their addresses or
@@ -218,6 +218,16 @@ impl Ipamd {
     /// The instance this ipamd runs on.
     pub fn instance_id(&self) -> &str {
         &self.instance_id
+    }
+
+    /// The instance's primary ENI (its primary address is the node IP).
+    pub fn primary_eni(&self) -> &EniId {
+        &self.primary_eni
+    }
+
+    /// The instance limits in effect.
+    pub fn limits(&self) -> &InstanceLimits {
+        &self.limits
     }
 
     /// The configuration in effect.

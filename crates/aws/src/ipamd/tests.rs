@@ -530,6 +530,28 @@ fn two_m5_4xlarge_nodes_in_a_slash_26_get_57_pod_ips_and_then_the_cni_fails() {
         && *ip != w.node_ip(&b)
         && u32::from(*ip) >= u32::from(cidr.network()) + 4
         && *ip != cidr.last()));
+
+    // After InsufficientFreeAddressesInSubnet, node a asks EC2 again only every 2 minutes.
+    // (The first pass hands out events of the growth tried by the failed CNI ADDs.)
+    a.reconcile(&mut w.vpc, w.now);
+    w.now += IP_POOL_MONITOR_INTERVAL;
+    let mut attempts = Vec::new();
+    for _ in 0..120 {
+        for e in a.reconcile(&mut w.vpc, w.now) {
+            if matches!(&e, IpamdEvent::Ec2CallFailed { operation, .. } if operation == "CreateNetworkInterface")
+            {
+                attempts.push(w.now);
+            }
+        }
+        w.now += IP_POOL_MONITOR_INTERVAL;
+    }
+    assert!(attempts.len() >= 4, "{attempts:?}");
+    assert!(
+        attempts
+            .windows(2)
+            .all(|p| p[1] - p[0] > INSUFFICIENT_CIDR_ERROR_COOLDOWN),
+        "{attempts:?}"
+    );
 }
 
 #[test]
