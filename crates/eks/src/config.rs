@@ -1455,7 +1455,9 @@ fn node_group_subnets(
             let matches =
                 |s: &ResolvedSubnet| s.key == *wanted || s.id.as_deref() == Some(wanted.as_str());
             if let Some(subnet) = of_kind.iter().find(|s| matches(s)) {
-                chosen.push(subnet.name.clone());
+                if !chosen.contains(&subnet.name) {
+                    chosen.push(subnet.name.clone());
+                }
             } else if let Some(subnet) = vpc.subnets.iter().find(|s| matches(s)) {
                 if private {
                     report.warn(
@@ -1710,10 +1712,14 @@ fn resolve_fargate(
         } else {
             let mut chosen = Vec::new();
             for (j, wanted) in profile.subnets.iter().enumerate() {
-                let found = vpc
-                    .subnets
+                let matches = |s: &&ResolvedSubnet| {
+                    s.key == *wanted || s.id.as_deref() == Some(wanted.as_str())
+                };
+                let found = private
                     .iter()
-                    .find(|s| s.key == *wanted || s.id.as_deref() == Some(wanted.as_str()));
+                    .copied()
+                    .find(matches)
+                    .or_else(|| vpc.subnets.iter().find(matches));
                 match found {
                     Some(subnet) if !subnet.public => chosen.push(subnet.name.clone()),
                     Some(_) => report.error(
