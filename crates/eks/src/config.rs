@@ -720,14 +720,13 @@ fn ignored_message(pattern: &str) -> &'static str {
 }
 
 fn to_document(text: &str) -> Result<Value, ConfigError> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') {
-        serde_json::from_str(trimmed)
-            .map_err(|e| ConfigError::one("", format!("error converting YAML to JSON: {e}")))
-    } else {
-        serde_saphyr::from_str::<Value>(text)
-            .map_err(|e| ConfigError::one("", format!("error converting YAML to JSON: {e}")))
+    if text.trim_start().starts_with('{')
+        && let Ok(document) = serde_json::from_str::<Value>(text)
+    {
+        return Ok(document);
     }
+    serde_saphyr::from_str::<Value>(text)
+        .map_err(|e| ConfigError::one("", format!("error converting YAML to JSON: {e}")))
 }
 
 /// Reads a ClusterConfig (YAML or JSON) into its typed form, with a warning for each field
@@ -828,7 +827,7 @@ pub fn cluster_name(seed: u64) -> String {
         "unicorn",
         "wardrobe",
     ];
-    let mut rng = SplitMix(seed ^ 0x636c_7573_7465_72);
+    let mut rng = SplitMix(seed ^ 0x0063_6c75_7374_6572);
     let adjective = ADJECTIVES[(rng.next() % ADJECTIVES.len() as u64) as usize];
     let noun = NOUNS[(rng.next() % NOUNS.len() as u64) as usize];
     let number = 1_000_000_000 + rng.next() % 9_000_000_000;

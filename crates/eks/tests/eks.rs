@@ -623,6 +623,19 @@ fn invalid_cases() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
             ],
         ),
         (
+            "bad-labels.yaml",
+            vec![
+                (
+                    "managedNodeGroups[0].labels",
+                    "the following nodegroup labels are disallowed as they have reserved prefixes [kubernetes.io/, k8s.io/]: [kubernetes.io/role]",
+                ),
+                (
+                    "managedNodeGroups[1].labels",
+                    "label \"bad key!\" is invalid - [name part must consist of alphanumeric characters",
+                ),
+            ],
+        ),
+        (
             "bad-addon-configuration.yaml",
             vec![
                 (
@@ -698,4 +711,25 @@ fn a_private_group_given_a_public_subnet_is_warned_not_refused() {
                 )),
         "{warnings:?}"
     );
+}
+
+#[test]
+fn an_empty_file_and_a_list_are_refused() {
+    let empty = config::load("", 1).err().map(|e| e.to_string());
+    assert_eq!(
+        empty.as_deref(),
+        Some("invalid ClusterConfig (1 error):\n  metadata must be set")
+    );
+    let list = config::load("- a\n- b\n", 1).err().map(|e| e.errors);
+    assert!(
+        list.is_some_and(|errors| errors[0].message.contains("cannot unmarshal non-object")),
+        "a list is not a ClusterConfig"
+    );
+}
+
+#[test]
+fn a_yaml_flow_mapping_is_read_as_yaml() {
+    let text = "{apiVersion: eksctl.io/v1alpha5, kind: ClusterConfig, metadata: {name: flow, region: us-west-2}}";
+    let (cluster, _) = config::load(text, 1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cluster.name, "flow");
 }
