@@ -748,7 +748,7 @@ pub fn parse(text: &str) -> Result<(ClusterConfig, Vec<Warning>), ConfigError> {
         errors.push(FieldError {
             path: "metadata.version".into(),
             message: format!(
-                "YAML reads {version} as a number, not a version; quote it (version: \"{version}\")"
+                "YAML reads an unquoted version as the number {version} (1.30 becomes 1.3); quote it: version: \"1.30\""
             ),
         });
     }
@@ -1947,22 +1947,34 @@ pub fn resolve(config: &ClusterConfig, seed: u64) -> Result<(Cluster, Vec<Warnin
     let (vpc, zones) = resolve_vpc(config, region, &mut report);
 
     let mut node_groups = Vec::new();
-    let mut seen_names: Vec<String> = Vec::new();
-    let mut check_name = |name: &str, path: &str, report: &mut Report| {
+    // eksctl's ValidateClusterConfig: names unique across both kinds, self-managed first.
+    let mut seen_names: Vec<&str> = Vec::new();
+    let named = config
+        .node_groups
+        .iter()
+        .enumerate()
+        .map(|(i, ng)| (format!("nodeGroups[{i}]"), ng.base.name.as_str()))
+        .chain(
+            config
+                .managed_node_groups
+                .iter()
+                .enumerate()
+                .map(|(i, ng)| (format!("managedNodeGroups[{i}]"), ng.base.name.as_str())),
+        );
+    for (path, name) in named {
         if name.is_empty() {
             report.error(format!("{path}.name"), format!("{path}.name must be set"));
-        } else if seen_names.iter().any(|n| n == name) {
+        } else if seen_names.contains(&name) {
             report.error(
                 format!("{path}.name"),
                 format!("{path}.name \"{name}\" is not unique"),
             );
         } else {
-            seen_names.push(name.to_string());
+            seen_names.push(name);
         }
-    };
+    }
     for (i, ng) in config.managed_node_groups.iter().enumerate() {
         let path = format!("managedNodeGroups[{i}]");
-        check_name(&ng.base.name, &path, &mut report);
         let instance_types = match (&ng.base.instance_type, ng.instance_types.is_empty()) {
             (Some(t), false) if !t.is_empty() => {
                 report.error(
@@ -1999,7 +2011,6 @@ pub fn resolve(config: &ClusterConfig, seed: u64) -> Result<(Cluster, Vec<Warnin
     }
     for (i, ng) in config.node_groups.iter().enumerate() {
         let path = format!("nodeGroups[{i}]");
-        check_name(&ng.base.name, &path, &mut report);
         let mixed = ng
             .instances_distribution
             .as_ref()

@@ -557,8 +557,8 @@ fn invalid_cases() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (
             "duplicate-nodegroup-names.yaml",
             vec![(
-                "nodeGroups[0].name",
-                "nodeGroups[0].name \"workers\" is not unique",
+                "managedNodeGroups[0].name",
+                "managedNodeGroups[0].name \"workers\" is not unique",
             )],
         ),
         (
