@@ -509,6 +509,13 @@ pub struct ResolvedVpc {
     pub nat: NatGateway,
 }
 
+impl ResolvedVpc {
+    /// The subnet with this [`ResolvedSubnet::name`].
+    pub fn subnet(&self, name: &str) -> Option<&ResolvedSubnet> {
+        self.subnets.iter().find(|s| s.name == name)
+    }
+}
+
 /// One subnet of the VPC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResolvedSubnet {
@@ -711,6 +718,9 @@ fn ignored_message(pattern: &str) -> &'static str {
             "skiff uses an IPv4 cluster with EKS's default service CIDR; ignored"
         }
         (_, "ssh") => "simulated nodes accept no SSH connections; ignored",
+        (p, _) if p.starts_with("nodeGroups[].instancesDistribution.") => {
+            "the On-Demand and Spot split of mixed-instance groups is not simulated; ignored"
+        }
         (_, "iam") => "IAM is not simulated; ignored",
         (_, "launchTemplate") => {
             "launch templates are not simulated; the node group is built from its own fields"
@@ -1883,9 +1893,9 @@ fn json_type_name(value: &Value) -> &'static str {
 }
 
 /// Applies eksctl's defaults and validation to a parsed ClusterConfig and builds the
-/// [`Cluster`]. Every problem found is reported, each naming its field. `seed` is reserved
-/// for generated names (a config file names everything itself; [`default_cluster`] uses its
-/// own seed).
+/// [`Cluster`]. Every problem found is reported, each naming its field. `seed` is for
+/// generated names; a config file must name its node groups and profiles (eksctl refuses
+/// unnamed ones), so nothing is generated today and the result does not depend on it.
 pub fn resolve(config: &ClusterConfig, seed: u64) -> Result<(Cluster, Vec<Warning>), ConfigError> {
     let _ = seed;
     let mut report = Report::default();

@@ -733,3 +733,16 @@ fn a_yaml_flow_mapping_is_read_as_yaml() {
     let (cluster, _) = config::load(text, 1).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cluster.name, "flow");
 }
+
+#[test]
+fn a_typo_inside_a_section_skiff_ignores_is_still_an_error() {
+    let text = fixture("simple-cluster.yaml").replace("clusterLogging:", "clusterLoging:");
+    let err = config::load(&text, 1)
+        .err()
+        .unwrap_or_else(|| panic!("loaded"));
+    assert_eq!(
+        err.at("cloudWatch.clusterLoging")
+            .map(|e| e.message.as_str()),
+        Some("error unmarshaling JSON: while decoding JSON: json: unknown field \"clusterLoging\"")
+    );
+}
