@@ -1095,7 +1095,12 @@ fn resolve_vpc(
                     continue;
                 };
                 if cidr_ok && (!vpc_cidr.contains(&cidr) || !(16..=28).contains(&cidr.prefix())) {
-                    report.error(cidr_path, format!("The CIDR '{cidr}' is invalid."));
+                    report.error(
+                        cidr_path,
+                        format!(
+                            "The CIDR '{cidr}' is invalid. (VPC CIDR {vpc_cidr}; subnets must lie inside it and be /16 to /28)"
+                        ),
+                    );
                     continue;
                 }
                 if let Some(other) = subnets

@@ -623,6 +623,19 @@ fn invalid_cases() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
             ],
         ),
         (
+            "bad-ami-family.yaml",
+            vec![
+                (
+                    "managedNodeGroups[0].amiFamily",
+                    "AmazonLinux2 is not supported for Kubernetes version 1.33",
+                ),
+                (
+                    "nodeGroups[0].amiFamily",
+                    "AMI Family CentOS7 is not supported - use one of: AmazonLinux2023, AmazonLinux2, ",
+                ),
+            ],
+        ),
+        (
             "bad-labels.yaml",
             vec![
                 (
