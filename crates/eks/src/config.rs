@@ -509,6 +509,13 @@ pub struct ResolvedVpc {
     pub nat: NatGateway,
 }
 
+impl ResolvedVpc {
+    /// The subnet with this [`ResolvedSubnet::name`].
+    pub fn subnet(&self, name: &str) -> Option<&ResolvedSubnet> {
+        self.subnets.iter().find(|s| s.name == name)
+    }
+}
+
 /// One subnet of the VPC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResolvedSubnet {
@@ -711,6 +718,9 @@ fn ignored_message(pattern: &str) -> &'static str {
             "skiff uses an IPv4 cluster with EKS's default service CIDR; ignored"
         }
         (_, "ssh") => "simulated nodes accept no SSH connections; ignored",
+        (p, _) if p.starts_with("nodeGroups[].instancesDistribution.") => {
+            "the On-Demand and Spot split of mixed-instance groups is not simulated; ignored"
+        }
         (_, "iam") => "IAM is not simulated; ignored",
         (_, "launchTemplate") => {
             "launch templates are not simulated; the node group is built from its own fields"
@@ -720,14 +730,13 @@ fn ignored_message(pattern: &str) -> &'static str {
 }
 
 fn to_document(text: &str) -> Result<Value, ConfigError> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') {
-        serde_json::from_str(trimmed)
-            .map_err(|e| ConfigError::one("", format!("error converting YAML to JSON: {e}")))
-    } else {
-        serde_saphyr::from_str::<Value>(text)
-            .map_err(|e| ConfigError::one("", format!("error converting YAML to JSON: {e}")))
+    if text.trim_start().starts_with('{')
+        && let Ok(document) = serde_json::from_str::<Value>(text)
+    {
+        return Ok(document);
     }
+    serde_saphyr::from_str::<Value>(text)
+        .map_err(|e| ConfigError::one("", format!("error converting YAML to JSON: {e}")))
 }
 
 /// Reads a ClusterConfig (YAML or JSON) into its typed form, with a warning for each field
@@ -749,7 +758,7 @@ pub fn parse(text: &str) -> Result<(ClusterConfig, Vec<Warning>), ConfigError> {
         errors.push(FieldError {
             path: "metadata.version".into(),
             message: format!(
-                "YAML reads {version} as a number, not a version; quote it (version: \"{version}\")"
+                "YAML reads an unquoted version as the number {version} (1.30 becomes 1.3); quote it: version: \"1.30\""
             ),
         });
     }
@@ -828,7 +837,7 @@ pub fn cluster_name(seed: u64) -> String {
         "unicorn",
         "wardrobe",
     ];
-    let mut rng = SplitMix(seed ^ 0x636c_7573_7465_72);
+    let mut rng = SplitMix(seed ^ 0x0063_6c75_7374_6572);
     let adjective = ADJECTIVES[(rng.next() % ADJECTIVES.len() as u64) as usize];
     let noun = NOUNS[(rng.next() % NOUNS.len() as u64) as usize];
     let number = 1_000_000_000 + rng.next() % 9_000_000_000;
@@ -1086,7 +1095,12 @@ fn resolve_vpc(
                     continue;
                 };
                 if cidr_ok && (!vpc_cidr.contains(&cidr) || !(16..=28).contains(&cidr.prefix())) {
-                    report.error(cidr_path, format!("The CIDR '{cidr}' is invalid."));
+                    report.error(
+                        cidr_path,
+                        format!(
+                            "The CIDR '{cidr}' is invalid. (VPC CIDR {vpc_cidr}; subnets must lie inside it and be /16 to /28)"
+                        ),
+                    );
                     continue;
                 }
                 if let Some(other) = subnets
@@ -1455,7 +1469,9 @@ fn node_group_subnets(
             let matches =
                 |s: &ResolvedSubnet| s.key == *wanted || s.id.as_deref() == Some(wanted.as_str());
             if let Some(subnet) = of_kind.iter().find(|s| matches(s)) {
-                chosen.push(subnet.name.clone());
+                if !chosen.contains(&subnet.name) {
+                    chosen.push(subnet.name.clone());
+                }
             } else if let Some(subnet) = vpc.subnets.iter().find(|s| matches(s)) {
                 if private {
                     report.warn(
@@ -1710,10 +1726,14 @@ fn resolve_fargate(
         } else {
             let mut chosen = Vec::new();
             for (j, wanted) in profile.subnets.iter().enumerate() {
-                let found = vpc
-                    .subnets
+                let matches = |s: &&ResolvedSubnet| {
+                    s.key == *wanted || s.id.as_deref() == Some(wanted.as_str())
+                };
+                let found = private
                     .iter()
-                    .find(|s| s.key == *wanted || s.id.as_deref() == Some(wanted.as_str()));
+                    .copied()
+                    .find(matches)
+                    .or_else(|| vpc.subnets.iter().find(matches));
                 match found {
                     Some(subnet) if !subnet.public => chosen.push(subnet.name.clone()),
                     Some(_) => report.error(
@@ -1878,9 +1898,9 @@ fn json_type_name(value: &Value) -> &'static str {
 }
 
 /// Applies eksctl's defaults and validation to a parsed ClusterConfig and builds the
-/// [`Cluster`]. Every problem found is reported, each naming its field. `seed` is reserved
-/// for generated names (a config file names everything itself; [`default_cluster`] uses its
-/// own seed).
+/// [`Cluster`]. Every problem found is reported, each naming its field. `seed` is for
+/// generated names; a config file must name its node groups and profiles (eksctl refuses
+/// unnamed ones), so nothing is generated today and the result does not depend on it.
 pub fn resolve(config: &ClusterConfig, seed: u64) -> Result<(Cluster, Vec<Warning>), ConfigError> {
     let _ = seed;
     let mut report = Report::default();
@@ -1942,22 +1962,34 @@ pub fn resolve(config: &ClusterConfig, seed: u64) -> Result<(Cluster, Vec<Warnin
     let (vpc, zones) = resolve_vpc(config, region, &mut report);
 
     let mut node_groups = Vec::new();
-    let mut seen_names: Vec<String> = Vec::new();
-    let mut check_name = |name: &str, path: &str, report: &mut Report| {
+    // eksctl's ValidateClusterConfig: names unique across both kinds, self-managed first.
+    let mut seen_names: Vec<&str> = Vec::new();
+    let named = config
+        .node_groups
+        .iter()
+        .enumerate()
+        .map(|(i, ng)| (format!("nodeGroups[{i}]"), ng.base.name.as_str()))
+        .chain(
+            config
+                .managed_node_groups
+                .iter()
+                .enumerate()
+                .map(|(i, ng)| (format!("managedNodeGroups[{i}]"), ng.base.name.as_str())),
+        );
+    for (path, name) in named {
         if name.is_empty() {
             report.error(format!("{path}.name"), format!("{path}.name must be set"));
-        } else if seen_names.iter().any(|n| n == name) {
+        } else if seen_names.contains(&name) {
             report.error(
                 format!("{path}.name"),
                 format!("{path}.name \"{name}\" is not unique"),
             );
         } else {
-            seen_names.push(name.to_string());
+            seen_names.push(name);
         }
-    };
+    }
     for (i, ng) in config.managed_node_groups.iter().enumerate() {
         let path = format!("managedNodeGroups[{i}]");
-        check_name(&ng.base.name, &path, &mut report);
         let instance_types = match (&ng.base.instance_type, ng.instance_types.is_empty()) {
             (Some(t), false) if !t.is_empty() => {
                 report.error(
@@ -1994,7 +2026,6 @@ pub fn resolve(config: &ClusterConfig, seed: u64) -> Result<(Cluster, Vec<Warnin
     }
     for (i, ng) in config.node_groups.iter().enumerate() {
         let path = format!("nodeGroups[{i}]");
-        check_name(&ng.base.name, &path, &mut report);
         let mixed = ng
             .instances_distribution
             .as_ref()
