@@ -290,6 +290,27 @@ impl Ipamd {
         self.take_free(sandbox_key, now).ok_or(NoAddress)
     }
 
+    /// Records that `sandbox_key` holds `ip`, as ipamd's checkpoint file restores the pods'
+    /// addresses when it starts again (skiff restarted with pods running). `false` when no
+    /// ENI of the node carries `ip`.
+    pub fn adopt(&mut self, sandbox_key: &str, ip: Ipv4Addr) -> bool {
+        for eni in &mut self.enis {
+            for c in &mut eni.cidrs {
+                if c.cidr.contains_addr(ip) {
+                    c.addresses.insert(
+                        ip,
+                        DsAddress {
+                            sandbox: Some(sandbox_key.to_string()),
+                            unassigned_at: None,
+                        },
+                    );
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// The CNI `DEL`: the sandbox's address goes back to the pool and cools down for
     /// `IP_COOLDOWN_PERIOD` (30 s) before another pod may get it. Returns the address, or
     /// `None` for an unknown sandbox (not an error).

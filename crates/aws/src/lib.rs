@@ -11,6 +11,7 @@
 //!   prefix delegation, assigning pod IPs the way the real plugin does.
 
 pub mod catalog;
+pub mod cloud;
 pub mod ipamd;
 pub mod resources;
 pub mod vpc;

@@ -51,7 +51,13 @@ pub fn crds() -> Vec<Value> {
                    "tags": tags}),
             &["cidrBlock"],
         ),
-        object(json!({"state": string()}), &[]),
+        object(
+            json!({"state": string(), "idState": integer(),
+                   "cidrBlockAssociations": array(object(
+                       json!({"cidrBlock": string(), "state": string(), "code": string(),
+                              "statusMessage": string()}), &[]))}),
+            &[],
+        ),
         vec![
             Column::new("CIDR", "string", ".spec.cidrBlock"),
             Column::new("Secondary-CIDRs", "string", ".spec.cidrBlocks"),
@@ -71,7 +77,7 @@ pub fn crds() -> Vec<Value> {
         ),
         object(
             json!({"state": string(), "availableIpAddressCount": integer(),
-                   "message": string()}),
+                   "code": string(), "message": string()}),
             &[],
         ),
         vec![
@@ -165,6 +171,11 @@ pub fn crds() -> Vec<Value> {
         columns: Vec::new(),
         status_subresource: false,
     };
+    // ENIs and instances are written whole by the simulated EC2 (no status subresource).
+    let mut eni = eni;
+    eni.status_subresource = false;
+    let mut instance = instance;
+    instance.status_subresource = false;
     [vpc, subnet, eni, instance, eni_config]
         .iter()
         .map(CrdSpec::to_crd)

@@ -239,6 +239,21 @@ impl Vpc {
         cidr: Cidr,
         public: bool,
     ) -> Result<SubnetId, Ec2Error> {
+        let id = SubnetId(self.next_id("subnet"));
+        self.create_subnet_with_id(id.clone(), az, az_id, cidr, public)?;
+        Ok(id)
+    }
+
+    /// [`Vpc::create_subnet`] under an id the caller chose (a subnet requested through the
+    /// API, whose object name is its id).
+    pub fn create_subnet_with_id(
+        &mut self,
+        id: SubnetId,
+        az: &str,
+        az_id: &str,
+        cidr: Cidr,
+        public: bool,
+    ) -> Result<(), Ec2Error> {
         if !(MIN_BLOCK_PREFIX..=MAX_BLOCK_PREFIX).contains(&cidr.prefix_len())
             || !self.cidr_blocks.iter().any(|b| b.contains(&cidr))
         {
@@ -247,7 +262,11 @@ impl Vpc {
         if self.subnets.values().any(|s| s.cidr.overlaps(&cidr)) {
             return Err(Ec2Error::invalid_subnet_conflict(&cidr));
         }
-        let id = SubnetId(self.next_id("subnet"));
+        self.insert_subnet(id, az, az_id, cidr, public);
+        Ok(())
+    }
+
+    fn insert_subnet(&mut self, id: SubnetId, az: &str, az_id: &str, cidr: Cidr, public: bool) {
         self.subnets.insert(
             id.clone(),
             Subnet {
@@ -258,7 +277,6 @@ impl Vpc {
                 map_public_ip_on_launch: public,
             },
         );
-        Ok(id)
     }
 
     /// The VPC's subnets, by id.

@@ -26,17 +26,19 @@ pub mod profile;
 pub mod sizing;
 
 pub use events::{
-    FargateEvent, LOGGING_CONFIGMAP, LOGGING_NAMESPACE, LoggingState, PRIORITY, PRIORITY_CLASS_NAME, SCHEDULER_NAME,
-    fargate_pod_annotations, provisioning_events, sizing_failed_event, unsupported_event,
+    FargateEvent, LOGGING_CONFIGMAP, LOGGING_NAMESPACE, LoggingState, PRIORITY,
+    PRIORITY_CLASS_NAME, SCHEDULER_NAME, fargate_pod_annotations, provisioning_events,
+    sizing_failed_event, unsupported_event,
 };
 pub use limits::{
     ClaimState, UNSUPPORTED_REASON, Unsupported, check_pod, check_pod_with_claims,
     is_ebs_persistent_volume, is_ebs_volume_source, is_efs_persistent_volume,
 };
 pub use node::{
-    COMPUTE_TYPE_FARGATE, COMPUTE_TYPE_LABEL, FargateNodeResources, eks_kubelet_version, fargate_node_addresses, fargate_node_capacity,
-    fargate_node_hostname, fargate_node_info, fargate_node_labels, fargate_node_name,
-    fargate_node_taint, fargate_provider_id, fargate_task_id,
+    COMPUTE_TYPE_FARGATE, COMPUTE_TYPE_LABEL, FargateNodeResources, eks_kubelet_version,
+    fargate_node_addresses, fargate_node_capacity, fargate_node_hostname, fargate_node_info,
+    fargate_node_labels, fargate_node_name, fargate_node_taint, fargate_provider_id,
+    fargate_task_id,
 };
 pub use profile::{
     COMPUTE_TYPE_ANNOTATION, FargateProfile, PROFILE_LABEL, ProfileError, Selector,

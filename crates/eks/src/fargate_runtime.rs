@@ -46,7 +46,10 @@ pub struct FargateLaunch {
 /// Micro-VMs that become (and stop being) one-pod Fargate nodes.
 pub trait FargateMachines: Send + Sync {
     /// Starts the micro-VM and its kubelet; returns the node's name.
-    fn launch<'a>(&'a self, request: &'a FargateLaunch) -> MachineFuture<'a, Result<String, LaunchError>>;
+    fn launch<'a>(
+        &'a self,
+        request: &'a FargateLaunch,
+    ) -> MachineFuture<'a, Result<String, LaunchError>>;
     /// Stops the micro-VM behind `node` (the Node object goes with it).
     fn terminate<'a>(&'a self, node: &'a str) -> MachineFuture<'a, Result<(), LaunchError>>;
 }
@@ -154,7 +157,11 @@ impl AdmissionPlugin for FargateAdmission {
         WEBHOOK_NAME
     }
 
-    fn admit_create<'a>(&'a self, request: CreateRequest<'a>, obj: &'a mut Value) -> AdmissionFuture<'a> {
+    fn admit_create<'a>(
+        &'a self,
+        request: CreateRequest<'a>,
+        obj: &'a mut Value,
+    ) -> AdmissionFuture<'a> {
         Box::pin(async move {
             if (request.group, request.resource) != ("", "pods") {
                 return Ok(());
@@ -195,7 +202,16 @@ pub async fn run(
         if let Err(error) = profiles.refresh(&client).await {
             tracing::debug!(%error, "reading Fargate profiles failed");
         }
-        if let Err(error) = pass(&client, machines.as_ref(), &profiles, &recorder, &mut refused, &mut starting).await {
+        if let Err(error) = pass(
+            &client,
+            machines.as_ref(),
+            &profiles,
+            &recorder,
+            &mut refused,
+            &mut starting,
+        )
+        .await
+        {
             tracing::warn!(%error, "fargate-scheduler pass failed");
         }
         if let Err(error) = reap(&client, machines.as_ref(), &mut starting, clock).await {
@@ -251,7 +267,13 @@ async fn pass(
             .and_then(|()| {
                 fargate::size_pod(&pod).map_err(|e| {
                     let event = fargate::sizing_failed_event(&e);
-                    (refuse(e.reason().unwrap_or("Unschedulable").to_string(), e.to_string()), event)
+                    (
+                        refuse(
+                            e.reason().unwrap_or("Unschedulable").to_string(),
+                            e.to_string(),
+                        ),
+                        event,
+                    )
                 })
             });
         let size = match outcome {
@@ -259,13 +281,23 @@ async fn pass(
             Err(((reason, message), event)) => {
                 refused.insert(uid);
                 recorder
-                    .publish(&reference, event_type(event.event_type), event.reason, "Scheduling", event.message)
+                    .publish(
+                        &reference,
+                        event_type(event.event_type),
+                        event.reason,
+                        "Scheduling",
+                        event.message,
+                    )
                     .await;
                 set_unscheduled(&api, &name, &reason, &message).await;
                 continue;
             }
         };
-        let profile_name = pod.labels().get(fargate::PROFILE_LABEL).cloned().unwrap_or_default();
+        let profile_name = pod
+            .labels()
+            .get(fargate::PROFILE_LABEL)
+            .cloned()
+            .unwrap_or_default();
         let subnets = profiles
             .iter()
             .find(|p| p.name == profile_name)
@@ -284,7 +316,13 @@ async fn pass(
                 refused.insert(uid);
                 let message = format!("Fargate could not start a node for the pod: {e}");
                 recorder
-                    .publish(&reference, events::EventType::Warning, "FailedScheduling", "Scheduling", message.clone())
+                    .publish(
+                        &reference,
+                        events::EventType::Warning,
+                        "FailedScheduling",
+                        "Scheduling",
+                        message.clone(),
+                    )
                     .await;
                 set_unscheduled(&api, &name, "FARGATE_LAUNCH_FAILED", &message).await;
                 continue;
@@ -311,7 +349,13 @@ async fn pass(
         starting.remove(&node);
         for event in fargate::provisioning_events(&ns, &name, &node, logging) {
             recorder
-                .publish(&reference, event_type(event.event_type), event.reason, "Binding", event.message)
+                .publish(
+                    &reference,
+                    event_type(event.event_type),
+                    event.reason,
+                    "Binding",
+                    event.message,
+                )
                 .await;
         }
     }
@@ -337,7 +381,9 @@ async fn logging_state(client: &Client) -> LoggingState {
 }
 
 async fn set_unscheduled(api: &Api<Pod>, name: &str, reason: &str, message: &str) {
-    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let patch = json!({"status": {"conditions": [{
         "type": "PodScheduled", "status": "False", "reason": reason,
         "message": message, "lastTransitionTime": now, "lastProbeTime": null,

@@ -3,7 +3,8 @@
 //! `main.rs` only parses the command line and calls into here; tests start the same cluster.
 
 pub mod bench;
-pub mod cluster;
+mod eks_cluster;
+pub mod ops;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -102,7 +103,11 @@ pub struct UpConfig {
     pub store: StoreKind,
     /// Start the control plane's components: the controllers and the scheduler.
     pub controllers: bool,
-    /// How many simulated nodes of the default cluster to run (0: none, an API-only server).
+    /// The EKS cluster to run (`skiff up -f`, parsed with [`load_cluster_file`]); without
+    /// one, eksctl's default cluster with `nodes` nodes in its node group.
+    pub cluster: Option<eks::config::Cluster>,
+    /// How many nodes the default cluster's node group has (0: none, an API-only server
+    /// without the simulated AWS). Ignored when `cluster` is given.
     pub nodes: usize,
     /// The simulation clock (its speed compresses back-offs, probes, grace periods).
     pub clock: api::clock::Clock,
@@ -113,14 +118,15 @@ pub struct UpConfig {
 }
 
 impl UpConfig {
-    /// The default cluster (three nodes, real time) in `data_dir` on `listen`.
+    /// eksctl's default cluster (two m5.large nodes, real time) in `data_dir` on `listen`.
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> UpConfig {
         UpConfig {
             data_dir,
             listen,
             store: StoreKind::Sqlite,
             controllers: true,
-            nodes: 3,
+            cluster: None,
+            nodes: 2,
             clock: api::clock::Clock::REAL_TIME,
             seed: 0,
             image_catalog: None,
@@ -165,6 +171,9 @@ pub enum UpError {
     /// First-start bootstrap failed.
     #[error("bootstrapping the cluster: {0}")]
     Bootstrap(#[from] api::ApiError),
+    /// The cluster file could not be read or is invalid.
+    #[error("reading the cluster file {path}: {message}")]
+    ClusterFile { path: PathBuf, message: String },
     /// The user's image catalog could not be read or parsed.
     #[error("reading the image catalog {path}: {message}")]
     ImageCatalog { path: PathBuf, message: String },
@@ -342,26 +351,16 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
             shutdown.clone(),
         )));
     }
-    let node_agent = if cfg.nodes > 0 {
-        let client = in_process_client(&server, "system:node-agent", &["system:nodes"]);
-        let config = node_agent::Config {
-            clock: cfg.clock,
-            catalog,
-            network: Arc::new(node_agent::HostLocalNetwork::new(client.clone())),
-            seed: cfg.seed,
-        };
-        let agent = node_agent::NodeAgent::start(client, config, shutdown.clone());
-        server.set_kubelet(Arc::new(agent.clone()));
-        for spec in cluster::default_nodes(cfg.nodes, cfg.seed) {
-            let node = spec.name.clone();
-            agent.add_node(spec).await.map_err(|source| UpError::Node {
-                node,
-                source: Box::new(source),
-            })?;
+    let cluster = match &cfg.cluster {
+        Some(c) => Some(c.clone()),
+        None if cfg.nodes > 0 => Some(default_cluster(cfg.nodes, cfg.seed)?),
+        None => None,
+    };
+    let node_agent = match cluster {
+        Some(cluster) => {
+            Some(start_eks(&server, &cfg, &cluster, catalog, &shutdown, &mut tasks).await?)
         }
-        Some(agent)
-    } else {
-        None
+        None => None,
     };
     Ok(Running {
         server_url,
@@ -372,6 +371,102 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         shutdown,
         tasks,
     })
+}
+
+/// Reads an eksctl cluster file (`skiff up -f`): the cluster, and a warning for each field
+/// skiff does not model.
+pub fn load_cluster_file(
+    path: &Path,
+    seed: u64,
+) -> Result<(eks::config::Cluster, Vec<eks::config::Warning>), UpError> {
+    let err = |message: String| UpError::ClusterFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    eks::config::load(&text, seed).map_err(|e| err(e.to_string()))
+}
+
+/// eksctl's default cluster in skiff's default region, its node group of `nodes` nodes.
+fn default_cluster(nodes: usize, seed: u64) -> Result<eks::config::Cluster, UpError> {
+    let config = eks::config::default_cluster(eks::config::DEFAULT_REGION, seed);
+    let (mut cluster, _) =
+        eks::config::resolve(&config, seed).map_err(|e| UpError::ClusterFile {
+            path: PathBuf::from("(eksctl's default cluster)"),
+            message: e.to_string(),
+        })?;
+    let n = u32::try_from(nodes).unwrap_or(u32::MAX);
+    if let Some(group) = cluster.node_groups.first_mut() {
+        group.desired = n;
+        group.min = n;
+        group.max = n;
+    }
+    Ok(cluster)
+}
+
+/// Starts the EKS data plane: the simulated cloud, the kubelets of its instances, the node
+/// groups and the fargate-scheduler.
+async fn start_eks(
+    server: &ApiServer,
+    cfg: &UpConfig,
+    cluster: &eks::config::Cluster,
+    catalog: node_agent::behaviour::Catalog,
+    shutdown: &CancellationToken,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<node_agent::NodeAgent, UpError> {
+    let admin = in_process_client(server, "system:admin", &["system:masters"]);
+    let cloud = aws::cloud::Cloud::new(
+        in_process_client(server, "system:aws", &["system:masters"]),
+        aws::cloud::CloudConfig {
+            region: cluster.region.clone(),
+            cluster_name: cluster.name.clone(),
+            clock: cfg.clock,
+            seed: cfg.seed,
+        },
+    );
+    eks_cluster::provision(&admin, &cloud, cluster, cfg.cluster.is_some()).await?;
+    let profiles = eks::fargate_runtime::Profiles::default();
+    if let Err(e) = profiles.refresh(&admin).await {
+        tracing::warn!(error = %e, "reading Fargate profiles failed");
+    }
+    server
+        .registry()
+        .add_admission_plugin(Arc::new(eks::fargate_runtime::FargateAdmission::new(
+            profiles.clone(),
+        )));
+    let client = in_process_client(server, "system:node-agent", &["system:nodes"]);
+    let config = node_agent::Config {
+        clock: cfg.clock,
+        catalog,
+        network: Arc::new(cloud.clone()),
+        seed: cfg.seed,
+    };
+    let agent = node_agent::NodeAgent::start(client, config, shutdown.clone());
+    server.set_kubelet(Arc::new(agent.clone()));
+    eks_cluster::restart_nodes(&admin, &cloud, &agent).await?;
+    tasks.push(tokio::spawn(cloud.clone().run(shutdown.clone())));
+    let machinery = eks_cluster::MachineryHandle(Arc::new(eks_cluster::Machinery::new(
+        cloud,
+        agent.clone(),
+        admin.clone(),
+        cfg.seed,
+    )));
+    if cfg.controllers {
+        tasks.push(tokio::spawn(eks::nodegroup::run(
+            in_process_client(server, "eks:nodegroup-controller", &["system:masters"]),
+            Arc::new(machinery.clone()),
+            cfg.clock,
+            shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(eks::fargate_runtime::run(
+            in_process_client(server, "eks:fargate-scheduler", &["system:masters"]),
+            Arc::new(machinery),
+            profiles,
+            cfg.clock,
+            shutdown.clone(),
+        )));
+    }
+    Ok(agent)
 }
 
 /// The built-in image catalog, extended with the user's file if one is given.

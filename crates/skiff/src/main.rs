@@ -20,11 +20,45 @@ struct Cli {
 enum Command {
     /// Run a cluster in the foreground (Ctrl-C or SIGTERM stops it).
     ///
-    /// Serves the Kubernetes API over HTTPS, runs the scheduler, the controllers and
-    /// --nodes simulated m5.large EKS nodes (kubelets included), and writes DIR/kubeconfig
-    /// (context `skiff`) before it reports ready. Restarting on the same data directory
-    /// serves every object as it was.
+    /// Serves the Kubernetes API over HTTPS, runs the scheduler and the controllers, and
+    /// simulates the AWS half of EKS: the cluster of an eksctl ClusterConfig (-f), or the
+    /// one `eksctl create cluster` makes by default (a VPC with public and private subnets,
+    /// a managed node group of 2 m5.large), with the VPC CNI, kube-proxy and CoreDNS
+    /// add-ons. Writes DIR/kubeconfig (context `skiff`) before it reports ready.
+    /// Restarting on the same data directory serves every object as it was.
     Up(Box<UpArgs>),
+    /// List the EC2 instance types skiff knows, with their limits and max pods.
+    ///
+    /// maxPods is what the EKS AMI's max-pods calculator recommends in each VPC CNI mode
+    /// (secondary IPs, custom networking, prefix delegation; capped at 110, or 250 above
+    /// 30 vCPUs); eniMaxPods is the ENI formula of eni-max-pods.txt.
+    InstanceTypes {
+        /// Output format: a table, or `json`.
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// Only this family (`m5`).
+        #[arg(long)]
+        family: Option<String>,
+    },
+    /// Show the cluster's VPC: subnets with their free addresses, each node's ENIs and IPs.
+    Vpc {
+        #[command(subcommand)]
+        action: Option<VpcAction>,
+        /// Output format: a table, or `json`.
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// The cluster's kubeconfig [default: $KUBECONFIG, else the default data directory's].
+        #[arg(long, global = true)]
+        kubeconfig: Option<PathBuf>,
+    },
+    /// Managed node groups.
+    Nodegroup {
+        #[command(subcommand)]
+        action: NodegroupAction,
+        /// The cluster's kubeconfig [default: $KUBECONFIG, else the default data directory's].
+        #[arg(long, global = true)]
+        kubeconfig: Option<PathBuf>,
+    },
     /// Measure a real skiff process against the targets of issue 6 and print a table.
     ///
     /// Spawns `SKIFF_BIN up` on temporary data directories and loopback port 0, drives it over
@@ -41,6 +75,67 @@ enum Command {
         /// The skiff executable to measure [default: this executable].
         #[arg(long, value_name = "PATH")]
         skiff_bin: Option<PathBuf>,
+    },
+}
+
+/// Table or JSON.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    /// Aligned columns.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum VpcAction {
+    /// Associate a secondary CIDR block with the VPC (`aws ec2 associate-vpc-cidr-block`).
+    AddCidr {
+        /// The block, e.g. 100.64.0.0/16.
+        cidr: String,
+    },
+    /// Create a subnet and print its id (`aws ec2 create-subnet`).
+    AddSubnet {
+        /// Its availability zone, e.g. us-east-1a.
+        #[arg(long)]
+        az: String,
+        /// Its block, inside one of the VPC's blocks.
+        #[arg(long)]
+        cidr: String,
+        /// Make it a public subnet (instances get public addresses).
+        #[arg(long)]
+        public: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NodegroupAction {
+    /// Set a node group's size and wait until its nodes are Ready (`eksctl scale nodegroup`).
+    Scale {
+        /// The node group.
+        name: String,
+        /// The desired number of nodes.
+        #[arg(long = "nodes", short = 'N')]
+        nodes: i64,
+        /// New minimum size.
+        #[arg(long = "nodes-min", short = 'm')]
+        nodes_min: Option<i64>,
+        /// New maximum size.
+        #[arg(long = "nodes-max", short = 'M')]
+        nodes_max: Option<i64>,
+        /// How long to wait, in seconds.
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+    },
+    /// Replace every node, one at a time, as a launch-template change does on EKS: a new
+    /// node first, then the old one cordoned, drained (honouring PodDisruptionBudgets) and
+    /// terminated.
+    Replace {
+        /// The node group.
+        name: String,
+        /// How long to wait, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
     },
 }
 
@@ -85,8 +180,24 @@ struct UpArgs {
         env = "SKIFF_ETCD_KEY"
     )]
     etcd_key: Option<PathBuf>,
-    /// How many simulated m5.large worker nodes to run (0 for an API server without nodes).
-    #[arg(long, default_value_t = 3, env = "SKIFF_NODES")]
+    /// An eksctl cluster file (`apiVersion: eksctl.io/v1alpha5`, `kind: ClusterConfig`):
+    /// region, version, VPC and subnets, managed and self-managed node groups, Fargate
+    /// profiles and add-ons. Fields skiff does not model are printed as warnings.
+    #[arg(
+        short = 'f',
+        long = "config-file",
+        value_name = "FILE",
+        env = "SKIFF_CONFIG_FILE"
+    )]
+    config_file: Option<PathBuf>,
+    /// Nodes of the default cluster's managed node group (m5.large; 0 for an API server
+    /// without nodes or simulated AWS). Not used with -f.
+    #[arg(
+        long,
+        default_value_t = 2,
+        env = "SKIFF_NODES",
+        conflicts_with = "config_file"
+    )]
     nodes: usize,
     /// Run simulated time N times faster: back-offs, probe periods, grace periods,
     /// heartbeats and image pulls take 1/N of their real time. Timestamps stay wall-clock.
@@ -116,6 +227,7 @@ fn main() -> ExitCode {
                 etcd_cacert,
                 etcd_cert,
                 etcd_key,
+                config_file,
                 nodes,
                 speed,
                 seed,
@@ -145,8 +257,29 @@ fn main() -> ExitCode {
                 )
                 .with_writer(std::io::stderr)
                 .init();
+            let cluster = match &config_file {
+                Some(path) => match skiff::load_cluster_file(path, seed) {
+                    Ok((cluster, warnings)) => {
+                        for w in warnings {
+                            eprintln!(
+                                "skiff: warning: {}: {}: {}",
+                                path.display(),
+                                w.path,
+                                w.message
+                            );
+                        }
+                        Some(cluster)
+                    }
+                    Err(e) => {
+                        eprintln!("skiff: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => None,
+            };
             let cfg = UpConfig {
                 store,
+                cluster,
                 nodes,
                 seed,
                 image_catalog,
@@ -200,7 +333,115 @@ fn main() -> ExitCode {
             };
             rt.block_on(run_bench(cfg))
         }
+        Command::InstanceTypes { output, family } => {
+            let catalog = aws::catalog::catalog();
+            let types: Vec<&aws::catalog::InstanceType> = match &family {
+                Some(f) => catalog.family(f).collect(),
+                None => catalog.iter().collect(),
+            };
+            if types.is_empty() {
+                eprintln!(
+                    "skiff: no instance types in family {:?}",
+                    family.unwrap_or_default()
+                );
+                return ExitCode::FAILURE;
+            }
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&aws::catalog::instance_types_json(types))
+                        .unwrap_or_default()
+                ),
+                Output::Table => print!("{}", aws::catalog::instance_types_table(types)),
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Vpc {
+            action,
+            output,
+            kubeconfig,
+        } => run_ops(kubeconfig, move |client| async move {
+            match action {
+                None => skiff::ops::vpc_show(&client, output == Output::Json).await,
+                Some(VpcAction::AddCidr { cidr }) => skiff::ops::vpc_add_cidr(&client, &cidr).await,
+                Some(VpcAction::AddSubnet { az, cidr, public }) => {
+                    skiff::ops::vpc_add_subnet(&client, &az, &cidr, public)
+                        .await
+                        .map(|id| id + "\n")
+                }
+            }
+        }),
+        Command::Nodegroup { action, kubeconfig } => {
+            run_ops(kubeconfig, move |client| async move {
+                match action {
+                    NodegroupAction::Scale {
+                        name,
+                        nodes,
+                        nodes_min,
+                        nodes_max,
+                        timeout,
+                    } => {
+                        skiff::ops::nodegroup_scale(
+                            &client,
+                            &name,
+                            nodes,
+                            nodes_min,
+                            nodes_max,
+                            std::time::Duration::from_secs(timeout),
+                        )
+                        .await
+                    }
+                    NodegroupAction::Replace { name, timeout } => {
+                        let mut progress = std::io::stderr();
+                        skiff::ops::nodegroup_replace(
+                            &client,
+                            &name,
+                            std::time::Duration::from_secs(timeout),
+                            &mut progress,
+                        )
+                        .await
+                    }
+                }
+            })
+        }
     }
+}
+
+/// Runs a subcommand against the running cluster; prints its output or its error.
+fn run_ops<F, Fut>(kubeconfig: Option<PathBuf>, f: F) -> ExitCode
+where
+    F: FnOnce(kube::Client) -> Fut,
+    Fut: std::future::Future<Output = Result<String, skiff::ops::OpsError>>,
+{
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("skiff: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let client = match skiff::ops::client(kubeconfig.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("skiff: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match f(client).await {
+            Ok(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("skiff: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 async fn run_bench(cfg: skiff::bench::BenchConfig) -> ExitCode {

@@ -86,6 +86,11 @@ impl Ec2Error {
         }
     }
 
+    /// `InvalidParameterValue` with EC2's message.
+    pub fn invalid_parameter_value(message: &str) -> Ec2Error {
+        Ec2Error::new(Ec2ErrorCode::InvalidParameterValue, message)
+    }
+
     /// Text that is not a CIDR block given as `CidrBlock` (message as moto models it).
     pub fn invalid_cidr_block_parameter(text: &str) -> Ec2Error {
         Ec2Error::new(
