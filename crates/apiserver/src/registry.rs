@@ -232,6 +232,9 @@ pub struct Registry {
     service_allocation: tokio::sync::Mutex<()>,
     /// Admission plugins the binary added, run in order after the built-in ones.
     plugins: std::sync::RwLock<Vec<Arc<dyn api::admission::AdmissionPlugin>>>,
+    /// Held while the custom part of the resource table is rebuilt, so a rebuild from an
+    /// older list of CRDs never lands after a newer one.
+    custom_refresh: tokio::sync::Mutex<()>,
 }
 
 fn now_rfc3339() -> String {
@@ -379,6 +382,7 @@ impl Registry {
             service_cidr: crate::services::ServiceCidr::parse(crate::DEFAULT_SERVICE_CIDR),
             service_allocation: tokio::sync::Mutex::new(()),
             plugins: std::sync::RwLock::new(Vec::new()),
+            custom_refresh: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -460,6 +464,7 @@ impl Registry {
     /// Rebuilds the custom part of the resource table from the stored CRDs: the served
     /// versions of every established CRD (terminating ones stay served until removed).
     pub async fn refresh_custom_resources(&self) -> Result<(), ApiError> {
+        let _serial = self.custom_refresh.lock().await;
         let crds = self.list_crds().await?;
         let custom = crds
             .iter()

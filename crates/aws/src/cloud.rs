@@ -52,8 +52,9 @@ const INSTANCE_ID_STREAM: u64 = 0x696e_7374_616e_6365;
 const DEFAULT_ENI_CONFIG_LABEL: &str = "k8s.amazonaws.com/eniConfig";
 /// Label of a Subnet object with the subnet's name in the cluster file.
 pub const SUBNET_NAME_LABEL: &str = "eks.skiff.dev/subnet-name";
-/// Label of a NetworkInterface object naming the Fargate pod it serves.
-const FARGATE_POD_LABEL: &str = "eks.skiff.dev/fargate-pod";
+/// How the description of a Fargate micro-VM's ENI starts (the pod's `namespace/name`
+/// follows).
+const FARGATE_DESCRIPTION: &str = "[Fargate] ";
 
 /// The cloud's settings.
 #[derive(Debug, Clone)]
@@ -66,6 +67,17 @@ pub struct CloudConfig {
     pub clock: Clock,
     /// Seed of instance ids.
     pub seed: u64,
+}
+
+/// Why the cloud's state could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The API could not be read.
+    #[error("reading the EC2 objects: {0}")]
+    Api(#[from] kube::Error),
+    /// The objects are inconsistent (edited by hand?).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// One subnet of the VPC to create.
@@ -142,7 +154,11 @@ struct State {
     cni_env: BTreeMap<String, String>,
     eni_configs: BTreeMap<String, String>,
     /// Which pod holds each assigned address (`namespace/name`).
-    holders: HashMap<Ipv4Addr, String>,
+    /// Which pod holds each assigned address: (`namespace/name`, uid).
+    holders: HashMap<Ipv4Addr, (String, String)>,
+    /// Whether the VPC object's spec exists (afterwards only its status is written, so
+    /// users' requested blocks are never overwritten).
+    vpc_spec_written: bool,
     instance_counter: u64,
     dirty_enis: BTreeSet<EniId>,
     deleted_enis: BTreeSet<EniId>,
@@ -251,6 +267,7 @@ impl Cloud {
                     cni_env: BTreeMap::new(),
                     eni_configs: BTreeMap::new(),
                     holders: HashMap::new(),
+                    vpc_spec_written: false,
                     instance_counter: 0,
                     dirty_enis: BTreeSet::new(),
                     deleted_enis: BTreeSet::new(),
@@ -336,7 +353,7 @@ impl Cloud {
     /// Rebuilds the state from the API objects an earlier run wrote (the VPC, its subnets,
     /// ENIs and instances, and which pod holds each address). `false` when there is no VPC
     /// yet (a new cluster).
-    pub async fn load(&self) -> Result<bool, kube::Error> {
+    pub async fn load(&self) -> Result<bool, LoadError> {
         let client = &self.inner.client;
         let list = |kind: &str, plural: &str| -> Api<DynamicObject> {
             Api::all_with(client.clone(), &gvk(kind, plural))
@@ -362,9 +379,20 @@ impl Cloud {
             .items;
         let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
         let node_list = nodes.list(&ListParams::default()).await?.items;
+        // The CNI's settings first: ipamd restarts under them (prefix delegation decides
+        // which of an ENI's addresses it keeps).
+        let daemon_sets: Api<DaemonSet> = Api::namespaced(client.clone(), "kube-system");
+        let env = daemon_sets
+            .get_opt("aws-node")
+            .await?
+            .map(|ds| env_of_aws_node(&serde_json::to_value(&ds).unwrap_or_default()))
+            .unwrap_or_default();
+        let eni_configs = self.eni_configs().await?;
         let now = self.now();
         let mut state = self.lock();
         let state = &mut *state;
+        state.cni_env = env;
+        state.eni_configs = eni_configs;
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
         // The VPC's blocks: the primary, then the associated secondary ones.
         let mut blocks = vec![text(&vpc_obj.data["spec"]["cidrBlock"])];
@@ -386,6 +414,10 @@ impl Cloud {
         let mut subnet_map = serde_json::Map::new();
         for s in &subnets {
             let id = s.name_any();
+            if s.data["status"]["state"] != "available" && s.data["status"]["state"] != "failed" {
+                // A request the cloud never answered: answered after the start.
+                continue;
+            }
             if s.data["status"]["state"] == "failed" {
                 state.failed_subnets.insert(
                     id,
@@ -414,7 +446,7 @@ impl Cloud {
             .map(|i| (i.name_any(), text(&i.data["spec"]["instanceType"])))
             .collect();
         let mut eni_map = serde_json::Map::new();
-        let mut holders: Vec<(String, Ipv4Addr, String)> = Vec::new();
+        let mut holders: Vec<(String, Ipv4Addr, String, String)> = Vec::new();
         for e in &enis {
             let id = e.name_any();
             let node = text(&e.data["spec"]["nodeName"]);
@@ -430,8 +462,10 @@ impl Cloud {
                 if a["primary"] != true {
                     secondary.push(json!(ip.to_string()));
                 }
-                if let Some(pod) = a["pod"].as_str() {
-                    holders.push((node.clone(), ip, pod.to_string()));
+            }
+            for a in e.data["status"]["pods"].as_array().into_iter().flatten() {
+                if let Ok(ip) = text(&a["privateIpAddress"]).parse::<Ipv4Addr>() {
+                    holders.push((node.clone(), ip, text(&a["pod"]), text(&a["podUid"])));
                 }
             }
             let instance = text(&e.data["spec"]["instanceId"]);
@@ -446,7 +480,7 @@ impl Cloud {
                 })
             };
             let primary = text(&e.data["status"]["privateIpAddress"]);
-            if e.labels().contains_key(FARGATE_POD_LABEL)
+            if text(&e.data["spec"]["description"]).starts_with(FARGATE_DESCRIPTION)
                 && let Ok(ip) = primary.parse::<Ipv4Addr>()
             {
                 state.fargate.insert(node.clone(), (EniId(id.clone()), ip));
@@ -472,8 +506,10 @@ impl Cloud {
         let vpc: Vpc = match serde_json::from_value(vpc_json) {
             Ok(v) => v,
             Err(e) => {
-                tracing::error!(error = %e, "the VPC objects could not be read back; starting a new VPC state");
-                return Ok(false);
+                return Err(LoadError::Invalid(format!(
+                    "the VPC objects of {} do not describe a consistent VPC: {e}",
+                    vpc_obj.name_any()
+                )));
             }
         };
         state.vpc = Some(vpc);
@@ -526,9 +562,9 @@ impl Cloud {
             };
             let mut ipamd = Ipamd::new(&id, primary, limits.clone(), config.clone());
             ipamd.restart(vpc, limits, config, now);
-            for (holder_node, ip, pod) in &holders {
+            for (holder_node, ip, _, uid) in &holders {
                 if holder_node == &node_name {
-                    ipamd.adopt(pod, *ip);
+                    ipamd.adopt(uid, *ip);
                 }
             }
             state.ipamds.insert(node_name.clone(), ipamd);
@@ -536,9 +572,10 @@ impl Cloud {
             state.instances.insert(id.clone(), record);
             state.instance_counter += 1;
         }
-        for (_, ip, pod) in holders {
-            state.holders.insert(ip, pod);
+        for (_, ip, pod, uid) in holders {
+            state.holders.insert(ip, (pod, uid));
         }
+        state.vpc_spec_written = true;
         Ok(true)
     }
 
@@ -595,8 +632,7 @@ impl Cloud {
         };
         let subnet = vpc.subnet(&request.subnet)?.clone();
         let mut instance_id = instance_id(seed ^ INSTANCE_ID_STREAM, counter);
-        while !vpc.instance_network_interfaces(&instance_id).is_empty()
-        {
+        while !vpc.instance_network_interfaces(&instance_id).is_empty() {
             instance_id = instance_id_next(&instance_id);
         }
         let networking = InstanceNetworking {
@@ -681,6 +717,16 @@ impl Cloud {
         };
         state.written_enis.remove(&instance);
         state.ipamds.remove(node);
+        let prefixes_of: HashMap<EniId, Vec<Cidr>> = state
+            .vpc
+            .as_ref()
+            .map(|v| {
+                v.instance_network_interfaces(&instance)
+                    .iter()
+                    .map(|e| (e.id.clone(), e.ipv4_prefixes.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let enis: Vec<(EniId, SubnetId, Vec<Ipv4Addr>)> = state
             .vpc
             .as_ref()
@@ -697,6 +743,11 @@ impl Cloud {
         for (eni, subnet, ips) in enis {
             for ip in ips {
                 state.holders.remove(&ip);
+            }
+            if let Some(prefixes) = prefixes_of.get(&eni) {
+                state
+                    .holders
+                    .retain(|ip, _| !prefixes.iter().any(|p| p.contains_addr(*ip)));
             }
             state.dirty_enis.remove(&eni);
             state.deleted_enis.insert(eni);
@@ -734,7 +785,7 @@ impl Cloud {
             .ok_or_else(|| {
                 Ec2Error::invalid_parameter_value("the Fargate profile has no subnets")
             })?;
-        let eni = vpc.create_network_interface(&subnet, &format!("[Fargate] {key}"))?;
+        let eni = vpc.create_network_interface(&subnet, &format!("{FARGATE_DESCRIPTION}{key}"))?;
         let e = vpc.network_interface(&eni)?;
         let ip = e.primary_ip;
         let zone = vpc.subnet(&subnet)?.clone();
@@ -820,14 +871,29 @@ impl Cloud {
             let value = serde_json::to_value(&ds).unwrap_or_default();
             self.set_cni_env(env_of_aws_node(&value));
         }
-        let eni_configs: Api<DynamicObject> = Api::all_with(
-            client.clone(),
+        let configs = self.eni_configs().await?;
+        {
+            let mut state = self.lock();
+            if state.eni_configs != configs {
+                state.eni_configs = configs;
+                let now = self.now();
+                reconfigure_all(&mut state, now);
+            }
+        }
+        self.read_vpc_requests().await?;
+        self.read_subnet_requests().await
+    }
+
+    /// The ENIConfigs: name → subnet.
+    async fn eni_configs(&self) -> Result<BTreeMap<String, String>, kube::Error> {
+        let api: Api<DynamicObject> = Api::all_with(
+            self.inner.client.clone(),
             &ApiResource::from_gvk_with_plural(
                 &GroupVersionKind::gvk(ENI_CONFIG_GROUP, "v1alpha1", "ENIConfig"),
                 "eniconfigs",
             ),
         );
-        let configs: BTreeMap<String, String> = eni_configs
+        Ok(api
             .list(&ListParams::default())
             .await?
             .items
@@ -841,17 +907,7 @@ impl Cloud {
                         .to_string(),
                 )
             })
-            .collect();
-        {
-            let mut state = self.lock();
-            if state.eni_configs != configs {
-                state.eni_configs = configs;
-                let now = self.now();
-                reconfigure_all(&mut state, now);
-            }
-        }
-        self.read_vpc_requests().await?;
-        self.read_subnet_requests().await
+            .collect())
     }
 
     /// Associates CIDR blocks added to the VPC object's `spec.cidrBlocks`.
@@ -960,12 +1016,18 @@ impl Cloud {
         Ok(())
     }
 
-    /// Writes what changed to the API.
-    async fn flush(&self) {
+    /// Writes what changed to the API (the run loop does this continually; callers that
+    /// need the objects at once, such as a new cluster's bootstrap, call it directly).
+    pub async fn flush(&self) {
         let (vpc_obj, subnets, enis, deleted_enis, instances, deleted_instances) = {
             let mut state = self.lock();
             let vpc_obj = if std::mem::take(&mut state.vpc_dirty) {
-                state.vpc.as_ref().map(|v| vpc_object(v, &state))
+                let spec_written = state.vpc_spec_written;
+                state.vpc_spec_written = true;
+                state
+                    .vpc
+                    .as_ref()
+                    .map(|v| (vpc_object(v, &state), spec_written))
             } else {
                 None
             };
@@ -994,9 +1056,14 @@ impl Cloud {
         };
         let client = &self.inner.client;
         let apply = PatchParams::apply(MANAGER).force();
-        if let Some((name, obj, status)) = vpc_obj {
+        if let Some(((name, obj, status), spec_written)) = vpc_obj {
             let api: Api<DynamicObject> = Api::all_with(client.clone(), &gvk("VPC", "vpcs"));
-            write(&api, &name, &obj, Some(&status), &apply).await;
+            if spec_written {
+                // Users add blocks to the spec; the cloud only answers in the status.
+                write_status(&api, &name, &obj, &status, &apply).await;
+            } else {
+                write(&api, &name, &obj, Some(&status), &apply).await;
+            }
         }
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &gvk("Subnet", "subnets"));
         for (name, obj, status) in subnets {
@@ -1043,12 +1110,22 @@ async fn write(
         return;
     }
     if let Some(status) = status {
-        let mut body =
-            json!({"apiVersion": obj["apiVersion"], "kind": obj["kind"], "status": status});
-        body["metadata"] = json!({"name": name});
-        if let Err(error) = api.patch_status(name, params, &Patch::Apply(&body)).await {
-            tracing::warn!(%name, %error, "writing EC2 status to the API failed");
-        }
+        write_status(api, name, obj, status, params).await;
+    }
+}
+
+/// Server-side applies the status of `obj`.
+async fn write_status(
+    api: &Api<DynamicObject>,
+    name: &str,
+    obj: &Value,
+    status: &Value,
+    params: &PatchParams,
+) {
+    let body = json!({"apiVersion": obj["apiVersion"], "kind": obj["kind"],
+                      "metadata": {"name": name}, "status": status});
+    if let Err(error) = api.patch_status(name, params, &Patch::Apply(&body)).await {
+        tracing::warn!(%name, %error, "writing EC2 status to the API failed");
     }
 }
 
@@ -1137,6 +1214,9 @@ fn reconcile_node(state: &mut State, node: &str, now: Duration) {
         return;
     };
     let events = ipamd.reconcile(vpc, now);
+    if events.is_empty() {
+        return;
+    }
     for e in events {
         tracing::debug!(%node, event = ?e, "ipamd");
     }
@@ -1268,64 +1348,65 @@ fn eni_object(state: &State, id: &EniId) -> Option<Value> {
         .instances
         .get(&instance_id)
         .map(|r| r.node_name.clone())
-        .or(fargate_node.clone())
+        .or(fargate_node)
         .unwrap_or_default();
     let mut addresses =
         vec![json!({"privateIpAddress": eni.primary_ip.to_string(), "primary": true})];
-    let mut pods = 0;
     for ip in &eni.secondary_ips {
         let mut a = json!({"privateIpAddress": ip.to_string(), "primary": false});
-        if let Some(pod) = state.holders.get(ip) {
+        if let Some((pod, _)) = state.holders.get(ip) {
             a["pod"] = json!(pod);
-            pods += 1;
         }
         addresses.push(a);
     }
-    let prefixes: Vec<String> = eni.ipv4_prefixes.iter().map(Cidr::to_string).collect();
+    // Every address of the ENI a pod holds (secondary IPs, prefixes' addresses, a Fargate
+    // micro-VM's primary address), so a restart gives each pod its address back.
+    let mut held: Vec<(Ipv4Addr, &(String, String))> = Vec::new();
+    for ip in std::iter::once(&eni.primary_ip).chain(&eni.secondary_ips) {
+        if let Some(h) = state.holders.get(ip) {
+            held.push((*ip, h));
+        }
+    }
     for p in &eni.ipv4_prefixes {
         for n in 0..p.size() {
             if let Some(ip) = p.nth(n)
-                && state.holders.contains_key(&ip)
+                && let Some(h) = state.holders.get(&ip)
             {
-                pods += 1;
+                held.push((ip, h));
             }
         }
     }
+    let pods: Vec<Value> = held
+        .iter()
+        .map(|(ip, (pod, uid))| json!({"privateIpAddress": ip.to_string(), "pod": pod, "podUid": uid}))
+        .collect();
+    let prefixes: Vec<String> = eni.ipv4_prefixes.iter().map(Cidr::to_string).collect();
     let count = 1 + eni.secondary_ips.len() + 16 * eni.ipv4_prefixes.len();
-    let mut eni_labels = serde_json::Map::new();
-    eni_labels.insert(
+    let mut spec = json!({"subnetId": eni.subnet_id.to_string(), "vpcId": vpc.id().to_string(),
+             "availabilityZone": subnet.availability_zone,
+             "description": eni.description, "nodeName": node});
+    if let Some(a) = attachment {
+        spec["instanceId"] = json!(a.instance_id);
+        spec["deviceIndex"] = json!(a.device_index);
+        spec["ipv4PerInterface"] = json!(a.ipv4_per_eni);
+    }
+    let mut labels = serde_json::Map::new();
+    labels.insert(
         "ec2.skiff.dev/subnet-id".into(),
         json!(eni.subnet_id.to_string()),
     );
     if !instance_id.is_empty() {
-        eni_labels.insert("ec2.skiff.dev/instance-id".into(), json!(instance_id));
-    }
-    if fargate_node.is_some() {
-        eni_labels.insert(
-            FARGATE_POD_LABEL.into(),
-            json!(
-                eni.description
-                    .trim_start_matches("[Fargate] ")
-                    .replace('/', ".")
-            ),
-        );
-        if state.holders.contains_key(&eni.primary_ip) {
-            pods += 1;
-        }
+        labels.insert("ec2.skiff.dev/instance-id".into(), json!(instance_id));
     }
     Some(json!({
         "apiVersion": EC2_API_VERSION, "kind": "NetworkInterface",
-        "metadata": {"name": id.to_string(), "labels": eni_labels},
-        "spec": {"subnetId": eni.subnet_id.to_string(), "vpcId": vpc.id().to_string(),
-                 "availabilityZone": subnet.availability_zone,
-                 "description": eni.description, "instanceId": instance_id,
-                 "nodeName": node,
-                 "deviceIndex": attachment.map(|a| a.device_index),
-                 "ipv4PerInterface": attachment.map(|a| a.ipv4_per_eni)},
+        "metadata": {"name": id.to_string(), "labels": labels},
+        "spec": spec,
         "status": {"status": if attachment.is_some() { "in-use" } else { "available" },
                    "privateIpAddress": eni.primary_ip.to_string(),
                    "privateIpAddresses": addresses, "ipv4Prefixes": prefixes,
-                   "addressCount": count, "podCount": pods},
+                   "pods": pods,
+                   "addressCount": count, "podCount": held.len()},
     }))
 }
 
@@ -1348,13 +1429,21 @@ impl PodNetwork for Cloud {
     ) -> NetworkFuture<'a, Result<Vec<IpAddr>, NetworkError>> {
         Box::pin(async move {
             let now = self.now();
-            let key = format!("{}/{}", sandbox.namespace, sandbox.pod);
+            // ipamd keys a sandbox by the pod's uid: a pod recreated under the same name
+            // is a different sandbox.
+            let key = sandbox.pod_uid.clone();
+            let holder = (
+                format!("{}/{}", sandbox.namespace, sandbox.pod),
+                sandbox.pod_uid.clone(),
+            );
             let mut state = self.lock();
             let state = &mut *state;
-            if let Some((_, ip)) = state.fargate.get(&sandbox.node) {
+            if let Some((eni, ip)) = state.fargate.get(&sandbox.node) {
                 // A Fargate pod's address is its micro-VM's.
-                let ip = *ip;
-                state.holders.insert(ip, key);
+                let (eni, ip) = (eni.clone(), *ip);
+                state.holders.insert(ip, holder);
+                state.dirty_enis.insert(eni);
+                self.touch();
                 return Ok(vec![IpAddr::V4(ip)]);
             }
             let (Some(ipamd), Some(vpc)) =
@@ -1367,25 +1456,19 @@ impl PodNetwork for Cloud {
             };
             let result = ipamd.assign(vpc, &key, now);
             let instance = state.node_instance.get(&sandbox.node).cloned();
+            if let Some(instance) = instance {
+                mark_instance(state, &instance);
+            }
+            self.touch();
             match result {
                 Ok(ip) => {
-                    state.holders.insert(ip, key);
-                    if let Some(instance) = instance {
-                        mark_instance(state, &instance);
-                    }
-                    self.touch();
+                    state.holders.insert(ip, holder);
                     Ok(vec![IpAddr::V4(ip)])
                 }
-                Err(e) => {
-                    if let Some(instance) = instance {
-                        mark_instance(state, &instance);
-                    }
-                    self.touch();
-                    Err(NetworkError {
-                        plugin: PLUGIN.into(),
-                        message: e.to_string(),
-                    })
-                }
+                Err(e) => Err(NetworkError {
+                    plugin: PLUGIN.into(),
+                    message: e.to_string(),
+                }),
             }
         })
     }
@@ -1393,13 +1476,16 @@ impl PodNetwork for Cloud {
     fn teardown<'a>(&'a self, sandbox: &'a Sandbox) -> NetworkFuture<'a, ()> {
         Box::pin(async move {
             let now = self.now();
-            let key = format!("{}/{}", sandbox.namespace, sandbox.pod);
             let mut state = self.lock();
             let state = &mut *state;
             if let Some(ipamd) = state.ipamds.get_mut(&sandbox.node) {
-                ipamd.release(&key, now);
+                ipamd.release(&sandbox.pod_uid, now);
             }
-            state.holders.retain(|_, holder| holder != &key);
+            state.holders.retain(|_, (_, uid)| uid != &sandbox.pod_uid);
+            if let Some((eni, _)) = state.fargate.get(&sandbox.node) {
+                let eni = eni.clone();
+                state.dirty_enis.insert(eni);
+            }
             if let Some(instance) = state.node_instance.get(&sandbox.node).cloned() {
                 mark_instance(state, &instance);
             }

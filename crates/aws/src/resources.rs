@@ -97,6 +97,10 @@ pub fn crds() -> Vec<Value> {
         json!({"privateIpAddress": string(), "primary": boolean(), "pod": string()}),
         &[],
     );
+    let holder = object(
+        json!({"privateIpAddress": string(), "pod": string(), "podUid": string()}),
+        &[],
+    );
     let eni = ec2(
         "NetworkInterface",
         "networkinterfaces",
@@ -111,6 +115,7 @@ pub fn crds() -> Vec<Value> {
             json!({"status": string(), "privateIpAddress": string(),
                    "privateIpAddresses": array(address),
                    "ipv4Prefixes": array(string()),
+                   "pods": array(holder),
                    "addressCount": integer(), "podCount": integer()}),
             &[],
         ),

@@ -220,7 +220,9 @@ pub fn coredns(region: &str, versions: &AddonVersions) -> Value {
             "selector": {"matchLabels": {"k8s-app": "kube-dns", "eks.amazonaws.com/component": "coredns"}},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
             "template": {
-                "metadata": {"labels": {"k8s-app": "kube-dns", "eks.amazonaws.com/component": "coredns"}},
+                // Keeps CoreDNS on EC2 even when a Fargate profile selects kube-system.
+                "metadata": {"labels": {"k8s-app": "kube-dns", "eks.amazonaws.com/component": "coredns"},
+                             "annotations": {"eks.amazonaws.com/compute-type": "ec2"}},
                 "spec": {
                     "priorityClassName": "system-cluster-critical",
                     "serviceAccountName": "coredns",

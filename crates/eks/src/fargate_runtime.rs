@@ -198,17 +198,27 @@ pub async fn run(
     let mut refused: BTreeSet<String> = BTreeSet::new();
     // Nodes started and not yet bound, with when (so they are not reaped meanwhile).
     let mut starting: BTreeMap<String, std::time::Instant> = BTreeMap::new();
+    // The micro-VM started for each pod (uid → node), reused when binding is retried.
+    let mut launched: BTreeMap<String, String> = BTreeMap::new();
+    // Pods whose micro-VM could not start, and when to try again.
+    let mut retry_at: BTreeMap<String, std::time::Instant> = BTreeMap::new();
     loop {
         if let Err(error) = profiles.refresh(&client).await {
             tracing::debug!(%error, "reading Fargate profiles failed");
         }
+        let mut tracking = Tracking {
+            refused: &mut refused,
+            starting: &mut starting,
+            launched: &mut launched,
+            retry_at: &mut retry_at,
+            clock,
+        };
         if let Err(error) = pass(
             &client,
             machines.as_ref(),
             &profiles,
             &recorder,
-            &mut refused,
-            &mut starting,
+            &mut tracking,
         )
         .await
         {
@@ -230,13 +240,21 @@ fn pod_ref(pod: &Pod) -> ObjectReference {
     r
 }
 
+/// What the scheduler remembers between passes.
+struct Tracking<'a> {
+    refused: &'a mut BTreeSet<String>,
+    starting: &'a mut BTreeMap<String, std::time::Instant>,
+    launched: &'a mut BTreeMap<String, String>,
+    retry_at: &'a mut BTreeMap<String, std::time::Instant>,
+    clock: Clock,
+}
+
 async fn pass(
     client: &Client,
     machines: &dyn FargateMachines,
     profiles: &Profiles,
     recorder: &events::Recorder,
-    refused: &mut BTreeSet<String>,
-    starting: &mut BTreeMap<String, std::time::Instant>,
+    t: &mut Tracking<'_>,
 ) -> Result<(), kube::Error> {
     let pods: Api<Pod> = Api::all(client.clone());
     let pending = pods
@@ -251,7 +269,14 @@ async fn pass(
             continue;
         }
         let uid = pod.uid().unwrap_or_default();
-        if refused.contains(&uid) {
+        let gated =
+            spec.is_some_and(|s| s.scheduling_gates.as_ref().is_some_and(|g| !g.is_empty()));
+        if gated
+            || t.refused.contains(&uid)
+            || t.retry_at
+                .get(&uid)
+                .is_some_and(|at| std::time::Instant::now() < *at)
+        {
             continue;
         }
         let ns = pod.namespace().unwrap_or_default();
@@ -279,7 +304,7 @@ async fn pass(
         let size = match outcome {
             Ok(size) => size,
             Err(((reason, message), event)) => {
-                refused.insert(uid);
+                t.refused.insert(uid);
                 recorder
                     .publish(
                         &reference,
@@ -310,10 +335,18 @@ async fn pass(
             subnets,
             size,
         };
-        let node = match machines.launch(&request).await {
+        let node = match t.launched.get(&uid).cloned() {
+            Some(node) => Ok(node),
+            None => machines.launch(&request).await,
+        };
+        let node = match node {
             Ok(node) => node,
             Err(e) => {
-                refused.insert(uid);
+                // Fargate keeps trying (capacity and addresses come back): again in 30 s.
+                t.retry_at.insert(
+                    uid.clone(),
+                    std::time::Instant::now() + t.clock.real(Duration::from_secs(30)),
+                );
                 let message = format!("Fargate could not start a node for the pod: {e}");
                 recorder
                     .publish(
@@ -328,7 +361,8 @@ async fn pass(
                 continue;
             }
         };
-        starting.insert(node.clone(), std::time::Instant::now());
+        t.starting.insert(node.clone(), std::time::Instant::now());
+        t.launched.insert(uid.clone(), node.clone());
         let logging = logging_state(client).await;
         let annotations = fargate::fargate_pod_annotations(&size, logging);
         let patch = json!({"metadata": {"annotations": annotations}});
@@ -346,7 +380,9 @@ async fn pass(
             tracing::warn!(pod = %name, %error, "binding the Fargate pod failed");
             continue;
         }
-        starting.remove(&node);
+        t.starting.remove(&node);
+        t.launched.remove(&uid);
+        t.retry_at.remove(&uid);
         for event in fargate::provisioning_events(&ns, &name, &node, logging) {
             recorder
                 .publish(

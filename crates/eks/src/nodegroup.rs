@@ -43,6 +43,23 @@ const MANAGER: &str = "eks-nodegroup-controller";
 const RESYNC: Duration = Duration::from_secs(5);
 /// How long a new node may take to become Ready before the launch counts as failed.
 const NODE_READY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// How long a managed node group tries to evict a node's pods before the update fails
+/// (`PodEvictionFailure`).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Why a step of the loop stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// An API request failed.
+    #[error(transparent)]
+    Api(#[from] kube::Error),
+    /// skiff is stopping: nothing more is changed.
+    #[error("stopping")]
+    Cancelled,
+    /// Pods could not be evicted in time (a disruption budget forbids it).
+    #[error("PodEvictionFailure: Reached max retries while trying to evict pods from node {0}")]
+    EvictionFailure(String),
+}
 
 /// What the node-group controller asks of EC2 for one instance.
 #[derive(Debug, Clone, PartialEq)]
@@ -281,7 +298,12 @@ impl GroupLoop {
         loop {
             match self.reconcile().await {
                 Ok(true) => {}
-                Ok(false) => return,
+                Ok(false) | Err(StepError::Cancelled) => return,
+                Err(error @ StepError::EvictionFailure(_)) => {
+                    let members = self.members().await.unwrap_or_default();
+                    self.set_status("DEGRADED", &members, 0, &error.to_string())
+                        .await;
+                }
                 Err(error) => {
                     tracing::warn!(group = %self.name, %error, "node group reconcile failed")
                 }
@@ -298,7 +320,7 @@ impl GroupLoop {
     }
 
     /// One pass; `false` once the group is gone.
-    async fn reconcile(&self) -> Result<bool, kube::Error> {
+    async fn reconcile(&self) -> Result<bool, StepError> {
         let Some(group) = self.groups().get_opt(&self.name).await? else {
             return Ok(false);
         };
@@ -428,9 +450,19 @@ impl GroupLoop {
         zones: &[(String, String)],
         old: &Member,
         members: &[Member],
-    ) -> Result<(), kube::Error> {
-        let surge = self.launch(spec, zones, members).await;
+    ) -> Result<(), StepError> {
+        // A surge node launched by an earlier pass that did not finish is reused.
+        let leftover = members.len() > usize::try_from(spec.desired.max(0)).unwrap_or(0)
+            && members
+                .iter()
+                .any(|m| m.version >= spec.launch_template_version && m.ready);
+        let surge = if leftover {
+            Ok(String::new())
+        } else {
+            self.launch(spec, zones, members).await
+        };
         match &surge {
+            Ok(node) if node.is_empty() => {}
             Ok(node) => {
                 self.wait_ready(node).await?;
             }
@@ -473,7 +505,7 @@ impl GroupLoop {
         Ok(())
     }
 
-    async fn wait_ready(&self, node: &str) -> Result<(), kube::Error> {
+    async fn wait_ready(&self, node: &str) -> Result<(), StepError> {
         let nodes: Api<Node> = Api::all(self.client.clone());
         let start = std::time::Instant::now();
         while self.clock.simulated(start.elapsed()) < NODE_READY_TIMEOUT {
@@ -483,7 +515,7 @@ impl GroupLoop {
                 return Ok(());
             }
             tokio::select! {
-                _ = self.shutdown.cancelled() => return Ok(()),
+                _ = self.shutdown.cancelled() => return Err(StepError::Cancelled),
                 _ = tokio::time::sleep(self.clock.real(Duration::from_secs(1))) => {}
             }
         }
@@ -491,13 +523,16 @@ impl GroupLoop {
     }
 
     /// Cordons `node`, evicts its pods (honouring disruption budgets) and terminates it.
-    async fn retire(&self, node: &str) -> Result<(), kube::Error> {
+    async fn retire(&self, node: &str) -> Result<(), StepError> {
         let nodes: Api<Node> = Api::all(self.client.clone());
         let cordon = json!({"spec": {"unschedulable": true}});
         nodes
             .patch(node, &PatchParams::default(), &Patch::Merge(&cordon))
             .await?;
         drain(&self.client, node, self.clock, &self.shutdown).await?;
+        if self.shutdown.is_cancelled() {
+            return Err(StepError::Cancelled);
+        }
         if let Err(e) = self.machines.terminate(node).await {
             tracing::warn!(group = %self.name, %node, error = %e, "terminating the instance failed");
         }
@@ -547,15 +582,19 @@ fn scale_in_victim(members: &[Member]) -> Option<Member> {
 }
 
 /// Evicts every pod of `node` except DaemonSet pods and mirror pods, retrying those a
-/// disruption budget protects, until none is left.
+/// disruption budget protects, until none is left; gives up after 15 minutes (simulated).
 pub async fn drain(
     client: &Client,
     node: &str,
     clock: Clock,
     shutdown: &CancellationToken,
-) -> Result<(), kube::Error> {
+) -> Result<(), StepError> {
     let pods: Api<Pod> = Api::all(client.clone());
+    let start = std::time::Instant::now();
     loop {
+        if clock.simulated(start.elapsed()) > DRAIN_TIMEOUT {
+            return Err(StepError::EvictionFailure(node.to_string()));
+        }
         let list = pods
             .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
             .await?;
@@ -587,12 +626,12 @@ pub async fn drain(
             let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
             match api.evict(&pod.name_any(), &EvictParams::default()).await {
                 Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 429 || s.code == 404 => {}
-                Err(e) => return Err(e),
+                Err(kube::Error::Api(s)) if s.code == 429 || s.code == 404 || s.code == 500 => {}
+                Err(e) => return Err(e.into()),
             }
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => return Err(StepError::Cancelled),
             _ = tokio::time::sleep(clock.real(Duration::from_secs(5))) => {}
         }
     }

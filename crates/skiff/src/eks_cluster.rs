@@ -39,6 +39,16 @@ fn bootstrap_err(e: impl std::fmt::Display) -> UpError {
 /// Creates `obj` unless an object of its name exists.
 async fn create_missing(api: &Api<DynamicObject>, obj: &Value) -> Result<bool, UpError> {
     let object: DynamicObject = serde_json::from_value(obj.clone()).map_err(bootstrap_err)?;
+    // Checked first: creating an existing Service with a fixed ClusterIP fails on the
+    // address (422), not on the name.
+    if api
+        .get_opt(&object.name_any())
+        .await
+        .map_err(bootstrap_err)?
+        .is_some()
+    {
+        return Ok(false);
+    }
     match api.create(&PostParams::default(), &object).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
@@ -137,7 +147,12 @@ impl Machinery {
             show_max_allowed: !managed,
             ..MaxPodsOptions::default()
         };
-        let pods = it.max_pods(&options);
+        let pods = if managed {
+            it.max_pods(&options)
+        } else {
+            // nodeadm's standard value: the ENI formula, whatever the CNI's mode.
+            it.eni_max_pods()
+        };
         limit.map_or(pods, |l| l.min(pods))
     }
 
@@ -363,7 +378,16 @@ pub(crate) async fn provision(
         .ok_or_else(|| bootstrap_err("no add-on versions"))?;
     let mut env = eks::addons::vpc_cni_default_env();
     env.extend(cluster.vpc_cni_env.clone());
+    let wanted: Vec<&str> = cluster.addons.iter().map(|a| a.name.as_str()).collect();
     for obj in eks::addons::manifests(&cluster.region, &versions, &env) {
+        let addon = match obj["metadata"]["name"].as_str().unwrap_or_default() {
+            "aws-node" => "vpc-cni",
+            "kube-proxy" => "kube-proxy",
+            _ => "coredns",
+        };
+        if !wanted.contains(&addon) {
+            continue;
+        }
         if let Some(api) = dynamic(client, &obj) {
             create_missing(&api, &obj).await?;
         }
@@ -402,6 +426,8 @@ pub(crate) async fn provision(
         }
     }
     cloud.set_cni_env(env);
+    // The node groups read their subnets' zones from the Subnet objects.
+    cloud.flush().await;
     let groups: Api<DynamicObject> =
         Api::all_with(client.clone(), &eks::nodegroup::node_group_resource());
     for g in &cluster.node_groups {

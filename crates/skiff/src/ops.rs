@@ -584,6 +584,7 @@ pub async fn nodegroup_replace(
         "replacing the nodes of {name} with launch template version {version}"
     );
     let mut last = String::new();
+    let mut seen_updating = false;
     let start = Instant::now();
     loop {
         let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
@@ -597,6 +598,20 @@ pub async fn nodegroup_replace(
         let desired = group.data["spec"]["scalingConfig"]["desiredSize"]
             .as_i64()
             .unwrap_or(0);
+        if group.data["status"]["status"] == "UPDATING" {
+            seen_updating = true;
+        }
+        // A failure of this update (not a stale one from before it began).
+        if seen_updating && group.data["status"]["status"] == "DEGRADED" {
+            let message = group.data["status"]["message"].as_str().unwrap_or_default();
+            if let Some((code, message)) = message.split_once(": ") {
+                return Err(OpsError::Aws {
+                    code: code.to_string(),
+                    operation: "UpdateNodegroupVersion",
+                    message: message.to_string(),
+                });
+            }
+        }
         let updated = list
             .items
             .iter()

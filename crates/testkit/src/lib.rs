@@ -28,6 +28,9 @@ pub struct ClusterOptions {
     pub nodes: usize,
     /// Speed of the simulation clock.
     pub speed: f64,
+    /// An eksctl ClusterConfig to run instead of the default cluster (`nodes` is then
+    /// ignored).
+    pub cluster_yaml: Option<&'static str>,
 }
 
 impl Default for ClusterOptions {
@@ -36,6 +39,7 @@ impl Default for ClusterOptions {
         ClusterOptions {
             nodes: 0,
             speed: 1.0,
+            cluster_yaml: None,
         }
     }
 }
@@ -63,9 +67,18 @@ impl TestCluster {
     /// Starts a cluster of `options` on SQLite in `dir` (reusing whatever state is there).
     pub async fn start_in_with(dir: &Path, options: ClusterOptions) -> anyhow::Result<TestCluster> {
         let clock = api::clock::Clock::with_speed(options.speed).map_err(anyhow::Error::msg)?;
+        let cluster = match options.cluster_yaml {
+            Some(yaml) => Some(
+                eks::config::load(yaml, 0)
+                    .map_err(|e| anyhow::anyhow!("the test's cluster file: {e}"))?
+                    .0,
+            ),
+            None => None,
+        };
         let cfg = UpConfig {
             store: StoreKind::Sqlite,
             nodes: options.nodes,
+            cluster,
             clock,
             ..UpConfig::new(
                 dir.to_path_buf(),

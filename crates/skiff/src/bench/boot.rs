@@ -14,7 +14,7 @@ use super::report::median;
 use super::{BenchError, Report, Size, within};
 
 /// Nodes of the default cluster.
-const NODES: usize = 3;
+const NODES: usize = 2;
 /// How long a booted skiff may take to be ready with its nodes.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pause between readiness polls.

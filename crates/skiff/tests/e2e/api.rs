@@ -783,8 +783,10 @@ async fn generate_name_dry_run_and_generation_follow_upstream_rules() {
         Some(2),
         "spec changes bump generation"
     );
+    // (The deployment controller may have written its own status meanwhile; the 7 sent
+    // through the main resource never lands.)
     assert!(
-        d3.status.as_ref().and_then(|s| s.replicas).is_none(),
+        d3.status.as_ref().and_then(|s| s.replicas) != Some(7),
         "the main resource ignores status"
     );
     let d4 = deployments

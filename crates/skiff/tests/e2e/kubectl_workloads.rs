@@ -18,7 +18,7 @@ use crate::support::{Ready, Skiff, client};
 /// Simulated time runs this many times faster than real time in these tests.
 const SPEED: &str = "10";
 
-/// Starts `skiff up` with the default three nodes on a fast clock, and kubectl for it.
+/// Starts `skiff up` with three nodes on a fast clock, and kubectl for it.
 async fn setup(dir: &Path) -> Option<(Skiff, Kubectl, Ready)> {
     let Some(bin) = kubectl_on_path() else {
         println!("skipping: kubectl not installed");
@@ -33,6 +33,8 @@ async fn setup(dir: &Path) -> Option<(Skiff, Kubectl, Ready)> {
             "sqlite",
             "--speed",
             SPEED,
+            "--nodes",
+            "3",
         ],
     );
     let ready = skiff.ready().await;

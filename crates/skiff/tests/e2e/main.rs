@@ -4,6 +4,7 @@
 
 mod api;
 mod bench;
+mod eks;
 mod kubectl;
 mod kubectl_workloads;
 mod process;
