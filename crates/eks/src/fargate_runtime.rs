@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use api::admission::{AdmissionFuture, AdmissionPlugin, CreateRequest};
 use api::clock::Clock;
-use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{
+    Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
+};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::{Client, Resource, ResourceExt};
@@ -284,23 +286,45 @@ async fn pass(
         let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
         let reference = pod_ref(&pod);
         let refuse = |reason: String, message: String| (reason, message);
-        let outcome = fargate::check_pod(&pod)
-            .map_err(|u| {
-                let event = fargate::unsupported_event(&u);
-                (refuse(u.reason().to_string(), u.to_string()), event)
+        let known = claims_of(client, &pod).await;
+        let (claims, volumes) = known.clone().unwrap_or_default();
+        let outcome = fargate::check_pod_with_claims(&pod, |name| {
+            match claims
+                .iter()
+                .find(|c| c.metadata.name.as_deref() == Some(name))
+            {
+                None if known.is_some() => fargate::ClaimState::Missing,
+                None => fargate::ClaimState::Unknown,
+                Some(claim) => fargate::ClaimState::Found {
+                    claim,
+                    volume: claim
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.volume_name.as_deref())
+                        .and_then(|v| {
+                            volumes
+                                .iter()
+                                .find(|pv| pv.metadata.name.as_deref() == Some(v))
+                        }),
+                },
+            }
+        })
+        .map_err(|u| {
+            let event = fargate::unsupported_event(&u);
+            (refuse(u.reason().to_string(), u.to_string()), event)
+        })
+        .and_then(|()| {
+            fargate::size_pod(&pod).map_err(|e| {
+                let event = fargate::sizing_failed_event(&e);
+                (
+                    refuse(
+                        e.reason().unwrap_or("Unschedulable").to_string(),
+                        e.to_string(),
+                    ),
+                    event,
+                )
             })
-            .and_then(|()| {
-                fargate::size_pod(&pod).map_err(|e| {
-                    let event = fargate::sizing_failed_event(&e);
-                    (
-                        refuse(
-                            e.reason().unwrap_or("Unschedulable").to_string(),
-                            e.to_string(),
-                        ),
-                        event,
-                    )
-                })
-            });
+        });
         let size = match outcome {
             Ok(size) => size,
             Err(((reason, message), event)) => {
@@ -404,6 +428,29 @@ fn event_type(t: &str) -> events::EventType {
     } else {
         events::EventType::Normal
     }
+}
+
+/// The claims of the pod's namespace and the volumes they are bound to; `None` when they
+/// could not be read (the claims then count as unknown, as [`fargate::check_pod`] treats
+/// them). Read only for pods that mount claims.
+async fn claims_of(
+    client: &Client,
+    pod: &Pod,
+) -> Option<(Vec<PersistentVolumeClaim>, Vec<PersistentVolume>)> {
+    let mounts_claims = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .is_some_and(|v| v.iter().any(|v| v.persistent_volume_claim.is_some()));
+    if !mounts_claims {
+        return Some((Vec::new(), Vec::new()));
+    }
+    let ns = pod.namespace().unwrap_or_default();
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    let claims = claims.list(&ListParams::default()).await.ok()?.items;
+    let volumes = volumes.list(&ListParams::default()).await.ok()?.items;
+    Some((claims, volumes))
 }
 
 /// Whether Fargate logging is configured (the `aws-logging` ConfigMap).

@@ -537,6 +537,69 @@ async fn the_default_cluster_is_eksctls_with_real_ec2_nodes() {
         .map(|e| e.data["status"]["podCount"].as_u64().unwrap_or(0) as usize)
         .sum();
     assert_eq!(held, 2, "the ENIs record which pods hold their addresses");
+
+    // Prefix delegation, turned on as on EKS (the aws-node environment), applies to a new
+    // node: the calculator's 110 pods for an m5.large, and /28 prefixes on its ENIs.
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{
+        "name": "aws-node", "env": [{"name": "ENABLE_PREFIX_DELEGATION", "value": "true"}]}]}}}});
+    ds.patch(
+        "aws-node",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Strategic(&patch),
+    )
+    .await
+    .expect("turn prefix delegation on");
+    let group =
+        list[0].metadata.labels.clone().unwrap_or_default()["eks.amazonaws.com/nodegroup"].clone();
+    let before: BTreeSet<String> = list
+        .iter()
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
+    // The cloud reads the new environment within a poll; give it a moment before scaling.
+    wait_for("the CNI to read prefix delegation", SLOW, || async {
+        let d = ds.get("aws-node").await.ok()?;
+        let env = d.spec?.template.spec?.containers.first()?.env.clone()?;
+        env.iter()
+            .any(|e| e.name == "ENABLE_PREFIX_DELEGATION" && e.value.as_deref() == Some("true"))
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    skiff::ops::nodegroup_scale(&c.client, &group, 3, None, Some(3), SLOW)
+        .await
+        .expect("scale the node group to 3");
+    let new_node = nodes
+        .list(&ListParams::default())
+        .await
+        .expect("nodes")
+        .items
+        .into_iter()
+        .find(|n| !before.contains(n.metadata.name.as_deref().unwrap_or_default()))
+        .expect("the new node");
+    let alloc = new_node
+        .status
+        .as_ref()
+        .and_then(|s| s.allocatable.clone())
+        .unwrap_or_default();
+    assert_eq!(alloc["pods"].0, "110", "an m5.large with prefix delegation");
+    let new_name = new_node.metadata.name.clone().unwrap_or_default();
+    let prefixes = wait_for("a /28 prefix on the new node's ENI", SLOW, || async {
+        let l = enis.list(&ListParams::default()).await.ok()?.items;
+        let p: Vec<String> = l
+            .iter()
+            .filter(|e| e.data["spec"]["nodeName"] == new_name.as_str())
+            .flat_map(|e| {
+                e.data["status"]["ipv4Prefixes"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
+        (!p.is_empty()).then_some(p)
+    })
+    .await;
+    assert!(prefixes.iter().all(|p| p.ends_with("/28")), "{prefixes:?}");
     c.stop().await;
 }
 
@@ -727,6 +790,26 @@ async fn a_cluster_file_with_unmodelled_fields_starts_with_warnings_and_node_gro
     wait_for("the terminated instances gone", SLOW, || async {
         let l = instances.list(&ListParams::default()).await.ok()?.items;
         (l.len() == 1).then_some(())
+    })
+    .await;
+    skiff.stop().await;
+
+    // The cluster file is the node group's source of truth on the next start: back to its
+    // desiredCapacity of 2.
+    let mut skiff = Skiff::spawn_with(
+        &temp.path().join("data"),
+        &["-f", &file_arg, "--listen", "127.0.0.1:0", "--speed", SPEED],
+    );
+    let ready_info = skiff.ready().await;
+    let c = client(&ready_info.kubeconfig).await;
+    let nodes: Api<Node> = Api::all(c.clone());
+    wait_for("two Ready nodes after the restart", SLOW, || async {
+        let l = nodes
+            .list(&ListParams::default().labels("eks.amazonaws.com/nodegroup=ng-1"))
+            .await
+            .ok()?
+            .items;
+        (l.len() == 2 && l.iter().all(ready)).then_some(())
     })
     .await;
     skiff.stop().await;
