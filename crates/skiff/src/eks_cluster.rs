@@ -373,9 +373,31 @@ pub(crate) async fn provision(
 ) -> Result<(), UpError> {
     install_crds(client).await?;
     // Add-ons (created once; users may change them afterwards, as on EKS).
-    let versions = eks::addons::versions(&cluster.version)
+    let mut versions = eks::addons::versions(&cluster.version)
         .or_else(|| eks::addons::versions(eks::config::DEFAULT_VERSION))
         .ok_or_else(|| bootstrap_err("no add-on versions"))?;
+    // A version the file names is the image tag EKS would run (`latest` and `default` keep
+    // the listed one).
+    for addon in &cluster.addons {
+        let Some(v) = addon
+            .version
+            .as_deref()
+            .filter(|v| !matches!(*v, "latest" | "default" | ""))
+        else {
+            continue;
+        };
+        let v = if v.starts_with('v') {
+            v.to_string()
+        } else {
+            format!("v{v}")
+        };
+        match addon.name.as_str() {
+            "vpc-cni" => versions.vpc_cni = v,
+            "kube-proxy" => versions.kube_proxy = v,
+            "coredns" => versions.coredns = v,
+            _ => {}
+        }
+    }
     let mut env = eks::addons::vpc_cni_default_env();
     env.extend(cluster.vpc_cni_env.clone());
     let wanted: Vec<&str> = cluster.addons.iter().map(|a| a.name.as_str()).collect();

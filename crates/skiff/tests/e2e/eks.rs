@@ -66,6 +66,9 @@ fargateProfiles:
   - name: fp-serverless
     selectors:
       - namespace: serverless
+addons:
+  - name: coredns
+    version: v1.11.4-eksbuild.24
 "#;
 
 /// Polls `check` until it returns `Some`, failing after `patience` with `what`.
@@ -721,6 +724,20 @@ async fn fargate_pods_get_their_own_right_sized_node_and_refusals_name_fargate()
     );
     let p = pods.get("priv").await.expect("the pod");
     assert_eq!(p.status.and_then(|s| s.phase).as_deref(), Some("Pending"));
+
+    // The add-on version the file names is the one running.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(c.client.clone(), "kube-system");
+    let coredns = deployments.get("coredns").await.expect("coredns");
+    let image = coredns
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.containers.first().and_then(|c| c.image.clone()))
+        .unwrap_or_default();
+    assert_eq!(
+        image,
+        "602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/coredns:v1.11.4-eksbuild.24"
+    );
     c.stop().await;
 }
 
