@@ -307,24 +307,6 @@ pub fn manifests(
     objects
 }
 
-/// The `aws-node` container's environment in a DaemonSet object, with `valueFrom` entries
-/// left out (what ipamd reads; a missing container gives an empty map).
-pub fn env_of_aws_node(daemon_set: &Value) -> BTreeMap<String, String> {
-    daemon_set["spec"]["template"]["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["name"] == AWS_NODE)
-        .flat_map(|c| c["env"].as_array().cloned().unwrap_or_default())
-        .filter_map(|e| {
-            Some((
-                e["name"].as_str()?.to_string(),
-                e["value"].as_str()?.to_string(),
-            ))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,7 +321,7 @@ mod tests {
             ds["spec"]["template"]["spec"]["containers"][0]["image"],
             "602401143452.dkr.ecr.us-east-1.amazonaws.com/amazon-k8s-cni:v1.20.1-eksbuild.3"
         );
-        let read = env_of_aws_node(&ds);
+        let read = aws::cloud::env_of_aws_node(&ds);
         assert_eq!(read.get("WARM_IP_TARGET").map(String::as_str), Some("5"));
         assert_eq!(read.get("WARM_ENI_TARGET").map(String::as_str), Some("1"));
         assert!(

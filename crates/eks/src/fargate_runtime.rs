@@ -18,14 +18,12 @@ use k8s_openapi::api::core::v1::{
     Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
 };
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::GroupVersionKind;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::fargate::{self, FargateProfile, FargateSize, LoggingState, Selector};
 use crate::nodegroup::{LaunchError, MachineFuture};
-use crate::resources::EKS_GROUP;
 
 /// The name of EKS's Fargate pod mutation webhook (refusals and logs quote it).
 pub const WEBHOOK_NAME: &str = "0500-amazon-eks-fargate-mutation.amazonaws.com";
@@ -86,10 +84,7 @@ impl Profiles {
 
 /// The `FargateProfile` API resource.
 pub fn profile_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(EKS_GROUP, "v1alpha1", "FargateProfile"),
-        "fargateprofiles",
-    )
+    crate::resources::resource("FargateProfile", "fargateprofiles")
 }
 
 /// A profile from its API object.

@@ -31,8 +31,6 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::resources::EKS_GROUP;
-
 /// Label every node of a managed node group carries, naming the group.
 pub const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
 /// Label with the launch-template version a node was launched from.
@@ -123,10 +121,7 @@ pub trait Machines: Send + Sync {
 
 /// The `NodeGroup` API resource.
 pub fn node_group_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(EKS_GROUP, "v1alpha1", "NodeGroup"),
-        "nodegroups",
-    )
+    crate::resources::resource("NodeGroup", "nodegroups")
 }
 
 /// The `Subnet` API resource of the simulated EC2.
@@ -322,6 +317,10 @@ impl GroupLoop {
     /// One pass; `false` once the group is gone.
     async fn reconcile(&self) -> Result<bool, StepError> {
         let Some(group) = self.groups().get_opt(&self.name).await? else {
+            // A deleted node group's nodes are drained and terminated, as DeleteNodegroup does.
+            for member in self.members().await? {
+                self.retire(&member.name).await?;
+            }
             return Ok(false);
         };
         let spec = GroupSpec::from_object(&group.data);

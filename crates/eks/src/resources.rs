@@ -2,12 +2,19 @@
 //! groups (`kubectl get nodegroups`) and Fargate profiles, named as in the EKS API.
 
 use api::crd_builder::{Column, CrdSpec, array, integer, object, string, string_map};
+use kube::api::ApiResource;
+use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
 /// skiff's EKS API group.
 pub const EKS_GROUP: &str = "eks.skiff.dev";
 /// `apiVersion` of its objects.
 pub const EKS_API_VERSION: &str = "eks.skiff.dev/v1alpha1";
+
+/// The API resource of one of skiff's EKS kinds (`NodeGroup`/`nodegroups`).
+pub fn resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(EKS_GROUP, "v1alpha1", kind), plural)
+}
 
 /// The CRDs of the EKS objects.
 pub fn crds() -> Vec<Value> {

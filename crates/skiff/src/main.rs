@@ -292,17 +292,7 @@ fn main() -> ExitCode {
                 },
                 ..UpConfig::new(data_dir.unwrap_or_else(skiff::default_data_dir), listen)
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("skiff: starting the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            rt.block_on(run_up(cfg))
+            block_on(run_up(cfg))
         }
         Command::Bench {
             size,
@@ -321,17 +311,7 @@ fn main() -> ExitCode {
                 json,
                 skiff_bin,
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("skiff: starting the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            rt.block_on(run_bench(cfg))
+            block_on(run_bench(cfg))
         }
         Command::InstanceTypes { output, family } => {
             let catalog = aws::catalog::catalog();
@@ -407,23 +387,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs `f` to completion on a multi-threaded runtime.
+fn block_on(f: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("skiff: starting the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs a subcommand against the running cluster; prints its output or its error.
 fn run_ops<F, Fut>(kubeconfig: Option<PathBuf>, f: F) -> ExitCode
 where
     F: FnOnce(kube::Client) -> Fut,
     Fut: std::future::Future<Output = Result<String, skiff::ops::OpsError>>,
 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("skiff: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(async move {
+    block_on(async move {
         let client = match skiff::ops::client(kubeconfig.as_deref()).await {
             Ok(c) => c,
             Err(e) => {

@@ -74,7 +74,7 @@ const ROWS: &[(&str, &str, &str, &str, Option<Target>, bool)] = &[
     ),
     (
         "idle memory",
-        "RSS of the booted default cluster (3 nodes)",
+        "RSS of the booted default cluster (2 nodes)",
         "idleRssMiB",
         "MiB",
         Some(Target::AtMost(60.0)),

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use testkit::{ClusterOptions, TestCluster};
 
 use crate::kubectl::{Kubectl, kubectl_on_path, table};
-use crate::support::{Skiff, client};
+use crate::support::{Skiff, client, wait_for};
 
 /// Simulated time runs this many times faster than real time (see workloads.rs).
 const SPEED: &str = "10";
@@ -70,25 +70,6 @@ addons:
   - name: coredns
     version: v1.11.4-eksbuild.24
 "#;
-
-/// Polls `check` until it returns `Some`, failing after `patience` with `what`.
-async fn wait_for<T, F, Fut>(what: &str, patience: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + patience;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 /// Runs `skiff ARGS --kubeconfig KUBECONFIG`; returns (exit code, stdout, stderr).
 async fn skiff_cli(kubeconfig: &Path, args: &[&str]) -> (Option<i32>, String, String) {
@@ -827,6 +808,27 @@ async fn a_cluster_file_with_unmodelled_fields_starts_with_warnings_and_node_gro
             .ok()?
             .items;
         (l.len() == 2 && l.iter().all(ready)).then_some(())
+    })
+    .await;
+    // Deleting the node group drains and terminates its nodes.
+    let groups: Api<DynamicObject> = Api::all_with(
+        c.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("eks.skiff.dev", "v1alpha1", "NodeGroup"),
+            "nodegroups",
+        ),
+    );
+    groups
+        .delete("ng-1", &Default::default())
+        .await
+        .expect("delete the node group");
+    wait_for("the node group's nodes gone", SLOW, || async {
+        let l = nodes
+            .list(&ListParams::default().labels("eks.amazonaws.com/nodegroup=ng-1"))
+            .await
+            .ok()?
+            .items;
+        l.is_empty().then_some(())
     })
     .await;
     skiff.stop().await;

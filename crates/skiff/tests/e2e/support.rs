@@ -296,3 +296,23 @@ pub fn rv_number(what: &str, rv: Option<&String>) -> u64 {
     rv.parse()
         .unwrap_or_else(|_| panic!("{what} has a non-numeric resourceVersion {rv:?}"))
 }
+
+/// Polls `check` until it returns `Some`, failing after `patience` with `what` (the bound is a
+/// hang guard, not a timing target).
+pub async fn wait_for<T, F, Fut>(what: &str, patience: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

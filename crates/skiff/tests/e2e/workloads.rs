@@ -16,6 +16,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use testkit::{ClusterOptions, TestCluster};
 
+use crate::support::wait_for;
+
 /// Simulated time runs this many times faster than real time in these tests: back-offs,
 /// probe periods and tolerations pass in seconds, while the node monitor's 50 s grace period
 /// (5 s real) still tolerates a heavily loaded test machine.
@@ -34,25 +36,6 @@ async fn cluster() -> TestCluster {
     })
     .await
     .expect("start a cluster with three nodes")
-}
-
-/// Polls `check` until it returns `Some`, failing after `patience` with `what`.
-async fn wait_for<T, F, Fut>(what: &str, patience: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + patience;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(v: Value) -> T {
