@@ -165,6 +165,7 @@ impl ApiServer {
     /// First-start setup (system namespaces), then marks the server ready and starts the
     /// periodic compactor.
     pub async fn bootstrap(&self) -> Result<(), ApiError> {
+        self.state.registry.ensure_cluster_identity().await?;
         for ns in SYSTEM_NAMESPACES {
             self.state.registry.ensure_namespace(ns).await?;
         }

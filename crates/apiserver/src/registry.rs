@@ -237,6 +237,9 @@ pub struct Registry {
     custom_refresh: tokio::sync::Mutex<()>,
 }
 
+/// The key of the cluster's identity, outside the object keyspace.
+pub const CLUSTER_KEY: &str = "/skiff.dev/cluster";
+
 fn now_rfc3339() -> String {
     crate::clock::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -1453,6 +1456,30 @@ impl Registry {
             name: name.to_string(),
             detail: "too many concurrent writers; please retry".into(),
         })
+    }
+
+    /// Writes the cluster's identity (`/skiff.dev/cluster`: a uid and when the cluster was
+    /// created) on a fresh store, before any object, so objects' resourceVersions start above
+    /// an empty etcd's revision and `skiff migrate` can keep them exactly.
+    pub async fn ensure_cluster_identity(&self) -> Result<(), ApiError> {
+        if self
+            .store
+            .get(CLUSTER_KEY, 0)
+            .await
+            .map_err(store_err)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let identity = json!({"uid": uuid::Uuid::new_v4().to_string(), "created": now_rfc3339()});
+        match self
+            .store
+            .create(CLUSTER_KEY, identity.to_string().into_bytes())
+            .await
+        {
+            Ok(_) | Err(store::Error::KeyExists(_)) => Ok(()),
+            Err(e) => Err(store_err(e)),
+        }
     }
 
     /// Creates a namespace at first start if it does not exist (`default`, `kube-system`...).

@@ -373,6 +373,96 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
     })
 }
 
+/// A store `skiff migrate` reads or writes: `sqlite:DIR` (the store of data directory DIR)
+/// or `etcd://host:port[,host:port...]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigrateStore {
+    /// The SQLite store of a data directory.
+    Sqlite(PathBuf),
+    /// An etcd cluster.
+    Etcd(EtcdStore),
+}
+
+impl std::str::FromStr for MigrateStore {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<MigrateStore, String> {
+        if let Some(dir) = s.strip_prefix("sqlite:") {
+            if dir.is_empty() {
+                return Err(format!(
+                    "invalid store {s:?}: sqlite:DIR needs a data directory"
+                ));
+            }
+            return Ok(MigrateStore::Sqlite(PathBuf::from(dir)));
+        }
+        match s.parse::<StoreKind>()? {
+            StoreKind::Etcd(etcd) => Ok(MigrateStore::Etcd(etcd)),
+            _ => Err(format!(
+                "invalid store {s:?}: expected sqlite:DIR or etcd://host:port[,host:port...]"
+            )),
+        }
+    }
+}
+
+/// Why `skiff migrate` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateCommandError {
+    /// A store could not be opened.
+    #[error("opening {store}: {source}")]
+    Open {
+        store: String,
+        #[source]
+        source: store::Error,
+    },
+    /// The copy failed.
+    #[error(transparent)]
+    Migrate(#[from] store::MigrateError),
+}
+
+async fn open_migrate_store(
+    spec: &MigrateStore,
+) -> Result<Arc<dyn store::Backend>, MigrateCommandError> {
+    match spec {
+        MigrateStore::Sqlite(dir) => {
+            let path = dir.join("state.db");
+            if !path.exists() {
+                return Err(MigrateCommandError::Open {
+                    store: format!("sqlite:{}", dir.display()),
+                    source: store::Error::NotFound(path.display().to_string()),
+                });
+            }
+            store::SqliteBackend::open(&path)
+                .map(|b| Arc::new(b) as Arc<dyn store::Backend>)
+                .map_err(|source| MigrateCommandError::Open {
+                    store: format!("sqlite:{}", dir.display()),
+                    source,
+                })
+        }
+        MigrateStore::Etcd(etcd) => {
+            open_etcd(etcd)
+                .await
+                .map_err(|source| MigrateCommandError::Open {
+                    store: StoreKind::Etcd(etcd.clone()).to_string(),
+                    source,
+                })
+        }
+    }
+}
+
+/// `skiff migrate --from FROM --to TO`: copies every object of a stopped cluster's store into
+/// an empty one, keeping their resourceVersions when the target starts behind the source
+/// (see `store::migrate`). The data directory keeps the cluster's credentials: run
+/// `skiff up --data-dir DIR --store TO` afterwards.
+pub async fn migrate(
+    from: &MigrateStore,
+    to: &MigrateStore,
+    progress: impl FnMut(u64, u64),
+) -> Result<store::MigrateReport, MigrateCommandError> {
+    let source = open_migrate_store(from).await?;
+    let target = open_migrate_store(to).await?;
+    Ok(store::migrate(source.as_ref(), target.as_ref(), progress).await?)
+}
+
 /// Reads an eksctl cluster file (`skiff up -f`): the cluster, and a warning for each field
 /// skiff does not model.
 pub fn load_cluster_file(

@@ -51,6 +51,29 @@ enum Command {
         #[arg(long, global = true)]
         kubeconfig: Option<PathBuf>,
     },
+    /// Copy a stopped cluster's store into an empty one (SQLite to etcd when a cluster
+    /// outgrows one machine), keeping every object and its resourceVersion.
+    ///
+    /// Then start it with `skiff up --data-dir DIR --store TO` (the data directory keeps the
+    /// cluster's credentials and kubeconfig).
+    Migrate {
+        /// The store to read: `sqlite:DIR` (a data directory; skiff must not be running on
+        /// it) or `etcd://host:port[,host:port...]`.
+        #[arg(long, value_name = "STORE")]
+        from: skiff::MigrateStore,
+        /// The empty store to write: `etcd://host:port[,host:port...]` or `sqlite:DIR`.
+        #[arg(long, value_name = "STORE")]
+        to: skiff::MigrateStore,
+        /// CA bundle (PEM) that signed etcd's server certificates.
+        #[arg(long, value_name = "FILE")]
+        etcd_cacert: Option<PathBuf>,
+        /// Client certificate (PEM) for etcd; needs --etcd-key.
+        #[arg(long, value_name = "FILE", requires = "etcd_key")]
+        etcd_cert: Option<PathBuf>,
+        /// Client private key (PEM) for etcd; needs --etcd-cert.
+        #[arg(long, value_name = "FILE", requires = "etcd_cert")]
+        etcd_key: Option<PathBuf>,
+    },
     /// Managed node groups.
     Nodegroup {
         #[command(subcommand)]
@@ -351,6 +374,50 @@ fn main() -> ExitCode {
                 }
             }
         }),
+        Command::Migrate {
+            mut from,
+            mut to,
+            etcd_cacert,
+            etcd_cert,
+            etcd_key,
+        } => {
+            for spec in [&mut from, &mut to] {
+                if let skiff::MigrateStore::Etcd(etcd) = spec {
+                    etcd.ca = etcd_cacert.clone();
+                    etcd.cert = etcd_cert.clone();
+                    etcd.key = etcd_key.clone();
+                }
+            }
+            block_on(async move {
+                let mut last = 0;
+                let result = skiff::migrate(&from, &to, |done, total| {
+                    if done == total || done >= last + 1000 {
+                        last = done;
+                        eprintln!("copied {done}/{total} keys");
+                    }
+                })
+                .await;
+                match result {
+                    Ok(report) => {
+                        println!(
+                            "migrated {} keys at revision {}; resourceVersions {}",
+                            report.keys,
+                            report.source_revision,
+                            if report.exact_revisions {
+                                "kept"
+                            } else {
+                                "renumbered (order kept): clients must list again"
+                            }
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("skiff migrate: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            })
+        }
         Command::Nodegroup { action, kubeconfig } => {
             run_ops(kubeconfig, move |client| async move {
                 match action {

@@ -18,11 +18,13 @@ use futures::Stream;
 pub mod etcd;
 mod hub;
 pub mod memory;
+pub mod migrate;
 pub mod sqlite;
 
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdBackend, EtcdOptions, EtcdTls};
 pub use memory::MemoryBackend;
+pub use migrate::{MigrateError, MigrateReport, migrate};
 pub use sqlite::SqliteBackend;
 
 /// A store revision. Revision 0 means "nothing written yet" / "latest" depending on context.

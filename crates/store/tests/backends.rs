@@ -782,3 +782,96 @@ async fn child_writer(store: Arc<SqliteBackend>, t: u64) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Migration between backends.
+
+/// Writes a history with gaps (updates, deletes) and returns the live keys with their
+/// revisions.
+async fn history(source: &dyn Backend) -> BTreeMap<String, (Revision, Vec<u8>)> {
+    for i in 0..30 {
+        source
+            .create(
+                &format!("/registry/core/configmaps/default/c{i:02}"),
+                vec![i as u8],
+            )
+            .await
+            .expect("create");
+    }
+    for i in (0..30).step_by(3) {
+        let key = format!("/registry/core/configmaps/default/c{i:02}");
+        let kv = source.get(&key, 0).await.expect("get").expect("present");
+        source
+            .update(&key, vec![100 + i as u8], kv.mod_revision)
+            .await
+            .expect("update");
+    }
+    for i in (1..30).step_by(7) {
+        source
+            .delete(&format!("/registry/core/configmaps/default/c{i:02}"), None)
+            .await
+            .expect("delete");
+    }
+    let list = source
+        .list("/", ListOptions::default())
+        .await
+        .expect("list");
+    list.items
+        .into_iter()
+        .map(|kv| (kv.key, (kv.mod_revision, kv.value)))
+        .collect()
+}
+
+async fn assert_migrated(target: &dyn Backend, want: &BTreeMap<String, (Revision, Vec<u8>)>) {
+    let got: BTreeMap<String, (Revision, Vec<u8>)> = target
+        .list("/", ListOptions::default())
+        .await
+        .expect("list the target")
+        .items
+        .into_iter()
+        .map(|kv| (kv.key, (kv.mod_revision, kv.value)))
+        .collect();
+    assert_eq!(&got, want, "every key, value and revision");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrating_memory_to_sqlite_keeps_every_key_and_revision() {
+    let source = MemoryBackend::new();
+    let want = history(&source).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = SqliteBackend::open(&dir.path().join("state.db")).expect("sqlite");
+    let mut calls = 0;
+    let report = store::migrate(&source, &target, |_, _| calls += 1)
+        .await
+        .expect("migrate");
+    assert_eq!(report.keys, want.len() as u64);
+    assert_eq!(calls, want.len());
+    assert!(report.exact_revisions, "{report:?}");
+    assert!(
+        report.padding_writes > 0,
+        "the gaps were padded: {report:?}"
+    );
+    assert_migrated(&target, &want).await;
+    // A second migration into the now non-empty store is refused.
+    let err = store::migrate(&source, &target, |_, _| {})
+        .await
+        .expect_err("a non-empty target");
+    assert!(err.to_string().contains("not empty"), "{err}");
+}
+
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrating_sqlite_to_etcd_keeps_every_key_and_revision() {
+    let Some(mut etcd) = EtcdProcess::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = SqliteBackend::open(&dir.path().join("state.db")).expect("sqlite");
+    let want = history(&source).await;
+    let target = etcd.connect("").await;
+    let report = step("migrate", store::migrate(&source, &target, |_, _| {}))
+        .await
+        .expect("migrate");
+    assert!(report.exact_revisions, "{report:?}");
+    assert_migrated(&target, &want).await;
+}

@@ -2,6 +2,8 @@
 //! store in a temporary directory, and talk to it over HTTPS with kube-rs exactly as a user
 //! would (the client is built from the kubeconfig skiff writes).
 
+pub mod etcd;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

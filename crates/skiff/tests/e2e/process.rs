@@ -642,3 +642,134 @@ async fn port_zero_picks_a_free_port_and_the_kubeconfig_names_it() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn migrating_a_stopped_sqlite_cluster_to_etcd_keeps_every_object_and_resource_version() {
+    let Some(etcd) = testkit::etcd::TestEtcd::start() else {
+        return;
+    };
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().join("data");
+    let mut skiff = Skiff::spawn_with(
+        &dir,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "sqlite",
+            "--nodes",
+            "0",
+        ],
+    );
+    let ready = skiff.ready().await;
+    let c = client(&ready.kubeconfig).await;
+    let maps: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    for i in 0..20 {
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(format!("m{i:02}")),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([("i".to_string(), i.to_string())])),
+            ..Default::default()
+        };
+        within(
+            CALL_TIMEOUT,
+            "create",
+            maps.create(&PostParams::default(), &cm),
+        )
+        .await
+        .expect("create a ConfigMap");
+    }
+    for i in (0..20).step_by(4) {
+        within(
+            CALL_TIMEOUT,
+            "delete",
+            maps.delete(&format!("m{i:02}"), &Default::default()),
+        )
+        .await
+        .expect("delete a ConfigMap");
+    }
+    let before: BTreeMap<String, String> = maps
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .map(|m| {
+            (
+                m.metadata.name.unwrap_or_default(),
+                m.metadata.resource_version.unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(before.keys().filter(|k| k.starts_with('m')).count(), 15);
+    skiff.stop().await;
+
+    let to = format!("etcd://{}", etcd.endpoint());
+    let from = format!("sqlite:{}", dir.display());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["migrate", "--from", &from, "--to", &to])
+        .output()
+        .await
+        .expect("run skiff migrate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "skiff migrate: {stdout}{}\netcd log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        etcd.log()
+    );
+    assert!(stdout.contains("resourceVersions kept"), "{stdout}");
+
+    let mut skiff = Skiff::spawn_with(
+        &dir,
+        &["--listen", "127.0.0.1:0", "--store", &to, "--nodes", "0"],
+    );
+    let ready = skiff.ready().await;
+    let c = client(&ready.kubeconfig).await;
+    let maps: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    let after: BTreeMap<String, String> = maps
+        .list(&ListParams::default())
+        .await
+        .expect("list on etcd")
+        .items
+        .into_iter()
+        .map(|m| {
+            (
+                m.metadata.name.unwrap_or_default(),
+                m.metadata.resource_version.unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(after, before, "every object with its resourceVersion");
+    let newest = before
+        .values()
+        .map(|rv| rv_number("rv", Some(rv)))
+        .max()
+        .unwrap_or(0);
+    let created = maps
+        .create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some("after".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create on etcd");
+    assert!(rv_number("rv", created.metadata.resource_version.as_ref()) > newest);
+    skiff.stop().await;
+
+    // Into a store that is no longer empty: refused.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["migrate", "--from", &from, "--to", &to])
+        .output()
+        .await
+        .expect("run skiff migrate again");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+}
