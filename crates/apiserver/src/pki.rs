@@ -111,6 +111,54 @@ fn serving_names() -> Vec<String> {
     .collect()
 }
 
+/// The credentials every API server of one cluster shares (the CA and its key, the admin's
+/// certificate and token, the service-account signing key), as files of `<data_dir>/pki`.
+const SHARED_FILES: [&str; 6] = [
+    "ca.crt",
+    "ca.key",
+    "admin.crt",
+    "admin.key",
+    "admin.token",
+    "sa.key",
+];
+
+/// The shared credentials of the data directory's `pki` as one JSON document (file name →
+/// contents), for storing where every server of the cluster finds them.
+pub fn export_shared(data_dir: &Path) -> Result<serde_json::Value, PkiError> {
+    let dir = data_dir.join("pki");
+    let mut doc = serde_json::Map::new();
+    for name in SHARED_FILES {
+        if let Some(text) = read(&dir.join(name))? {
+            doc.insert(name.to_string(), serde_json::Value::String(text));
+        }
+    }
+    Ok(serde_json::Value::Object(doc))
+}
+
+/// Writes shared credentials (from [`export_shared`]) into the data directory's `pki`; when
+/// the CA differs from the local one, the serving certificate and the derived public key are
+/// removed so [`Pki::load_or_create`] issues them again.
+pub fn import_shared(data_dir: &Path, shared: &serde_json::Value) -> Result<(), PkiError> {
+    let dir = data_dir.join("pki");
+    std::fs::create_dir_all(&dir).map_err(|source| PkiError::Io {
+        action: "creating",
+        path: dir.clone(),
+        source,
+    })?;
+    let new_ca = shared["ca.crt"].as_str().unwrap_or_default();
+    if read(&dir.join("ca.crt"))?.as_deref() != Some(new_ca) {
+        for stale in ["server.crt", "server.key", "server.names", "sa.pub"] {
+            let _ = std::fs::remove_file(dir.join(stale));
+        }
+    }
+    for name in SHARED_FILES {
+        if let Some(text) = shared[name].as_str() {
+            write_private(&dir.join(name), text)?;
+        }
+    }
+    Ok(())
+}
+
 impl Pki {
     /// Loads the credentials from `<data_dir>/pki`, creating any that are missing.
     /// `extra_ip` is added to the serving certificate when it is not loopback.

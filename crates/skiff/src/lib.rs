@@ -238,6 +238,44 @@ pub fn default_data_dir() -> PathBuf {
     }
 }
 
+/// The store key holding the cluster's shared credentials.
+const PKI_KEY: &str = "/skiff.dev/pki";
+
+/// The cluster's credentials: the ones the store holds (written by the first server of the
+/// cluster, so every server on one etcd has the same CA, admin token and service-account key,
+/// and one kubeconfig works against all of them), else this data directory's, which are
+/// then stored for the others. The serving certificate is this server's own, signed by the
+/// shared CA.
+async fn shared_pki(
+    store: &dyn store::Backend,
+    data_dir: &Path,
+    ip: std::net::IpAddr,
+) -> Result<Pki, UpError> {
+    let storage = |e: store::Error| UpError::Bootstrap(api::ApiError::Internal(e.to_string()));
+    for _ in 0..3 {
+        if let Some(kv) = store.get(PKI_KEY, 0).await.map_err(storage)? {
+            let shared: serde_json::Value = serde_json::from_slice(&kv.value).map_err(|e| {
+                UpError::Bootstrap(api::ApiError::Internal(format!(
+                    "the stored credentials ({PKI_KEY}) are not JSON: {e}"
+                )))
+            })?;
+            apiserver::pki::import_shared(data_dir, &shared)?;
+            return Ok(Pki::load_or_create(data_dir, Some(ip))?);
+        }
+        let pki = Pki::load_or_create(data_dir, Some(ip))?;
+        let shared = apiserver::pki::export_shared(data_dir)?;
+        match store.create(PKI_KEY, shared.to_string().into_bytes()).await {
+            Ok(_) => return Ok(pki),
+            // Another server stored its credentials first: use those.
+            Err(store::Error::KeyExists(_)) => continue,
+            Err(e) => return Err(storage(e)),
+        }
+    }
+    Err(UpError::Bootstrap(api::ApiError::Internal(
+        "the cluster's credentials could not be agreed on with the other servers".into(),
+    )))
+}
+
 /// Opens the configured store.
 async fn open_store(cfg: &UpConfig) -> Result<Arc<dyn store::Backend>, UpError> {
     Ok(match &cfg.store {
@@ -299,7 +337,7 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         addr: cfg.listen,
         source,
     })?;
-    let pki = Pki::load_or_create(&cfg.data_dir, Some(addr.ip()))?;
+    let pki = shared_pki(store.as_ref(), &cfg.data_dir, addr.ip()).await?;
     let tls = pki.server_config()?;
     let client_host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_string()

@@ -101,6 +101,15 @@ enum Command {
     },
 }
 
+/// Which parts of the control plane a server runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// The API server, scheduler, controllers, simulated AWS and nodes.
+    All,
+    /// Only the API server (another skiff on the same etcd runs the rest).
+    Apiserver,
+}
+
 /// Table or JSON.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum Output {
@@ -234,6 +243,11 @@ struct UpArgs {
     /// that exist, sizes, and what their containers do (see docs/workloads.md).
     #[arg(long, value_name = "FILE", env = "SKIFF_IMAGE_CATALOG")]
     image_catalog: Option<PathBuf>,
+    /// What this server runs: `all`, or `apiserver` alone (for a second API server on the
+    /// same etcd: it shares the cluster's credentials, which the first server stored there,
+    /// so one kubeconfig works against both).
+    #[arg(long, value_enum, default_value_t = Role::All, env = "SKIFF_ROLE", conflicts_with = "config_file")]
+    role: Role,
     /// Log filter (tracing env-filter syntax), e.g. `info` or `apiserver=debug`.
     #[arg(long, default_value = "warn", env = "SKIFF_LOG")]
     log: String,
@@ -252,6 +266,7 @@ fn main() -> ExitCode {
                 etcd_key,
                 config_file,
                 nodes,
+                role,
                 speed,
                 seed,
                 image_catalog,
@@ -300,10 +315,12 @@ fn main() -> ExitCode {
                 },
                 None => None,
             };
+            let apiserver_only = role == Role::Apiserver;
             let cfg = UpConfig {
                 store,
                 cluster,
-                nodes,
+                nodes: if apiserver_only { 0 } else { nodes },
+                controllers: !apiserver_only,
                 seed,
                 image_catalog,
                 clock: match api::clock::Clock::with_speed(speed) {

@@ -773,3 +773,110 @@ async fn migrating_a_stopped_sqlite_cluster_to_etcd_keeps_every_object_and_resou
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
 }
+
+#[tokio::test]
+async fn two_api_servers_on_one_etcd_share_credentials_objects_and_watches() {
+    let Some(etcd) = testkit::etcd::TestEtcd::start() else {
+        return;
+    };
+    let store = format!("etcd://{}", etcd.endpoint());
+    let temp = tempfile::tempdir().expect("temp dir");
+    let mut first = Skiff::spawn_with(
+        &temp.path().join("a"),
+        &["--listen", "127.0.0.1:0", "--store", &store, "--nodes", "0"],
+    );
+    let a = first.ready().await;
+    let mut second = Skiff::spawn_with(
+        &temp.path().join("b"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &store,
+            "--role",
+            "apiserver",
+        ],
+    );
+    let b = second.ready().await;
+    // The second server took the cluster's CA from etcd: the first server's kubeconfig,
+    // pointed at the second server, works as it is.
+    let kubeconfig_a = std::fs::read_to_string(&a.kubeconfig).expect("read kubeconfig a");
+    let pointed = temp.path().join("a-at-b");
+    std::fs::write(&pointed, kubeconfig_a.replace(&a.server_url, &b.server_url)).expect("write");
+    let on_a = client(&a.kubeconfig).await;
+    let on_b = client(&pointed).await;
+    let maps_a: Api<ConfigMap> = Api::namespaced(on_a.clone(), "default");
+    let maps_b: Api<ConfigMap> = Api::namespaced(on_b.clone(), "default");
+    // A watch through the second server sees a write through the first.
+    let mut watch = maps_b
+        .watch(&WatchParams::default(), "0")
+        .await
+        .expect("watch through b")
+        .boxed();
+    let created = within(
+        CALL_TIMEOUT,
+        "create through a",
+        maps_a.create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some("shared".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        ),
+    )
+    .await
+    .expect("create through a");
+    let seen = within(CALL_TIMEOUT, "the watch through b", async {
+        while let Some(ev) = watch.next().await {
+            if let Ok(kube::api::WatchEvent::Added(cm)) = ev
+                && cm.metadata.name.as_deref() == Some("shared")
+            {
+                return cm;
+            }
+        }
+        panic!("the watch ended");
+    })
+    .await;
+    assert_eq!(
+        seen.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    // One resourceVersion sequence: a write through b comes after it.
+    let later = within(
+        CALL_TIMEOUT,
+        "create through b",
+        maps_b.create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some("later".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        ),
+    )
+    .await
+    .expect("create through b");
+    assert!(
+        rv_number("b", later.metadata.resource_version.as_ref())
+            > rv_number("a", created.metadata.resource_version.as_ref())
+    );
+    let names: HashSet<String> = maps_a
+        .list(&ListParams::default())
+        .await
+        .expect("list through a")
+        .items
+        .into_iter()
+        .filter_map(|m| m.metadata.name)
+        .collect();
+    assert!(
+        names.contains("later") && names.contains("shared"),
+        "{names:?}"
+    );
+    second.stop().await;
+    first.stop().await;
+}
