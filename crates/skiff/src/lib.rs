@@ -367,15 +367,22 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         shutdown.clone(),
     ))];
     if cfg.controllers {
+        // The scheduler and the controllers run while this server holds their Leases
+        // (kube-system/kube-scheduler, kube-system/kube-controller-manager), so several
+        // servers on one etcd stand by for each other.
+        let identity = leader_identity();
         let client = in_process_client(&server, "system:kube-controller-manager", &[]);
         let config = controllers::Config {
             root_ca_pem: Some(pki.ca_pem.clone()),
             clock: cfg.clock,
         };
-        tasks.push(tokio::spawn(controllers::run_all(
+        let election = leader::Config::new("kube-controller-manager", &identity, cfg.clock);
+        let work_client = client.clone();
+        tasks.push(tokio::spawn(leader::run(
             client,
-            config,
+            election,
             shutdown.clone(),
+            move |term| controllers::run_all(work_client.clone(), config.clone(), term),
         )));
         let client = in_process_client(&server, "system:kube-scheduler", &[]);
         let config = scheduler::Config {
@@ -383,10 +390,13 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
             seed: cfg.seed,
             ..Default::default()
         };
-        tasks.push(tokio::spawn(run_scheduler(
+        let election = leader::Config::new("kube-scheduler", &identity, cfg.clock);
+        let work_client = client.clone();
+        tasks.push(tokio::spawn(leader::run(
             client,
-            config,
+            election,
             shutdown.clone(),
+            move |term| run_scheduler(work_client.clone(), config.clone(), term),
         )));
     }
     let cluster = match &cfg.cluster {
@@ -632,6 +642,16 @@ async fn run_scheduler(
         }
         delay = (delay * 2).min(std::time::Duration::from_secs(60));
     }
+}
+
+/// This server's identity in leader elections: `<hostname>_<uuid>`, as client-go builds it.
+fn leader_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "skiff".into());
+    format!("{host}_{}", uuid::Uuid::new_v4())
 }
 
 fn fmt_host(addr: SocketAddr) -> String {

@@ -880,3 +880,106 @@ async fn two_api_servers_on_one_etcd_share_credentials_objects_and_watches() {
     second.stop().await;
     first.stop().await;
 }
+
+#[tokio::test]
+async fn a_standby_server_takes_over_the_controllers_when_the_leader_is_killed() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::Pod;
+    let Some(etcd) = testkit::etcd::TestEtcd::start() else {
+        return;
+    };
+    let store = format!("etcd://{}", etcd.endpoint());
+    let temp = tempfile::tempdir().expect("temp dir");
+    let args = |_: &str| {
+        vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &store,
+            "--nodes",
+            "0",
+            "--speed",
+            "10",
+        ]
+    };
+    let mut leader = Skiff::spawn_with(&temp.path().join("a"), &args("a"));
+    let a = leader.ready().await;
+    let on_a = client(&a.kubeconfig).await;
+    let leases: Api<Lease> = Api::namespaced(on_a.clone(), "kube-system");
+    let first_holder = crate::support::wait_for(
+        "the first server to lead",
+        Duration::from_secs(60),
+        || async {
+            leases
+                .get_opt("kube-controller-manager")
+                .await
+                .ok()
+                .flatten()
+                .and_then(|l| l.spec?.holder_identity)
+        },
+    )
+    .await;
+    let mut standby = Skiff::spawn_with(&temp.path().join("b"), &args("b"));
+    let b = standby.ready().await;
+    let on_b = client(&b.kubeconfig).await;
+    let deployments: Api<Deployment> = Api::namespaced(on_b.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(on_b.clone(), "default");
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .expect("a deployment");
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("create the deployment");
+    let count = |n: usize| {
+        let pods = pods.clone();
+        async move {
+            let l = pods
+                .list(&ListParams::default().labels("app=web"))
+                .await
+                .ok()?;
+            (l.items.len() == n).then_some(())
+        }
+    };
+    crate::support::wait_for(
+        "the leader's controllers to create 2 pods",
+        Duration::from_secs(60),
+        || count(2),
+    )
+    .await;
+    // The leader dies without releasing its leases.
+    leader.kill9().await;
+    let patch = serde_json::json!({"spec": {"replicas": 4}});
+    deployments
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("scale through the standby");
+    crate::support::wait_for(
+        "the standby's controllers to create 4 pods",
+        Duration::from_secs(60),
+        || count(4),
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(on_b.clone(), "kube-system");
+    let lease = leases
+        .get("kube-controller-manager")
+        .await
+        .expect("the lease");
+    let spec = lease.spec.expect("a spec");
+    assert_ne!(
+        spec.holder_identity,
+        Some(first_holder),
+        "the standby holds the lease"
+    );
+    assert_eq!(spec.lease_transitions, Some(1));
+    standby.stop().await;
+}
