@@ -370,7 +370,7 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         // The scheduler and the controllers run while this server holds their Leases
         // (kube-system/kube-scheduler, kube-system/kube-controller-manager), so several
         // servers on one etcd stand by for each other.
-        let identity = leader_identity();
+        let identity = leader_identity(&cfg.data_dir);
         let client = in_process_client(&server, "system:kube-controller-manager", &[]);
         let config = controllers::Config {
             root_ca_pem: Some(pki.ca_pem.clone()),
@@ -644,14 +644,26 @@ async fn run_scheduler(
     }
 }
 
-/// This server's identity in leader elections: `<hostname>_<uuid>`, as client-go builds it.
-fn leader_identity() -> String {
+/// This server's identity in leader elections: `<hostname>_<uuid>` as client-go builds it,
+/// kept in the data directory, so a server restarted after a crash takes its leases back at
+/// once instead of waiting for them to expire.
+fn leader_identity(data_dir: &Path) -> String {
+    let path = data_dir.join("leader-identity");
+    if let Ok(id) = std::fs::read_to_string(&path)
+        && !id.trim().is_empty()
+    {
+        return id.trim().to_string();
+    }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "skiff".into());
-    format!("{host}_{}", uuid::Uuid::new_v4())
+    let id = format!("{host}_{}", uuid::Uuid::new_v4());
+    if let Err(e) = std::fs::write(&path, &id) {
+        tracing::warn!(path = %path.display(), error = %e, "could not keep the leader identity");
+    }
+    id
 }
 
 fn fmt_host(addr: SocketAddr) -> String {
