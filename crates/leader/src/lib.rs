@@ -125,6 +125,18 @@ where
     }
 }
 
+/// Whether another candidate holds the election's lease now (a standby need not wait for a
+/// term of its own to start).
+pub async fn held_by_other(client: &Client, config: &Config) -> bool {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
+    let Ok(Some(lease)) = leases.get_opt(&config.name).await else {
+        return false;
+    };
+    let spec = lease.spec.unwrap_or_default();
+    let holder = spec.holder_identity.clone().unwrap_or_default();
+    !holder.is_empty() && holder != config.identity && !expired(&spec, config)
+}
+
 /// One try to acquire or renew the lease.
 async fn attempt(leases: &Api<Lease>, config: &Config) -> Result<Attempt, kube::Error> {
     let duration = i32::try_from(config.lease_duration.as_secs()).unwrap_or(15);

@@ -288,6 +288,11 @@ impl NodeAgent {
         Ok(())
     }
 
+    /// The nodes whose kubelets run here.
+    pub fn node_names(&self) -> Vec<String> {
+        self.inner.routing().kubelets.keys().cloned().collect()
+    }
+
     /// Stops the node's kubelet; the Node object stays, as a dead instance's does.
     pub async fn remove_node(&self, name: &str) -> Result<(), Error> {
         let handle = self

@@ -76,7 +76,7 @@ fn dynamic(client: &Client, obj: &Value) -> Option<Api<DynamicObject>> {
 }
 
 /// Installs the CRDs of the simulated cloud and of EKS and waits until they are served.
-async fn install_crds(client: &Client) -> Result<(), UpError> {
+pub(crate) async fn install_crds(client: &Client) -> Result<(), UpError> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in aws::resources::crds()
         .into_iter()
@@ -595,4 +595,142 @@ pub(crate) async fn restart_nodes(
         }
     }
     Ok(())
+}
+
+/// The pod network the kubelets call: the simulated cloud of the current term of this
+/// server's leadership of the data plane, or none between terms (then the CNI answers as
+/// when ipamd is not running).
+#[derive(Default)]
+pub(crate) struct NetworkSlot(std::sync::RwLock<Option<Cloud>>);
+
+impl NetworkSlot {
+    pub fn set(&self, cloud: Option<Cloud>) {
+        if let Ok(mut slot) = self.0.write() {
+            *slot = cloud;
+        }
+    }
+
+    fn current(&self) -> Option<Cloud> {
+        self.0.read().ok().and_then(|c| c.clone())
+    }
+}
+
+impl api::cni::PodNetwork for NetworkSlot {
+    fn setup<'a>(
+        &'a self,
+        sandbox: &'a api::cni::Sandbox,
+    ) -> api::cni::NetworkFuture<'a, Result<Vec<std::net::IpAddr>, api::cni::NetworkError>> {
+        Box::pin(async move {
+            match self.current() {
+                Some(cloud) => cloud.setup(sandbox).await,
+                None => Err(api::cni::NetworkError {
+                    plugin: "aws-cni".into(),
+                    message: "add cmd: Error received from AddNetwork gRPC call: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:50051: connect: connection refused\"".into(),
+                }),
+            }
+        })
+    }
+
+    fn teardown<'a>(&'a self, sandbox: &'a api::cni::Sandbox) -> api::cni::NetworkFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(cloud) = self.current() {
+                cloud.teardown(sandbox).await;
+            }
+        })
+    }
+}
+
+/// One term of this server's leadership of the data plane (Lease `kube-system/skiff-cloud`):
+/// the simulated cloud loaded from its objects (or created), the kubelets of its instances,
+/// the node groups and the fargate-scheduler, until the term ends; then this server's
+/// kubelets stop, and the next leader starts them again.
+#[derive(Clone)]
+pub(crate) struct DataPlane {
+    pub admin: Client,
+    pub aws_client: Client,
+    pub nodegroup_client: Client,
+    pub fargate_client: Client,
+    pub cluster: Cluster,
+    pub from_file: bool,
+    pub clock: api::clock::Clock,
+    pub seed: u64,
+    pub slot: Arc<NetworkSlot>,
+    pub agent: NodeAgent,
+    pub profiles: eks::fargate_runtime::Profiles,
+    /// Told how the first term's provisioning went (`up` waits for it).
+    pub started: Arc<tokio::sync::watch::Sender<Option<Result<(), String>>>>,
+}
+
+impl DataPlane {
+    pub async fn run(self, term: tokio_util::sync::CancellationToken) {
+        let cloud = loop {
+            let cloud = Cloud::new(
+                self.aws_client.clone(),
+                aws::cloud::CloudConfig {
+                    region: self.cluster.region.clone(),
+                    cluster_name: self.cluster.name.clone(),
+                    clock: self.clock,
+                    seed: self.seed,
+                },
+            );
+            match provision(&self.admin, &cloud, &self.cluster, self.from_file).await {
+                Ok(()) => break cloud,
+                Err(error) => {
+                    tracing::error!(%error, "provisioning the EKS data plane failed; retrying");
+                    self.started.send_if_modified(|s| {
+                        let first = s.is_none();
+                        if first {
+                            *s = Some(Err(error.to_string()));
+                        }
+                        first
+                    });
+                }
+            }
+            tokio::select! {
+                _ = term.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            }
+        };
+        self.slot.set(Some(cloud.clone()));
+        if let Err(error) = restart_nodes(&self.admin, &cloud, &self.agent).await {
+            tracing::error!(%error, "restarting the kubelets of the cluster's instances failed");
+        }
+        self.started.send_if_modified(|s| {
+            let first = s.is_none();
+            if first {
+                *s = Some(Ok(()));
+            }
+            first
+        });
+        let machinery = MachineryHandle(Arc::new(Machinery::new(
+            cloud.clone(),
+            self.agent.clone(),
+            self.admin.clone(),
+            self.seed,
+        )));
+        let tasks = [
+            tokio::spawn(cloud.run(term.clone())),
+            tokio::spawn(eks::nodegroup::run(
+                self.nodegroup_client.clone(),
+                Arc::new(machinery.clone()),
+                self.clock,
+                term.clone(),
+            )),
+            tokio::spawn(eks::fargate_runtime::run(
+                self.fargate_client.clone(),
+                Arc::new(machinery),
+                self.profiles.clone(),
+                self.clock,
+                term.clone(),
+            )),
+        ];
+        term.cancelled().await;
+        for task in tasks {
+            let _ = task.await;
+        }
+        for node in self.agent.node_names() {
+            let _ = self.agent.remove_node(&node).await;
+        }
+        self.slot.set(None);
+    }
 }

@@ -553,16 +553,8 @@ async fn start_eks(
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Result<node_agent::NodeAgent, UpError> {
     let admin = in_process_client(server, "system:admin", &["system:masters"]);
-    let cloud = aws::cloud::Cloud::new(
-        in_process_client(server, "system:aws", &["system:masters"]),
-        aws::cloud::CloudConfig {
-            region: cluster.region.clone(),
-            cluster_name: cluster.name.clone(),
-            clock: cfg.clock,
-            seed: cfg.seed,
-        },
-    );
-    eks_cluster::provision(&admin, &cloud, cluster, cfg.cluster.is_some()).await?;
+    eks_cluster::install_crds(&admin).await?;
+    // Every server admits Fargate pods, from the profiles as they are now.
     let profiles = eks::fargate_runtime::Profiles::default();
     if let Err(e) = profiles.refresh(&admin).await {
         tracing::warn!(error = %e, "reading Fargate profiles failed");
@@ -572,39 +564,81 @@ async fn start_eks(
         .add_admission_plugin(Arc::new(eks::fargate_runtime::FargateAdmission::new(
             profiles.clone(),
         )));
+    tasks.push(tokio::spawn(refresh_profiles(
+        admin.clone(),
+        profiles.clone(),
+        shutdown.clone(),
+    )));
+    let slot = Arc::new(eks_cluster::NetworkSlot::default());
+    let (started_tx, mut started_rx) = tokio::sync::watch::channel(None);
     let client = in_process_client(server, "system:node-agent", &["system:nodes"]);
     let config = node_agent::Config {
         clock: cfg.clock,
         catalog,
-        network: Arc::new(cloud.clone()),
+        network: slot.clone(),
         seed: cfg.seed,
     };
     let agent = node_agent::NodeAgent::start(client, config, shutdown.clone());
     server.set_kubelet(Arc::new(agent.clone()));
-    eks_cluster::restart_nodes(&admin, &cloud, &agent).await?;
-    tasks.push(tokio::spawn(cloud.clone().run(shutdown.clone())));
-    let machinery = eks_cluster::MachineryHandle(Arc::new(eks_cluster::Machinery::new(
-        cloud,
-        agent.clone(),
-        admin.clone(),
-        cfg.seed,
+    // The simulated AWS and the kubelets run while this server holds kube-system/skiff-cloud.
+    let plane = eks_cluster::DataPlane {
+        admin: admin.clone(),
+        aws_client: in_process_client(server, "system:aws", &["system:masters"]),
+        nodegroup_client: in_process_client(
+            server,
+            "eks:nodegroup-controller",
+            &["system:masters"],
+        ),
+        fargate_client: in_process_client(server, "eks:fargate-scheduler", &["system:masters"]),
+        cluster: cluster.clone(),
+        from_file: cfg.cluster.is_some(),
+        clock: cfg.clock,
+        seed: cfg.seed,
+        slot,
+        agent: agent.clone(),
+        profiles,
+        started: Arc::new(started_tx),
+    };
+    let election = leader::Config::new("skiff-cloud", &leader_identity(&cfg.data_dir), cfg.clock);
+    let standby = leader::held_by_other(&admin, &election).await;
+    tasks.push(tokio::spawn(leader::run(
+        admin,
+        election,
+        shutdown.clone(),
+        move |term| plane.clone().run(term),
     )));
-    if cfg.controllers {
-        tasks.push(tokio::spawn(eks::nodegroup::run(
-            in_process_client(server, "eks:nodegroup-controller", &["system:masters"]),
-            Arc::new(machinery.clone()),
-            cfg.clock,
-            shutdown.clone(),
-        )));
-        tasks.push(tokio::spawn(eks::fargate_runtime::run(
-            in_process_client(server, "eks:fargate-scheduler", &["system:masters"]),
-            Arc::new(machinery),
-            profiles,
-            cfg.clock,
-            shutdown.clone(),
-        )));
+    // Unless another server leads the data plane, ready means provisioned, with the
+    // instances' kubelets running again (as a single server always was).
+    if !standby {
+        let first = tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            started_rx.wait_for(Option::is_some),
+        )
+        .await;
+        if let Ok(Ok(state)) = first
+            && let Some(Err(message)) = state.clone()
+        {
+            return Err(UpError::Bootstrap(api::ApiError::Internal(message)));
+        }
     }
     Ok(agent)
+}
+
+/// Keeps a server's Fargate admission up to date with the profiles.
+async fn refresh_profiles(
+    client: kube::Client,
+    profiles: eks::fargate_runtime::Profiles,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        if let Err(error) = profiles.refresh(&client).await {
+            tracing::debug!(%error, "reading Fargate profiles failed");
+        }
+    }
 }
 
 /// The built-in image catalog, extended with the user's file if one is given.

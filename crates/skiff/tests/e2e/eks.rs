@@ -369,11 +369,14 @@ async fn ip_exhaustion_then_the_custom_networking_fix_as_on_eks() {
             "{ip} of a pod on {node} is in its ENIConfig's subnet {want}"
         );
     }
-    let (code, out, _) = skiff_cli(&kubeconfig, &["vpc", "-o", "json"]).await;
-    assert_eq!(code, Some(0));
-    let doc: Value = serde_json::from_str(&out).expect("skiff vpc -o json");
+    // The old instances' ENIs are gone once the cloud has written its last changes.
+    let doc = wait_for("skiff vpc to show the four nodes", SLOW, || async {
+        let (code, out, _) = skiff_cli(&kubeconfig, &["vpc", "-o", "json"]).await;
+        let doc: Value = serde_json::from_str(&out).ok()?;
+        (code == Some(0) && doc["nodes"].as_array().map(Vec::len) == Some(4)).then_some(doc)
+    })
+    .await;
     assert_eq!(doc["vpc"]["cidrBlocks"], json!(["100.64.0.0/16"]));
-    assert_eq!(doc["nodes"].as_array().map(Vec::len), Some(4));
     skiff.stop().await;
 }
 

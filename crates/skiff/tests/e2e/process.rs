@@ -1160,3 +1160,126 @@ async fn an_etcd_member_and_the_leading_server_die_mid_write_and_the_cluster_car
     );
     survivor.stop().await;
 }
+
+#[tokio::test]
+async fn a_standby_server_takes_over_the_simulated_nodes_and_aws_when_the_leader_is_killed() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::{Node, Pod};
+    let Some(etcd) = testkit::etcd::TestEtcd::start() else {
+        return;
+    };
+    let store = format!("etcd://{}", etcd.endpoint());
+    let temp = tempfile::tempdir().expect("temp dir");
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &store,
+        "--speed",
+        "10",
+    ];
+    let mut leader = Skiff::spawn_with(&temp.path().join("a"), &args);
+    let a = leader.ready().await;
+    let on_a = client(&a.kubeconfig).await;
+    let ready_nodes = |c: kube::Client| async move {
+        let nodes: Api<Node> = Api::all(c);
+        let l = nodes.list(&ListParams::default()).await.ok()?.items;
+        let ready = l
+            .iter()
+            .filter(|n| {
+                n.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .count();
+        (l.len() == 2 && ready == 2).then_some(())
+    };
+    crate::support::wait_for("two Ready nodes", Duration::from_secs(120), || {
+        ready_nodes(on_a.clone())
+    })
+    .await;
+    let mut standby = Skiff::spawn_with(&temp.path().join("b"), &args);
+    let b = standby.ready().await;
+    let on_b = client(&b.kubeconfig).await;
+    let deployments: Api<Deployment> = Api::namespaced(on_b.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(on_b.clone(), "default");
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .expect("a deployment");
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("create the deployment");
+    let running = |n: usize| {
+        let pods = pods.clone();
+        async move {
+            let l = pods
+                .list(&ListParams::default().labels("app=web"))
+                .await
+                .ok()?
+                .items;
+            let ips: HashSet<String> = l
+                .iter()
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+                .collect();
+            (ips.len() == n).then_some(ips)
+        }
+    };
+    let before = crate::support::wait_for(
+        "4 Running pods with VPC addresses",
+        Duration::from_secs(120),
+        || running(4),
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(on_b.clone(), "kube-system");
+    let first = leases
+        .get("skiff-cloud")
+        .await
+        .expect("the data plane's lease")
+        .spec
+        .and_then(|s| s.holder_identity);
+    // The leading server (its kubelets, its simulated AWS) dies.
+    leader.kill9().await;
+    crate::support::wait_for(
+        "the standby to take the data plane",
+        Duration::from_secs(120),
+        || async {
+            let l = leases.get("skiff-cloud").await.ok()?;
+            (l.spec?.holder_identity != first).then_some(())
+        },
+    )
+    .await;
+    // Its kubelets run again on the standby: the nodes are Ready, the pods keep their
+    // addresses, and new pods get other ones.
+    crate::support::wait_for("two Ready nodes again", Duration::from_secs(120), || {
+        ready_nodes(on_b.clone())
+    })
+    .await;
+    let patch = serde_json::json!({"spec": {"replicas": 8}});
+    deployments
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("scale through the standby");
+    let after = crate::support::wait_for(
+        "8 Running pods with unique addresses",
+        Duration::from_secs(120),
+        || running(8),
+    )
+    .await;
+    assert!(
+        before.is_subset(&after),
+        "the first pods kept their addresses: {before:?} {after:?}"
+    );
+    standby.stop().await;
+}
