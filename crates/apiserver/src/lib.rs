@@ -220,22 +220,61 @@ impl ApiServer {
     }
 }
 
-async fn compactor(store: Arc<dyn store::Backend>, every: Duration, shutdown: CancellationToken) {
-    // Like kube-apiserver: each tick compacts up to the revision seen one tick earlier, so
-    // history is kept for at least one interval.
-    let mut previous: Option<i64> = None;
+/// The key that coordinates compaction between the servers of one cluster
+/// (kube-apiserver's `compact_rev_key`).
+pub const COMPACT_KEY: &str = "/skiff.dev/compact-rev";
+
+/// Compacts the store every `every`, coordinated between every server sharing it as
+/// kube-apiserver does: each tick a server tries to claim the interval with a
+/// compare-and-swap on [`COMPACT_KEY`]; only the winner compacts, up to the revision of one
+/// interval earlier (so history is kept for at least one interval), and the others take
+/// note of the claim. One compaction per interval, whatever the number of servers.
+pub async fn compactor(
+    store: Arc<dyn store::Backend>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    // The claim key's revision when this server last saw it (`None`: absent).
+    let mut seen: Option<i64> = match store.get(COMPACT_KEY, 0).await {
+        Ok(kv) => kv.map(|kv| kv.mod_revision),
+        Err(_) => None,
+    };
+    // The revision observed at the previous tick: what the next claim compacts to.
+    let mut previous: i64 = 0;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        if let Some(rev) = previous
-            && rev > 0
-            && let Err(e) = store.compact(rev).await
-        {
-            tracing::warn!(error = %e, revision = rev, "compaction failed");
+        let Ok(current) = store.current_revision().await else {
+            continue;
+        };
+        let value = current.to_string().into_bytes();
+        let claim = match seen {
+            None => store.create(COMPACT_KEY, value).await,
+            Some(revision) => store.update(COMPACT_KEY, value, revision).await,
+        };
+        match claim {
+            Ok(kv) => {
+                seen = Some(kv.mod_revision);
+                if previous > 0
+                    && let Err(e) = store.compact(previous).await
+                {
+                    tracing::warn!(error = %e, revision = previous, "compaction failed");
+                }
+            }
+            // Another server claimed this interval: follow its claim.
+            Err(store::Error::KeyExists(_)) | Err(store::Error::Conflict { .. }) => {
+                seen = store
+                    .get(COMPACT_KEY, 0)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|kv| kv.mod_revision);
+            }
+            Err(e) => tracing::warn!(error = %e, "claiming the compaction interval failed"),
         }
-        previous = store.current_revision().await.ok();
+        previous = current;
     }
 }
 
@@ -348,4 +387,111 @@ async fn dispatch(State(state): State<Arc<ServerState>>, mut req: Request) -> Re
         return negotiate::error_response(&e);
     }
     negotiate::error_response(&ApiError::NoSuchPath)
+}
+
+#[cfg(test)]
+mod compaction_tests {
+    use std::sync::Arc;
+
+    /// A store that counts compactions (to see how many servers compacted).
+    struct Counting {
+        inner: Arc<dyn store::Backend>,
+        compactions: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    #[async_trait::async_trait]
+    impl store::Backend for Counting {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+        async fn get(
+            &self,
+            key: &str,
+            revision: store::Revision,
+        ) -> store::Result<Option<store::KeyValue>> {
+            self.inner.get(key, revision).await
+        }
+        async fn list(
+            &self,
+            prefix: &str,
+            opts: store::ListOptions,
+        ) -> store::Result<store::ListResult> {
+            self.inner.list(prefix, opts).await
+        }
+        async fn count(&self, prefix: &str) -> store::Result<u64> {
+            self.inner.count(prefix).await
+        }
+        async fn create(&self, key: &str, value: Vec<u8>) -> store::Result<store::KeyValue> {
+            self.inner.create(key, value).await
+        }
+        async fn update(
+            &self,
+            key: &str,
+            value: Vec<u8>,
+            expected: store::Revision,
+        ) -> store::Result<store::KeyValue> {
+            self.inner.update(key, value, expected).await
+        }
+        async fn delete(
+            &self,
+            key: &str,
+            expected: Option<store::Revision>,
+        ) -> store::Result<store::Event> {
+            self.inner.delete(key, expected).await
+        }
+        async fn watch(
+            &self,
+            prefix: &str,
+            from: store::Revision,
+        ) -> store::Result<store::WatchStream> {
+            self.inner.watch(prefix, from).await
+        }
+        async fn compact(&self, revision: store::Revision) -> store::Result<()> {
+            self.compactions
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.compact(revision).await
+        }
+        async fn current_revision(&self) -> store::Result<store::Revision> {
+            self.inner.current_revision().await
+        }
+        async fn compacted_revision(&self) -> store::Result<store::Revision> {
+            self.inner.compacted_revision().await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn servers_sharing_a_store_compact_once_per_interval_between_them() {
+        let shared: Arc<dyn store::Backend> = Arc::new(store::MemoryBackend::new());
+        let compactions = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let every = std::time::Duration::from_millis(100);
+        let servers: Vec<_> = (0..3)
+            .map(|_| {
+                let store: Arc<dyn store::Backend> = Arc::new(Counting {
+                    inner: shared.clone(),
+                    compactions: compactions.clone(),
+                });
+                tokio::spawn(crate::compactor(store, every, stop.clone()))
+            })
+            .collect();
+        // Writes meanwhile, so there is something to compact.
+        for i in 0..40 {
+            shared
+                .create(&format!("/registry/core/configmaps/default/c{i}"), vec![1])
+                .await
+                .expect("create");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        stop.cancel();
+        for s in servers {
+            let _ = s.await;
+        }
+        let n = compactions.load(std::sync::atomic::Ordering::SeqCst);
+        // About 10 intervals passed: three uncoordinated servers would compact ~27 times.
+        assert!(
+            (4..=12).contains(&n),
+            "{n} compactions in about 10 intervals"
+        );
+        assert!(shared.compacted_revision().await.expect("compacted") > 0);
+    }
 }
