@@ -103,6 +103,9 @@ pub struct UpConfig {
     pub store: StoreKind,
     /// Start the control plane's components: the controllers and the scheduler.
     pub controllers: bool,
+    /// Serve the API over HTTPS on `listen` (false for `--role controllers`: the components
+    /// use an in-process API server over the shared store).
+    pub serve: bool,
     /// The EKS cluster to run (`skiff up -f`, parsed with [`load_cluster_file`]); without
     /// one, eksctl's default cluster with `nodes` nodes in its node group.
     pub cluster: Option<eks::config::Cluster>,
@@ -125,6 +128,7 @@ impl UpConfig {
             listen,
             store: StoreKind::Sqlite,
             controllers: true,
+            serve: true,
             cluster: None,
             nodes: 2,
             clock: api::clock::Clock::REAL_TIME,
@@ -327,16 +331,26 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         source,
     })?;
     let store = open_store(&cfg).await?;
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| UpError::Listen {
+    let listener = if cfg.serve {
+        Some(
+            TcpListener::bind(cfg.listen)
+                .await
+                .map_err(|source| UpError::Listen {
+                    addr: cfg.listen,
+                    source,
+                })?,
+        )
+    } else {
+        None
+    };
+    let addr = match &listener {
+        Some(l) => l.local_addr().map_err(|source| UpError::Listen {
             addr: cfg.listen,
             source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| UpError::Listen {
-        addr: cfg.listen,
-        source,
-    })?;
+        })?,
+        // Not serving: the in-process API server advertises the usual port.
+        None => SocketAddr::from(([127, 0, 0, 1], 6443)),
+    };
     let pki = shared_pki(store.as_ref(), &cfg.data_dir, addr.ip()).await?;
     let tls = pki.server_config()?;
     let client_host = if addr.ip().is_unspecified() {
@@ -359,13 +373,16 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
     server.set_service_account_key(&pki.sa_key_pem)?;
     server.bootstrap().await?;
     let kubeconfig = cfg.data_dir.join("kubeconfig");
-    apiserver::pki::write_private(&kubeconfig, &pki.kubeconfig(&server_url))?;
-    let mut tasks = vec![tokio::spawn(apiserver::serve_tls(
-        listener,
-        tls,
-        server.clone(),
-        shutdown.clone(),
-    ))];
+    let mut tasks = Vec::new();
+    if let Some(listener) = listener {
+        apiserver::pki::write_private(&kubeconfig, &pki.kubeconfig(&server_url))?;
+        tasks.push(tokio::spawn(apiserver::serve_tls(
+            listener,
+            tls,
+            server.clone(),
+            shutdown.clone(),
+        )));
+    }
     if cfg.controllers {
         // The scheduler and the controllers run while this server holds their Leases
         // (kube-system/kube-scheduler, kube-system/kube-controller-manager), so several

@@ -108,6 +108,9 @@ enum Role {
     All,
     /// Only the API server (another skiff on the same etcd runs the rest).
     Apiserver,
+    /// The scheduler, controllers, simulated AWS and nodes, serving no API (they use the
+    /// cluster's store directly; users reach the cluster through an `apiserver` server).
+    Controllers,
 }
 
 /// Table or JSON.
@@ -243,9 +246,10 @@ struct UpArgs {
     /// that exist, sizes, and what their containers do (see docs/workloads.md).
     #[arg(long, value_name = "FILE", env = "SKIFF_IMAGE_CATALOG")]
     image_catalog: Option<PathBuf>,
-    /// What this server runs: `all`, or `apiserver` alone (for a second API server on the
-    /// same etcd: it shares the cluster's credentials, which the first server stored there,
-    /// so one kubeconfig works against both).
+    /// What this server runs: `all`; `apiserver` alone (for another API server on the same
+    /// etcd: it shares the cluster's credentials, which the first server stored there, so
+    /// one kubeconfig works against every server); or `controllers`: the scheduler,
+    /// controllers and EKS data plane without serving the API (each leader-elected).
     #[arg(long, value_enum, default_value_t = Role::All, env = "SKIFF_ROLE", conflicts_with = "config_file")]
     role: Role,
     /// Log filter (tracing env-filter syntax), e.g. `info` or `apiserver=debug`.
@@ -316,11 +320,13 @@ fn main() -> ExitCode {
                 None => None,
             };
             let apiserver_only = role == Role::Apiserver;
+            let serve = role != Role::Controllers;
             let cfg = UpConfig {
                 store,
                 cluster,
                 nodes: if apiserver_only { 0 } else { nodes },
                 controllers: !apiserver_only,
+                serve,
                 seed,
                 image_catalog,
                 clock: match api::clock::Clock::with_speed(speed) {
@@ -543,6 +549,8 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 }
 
 async fn run_up(cfg: UpConfig) -> ExitCode {
+    let serve = cfg.serve;
+    let store = cfg.store.to_string();
     let running = match skiff::up(cfg).await {
         Ok(r) => r,
         Err(e) => {
@@ -556,12 +564,19 @@ async fn run_up(cfg: UpConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!(
-        "skiff is ready: Kubernetes {} at {}\n  export KUBECONFIG={}\n  kubectl get namespaces",
-        apiserver::KUBERNETES_VERSION,
-        running.server_url,
-        running.kubeconfig.display()
-    );
+    if serve {
+        println!(
+            "skiff is ready: Kubernetes {} at {}\n  export KUBECONFIG={}\n  kubectl get namespaces",
+            apiserver::KUBERNETES_VERSION,
+            running.server_url,
+            running.kubeconfig.display()
+        );
+    } else {
+        println!(
+            "skiff is ready: the scheduler, controllers and EKS data plane of the cluster in {store}, \
+             standing by for their Leases (no API served here: use an apiserver's kubeconfig)"
+        );
+    }
     wait_for_signal().await;
     eprintln!("skiff: stopping");
     running.stop().await;

@@ -1283,3 +1283,84 @@ async fn a_standby_server_takes_over_the_simulated_nodes_and_aws_when_the_leader
     );
     standby.stop().await;
 }
+
+#[tokio::test]
+async fn the_control_plane_runs_split_an_apiserver_and_a_controllers_server() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::Pod;
+    let Some(etcd) = testkit::etcd::TestEtcd::start() else {
+        return;
+    };
+    let store = format!("etcd://{}", etcd.endpoint());
+    let temp = tempfile::tempdir().expect("temp dir");
+    let mut api_server = Skiff::spawn_with(
+        &temp.path().join("api"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &store,
+            "--role",
+            "apiserver",
+        ],
+    );
+    let ready = api_server.ready().await;
+    let c = client(&ready.kubeconfig).await;
+    let controllers_dir = temp.path().join("controllers");
+    let mut controllers = Skiff::spawn_with(
+        &controllers_dir,
+        &[
+            "--store",
+            &store,
+            "--role",
+            "controllers",
+            "--nodes",
+            "0",
+            "--speed",
+            "10",
+        ],
+    );
+    let deployments: Api<Deployment> = Api::namespaced(c.clone(), "default");
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .expect("a deployment");
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("create the deployment through the API server");
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "default");
+    crate::support::wait_for(
+        "the controllers server to create the pods",
+        Duration::from_secs(60),
+        || async {
+            let l = pods
+                .list(&ListParams::default().labels("app=web"))
+                .await
+                .ok()?;
+            (l.items.len() == 2).then_some(())
+        },
+    )
+    .await;
+    let identity = std::fs::read_to_string(controllers_dir.join("leader-identity"))
+        .expect("the controllers server's identity");
+    let leases: Api<Lease> = Api::namespaced(c.clone(), "kube-system");
+    let holder = leases
+        .get("kube-controller-manager")
+        .await
+        .expect("the lease")
+        .spec
+        .and_then(|s| s.holder_identity);
+    assert_eq!(holder.as_deref(), Some(identity.trim()));
+    assert!(
+        controllers.stdout().contains("no API served here"),
+        "{}",
+        controllers.stdout()
+    );
+    controllers.stop().await;
+    api_server.stop().await;
+}
