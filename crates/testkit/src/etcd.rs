@@ -3,70 +3,25 @@
 
 use std::process::{Child, Command, Stdio};
 
-/// A running `etcd`.
+/// A running single-member `etcd`.
 pub struct TestEtcd {
-    child: Child,
-    endpoint: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for TestEtcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    cluster: TestEtcdCluster,
 }
 
 impl TestEtcd {
     /// Starts etcd, or `None` (after printing why) when the `etcd` binary is not installed.
     pub fn start() -> Option<TestEtcd> {
-        if !Command::new("etcd")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            println!("skipping: the etcd binary is not installed (apt-get install etcd-server)");
-            return None;
-        }
-        let dir = tempfile::tempdir().ok()?;
-        let free_port = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-        };
-        let (client, peer) = (free_port().ok()?, free_port().ok()?);
-        let client_url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let log = std::fs::File::create(dir.path().join("etcd.log")).ok()?;
-        let child = Command::new("etcd")
-            .args(["--name", "skiff-test", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(["--listen-client-urls", &client_url])
-            .args(["--advertise-client-urls", &client_url])
-            .args(["--listen-peer-urls", &peer_url])
-            .args(["--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("skiff-test={peer_url}")])
-            .args(["--logger", "zap", "--log-level", "warn"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().ok()?)
-            .stderr(log)
-            .spawn()
-            .ok()?;
-        Some(TestEtcd {
-            child,
-            endpoint: format!("127.0.0.1:{client}"),
-            dir,
-        })
+        TestEtcdCluster::start(1).map(|cluster| TestEtcd { cluster })
     }
 
     /// `host:port` of its client endpoint.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.cluster.endpoints()[0]
     }
 
     /// Its log so far (for failure messages).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+        self.cluster.logs()
     }
 }
 

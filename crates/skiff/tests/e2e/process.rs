@@ -907,31 +907,13 @@ async fn a_standby_server_takes_over_the_controllers_when_the_leader_is_killed()
     let a = leader.ready().await;
     let on_a = client(&a.kubeconfig).await;
     let leases: Api<Lease> = Api::namespaced(on_a.clone(), "kube-system");
-    let first_holder = crate::support::wait_for(
-        "the first server to lead",
-        Duration::from_secs(60),
-        || async {
-            leases
-                .get_opt("kube-controller-manager")
-                .await
-                .ok()
-                .flatten()
-                .and_then(|l| l.spec?.holder_identity)
-        },
-    )
-    .await;
+    let first_holder = lease_holder(&leases, "kube-controller-manager").await;
     let mut standby = Skiff::spawn_with(&temp.path().join("b"), &args("b"));
     let b = standby.ready().await;
     let on_b = client(&b.kubeconfig).await;
     let deployments: Api<Deployment> = Api::namespaced(on_b.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(on_b.clone(), "default");
-    let deployment: Deployment = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
-    }))
-    .expect("a deployment");
+    let deployment = web_deployment(2);
     deployments
         .create(&PostParams::default(), &deployment)
         .await
@@ -1008,31 +990,13 @@ async fn an_etcd_member_and_the_leading_server_die_mid_write_and_the_cluster_car
     let a = leader.ready().await;
     let on_a = client(&a.kubeconfig).await;
     let leases: Api<Lease> = Api::namespaced(on_a.clone(), "kube-system");
-    let first_holder = crate::support::wait_for(
-        "the first server to lead",
-        Duration::from_secs(60),
-        || async {
-            leases
-                .get_opt("kube-controller-manager")
-                .await
-                .ok()
-                .flatten()
-                .and_then(|l| l.spec?.holder_identity)
-        },
-    )
-    .await;
+    let first_holder = lease_holder(&leases, "kube-controller-manager").await;
     let mut survivor = Skiff::spawn_with(&temp.path().join("b"), &args);
     let b = survivor.ready().await;
     let on_b = client(&b.kubeconfig).await;
     let deployments: Api<Deployment> = Api::namespaced(on_b.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(on_b.clone(), "default");
-    let deployment: Deployment = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
-    }))
-    .expect("a deployment");
+    let deployment = web_deployment(3);
     deployments
         .create(&PostParams::default(), &deployment)
         .await
@@ -1205,13 +1169,7 @@ async fn a_standby_server_takes_over_the_simulated_nodes_and_aws_when_the_leader
     let on_b = client(&b.kubeconfig).await;
     let deployments: Api<Deployment> = Api::namespaced(on_b.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(on_b.clone(), "default");
-    let deployment: Deployment = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
-    }))
-    .expect("a deployment");
+    let deployment = web_deployment(4);
     deployments
         .create(&PostParams::default(), &deployment)
         .await
@@ -1322,13 +1280,7 @@ async fn the_control_plane_runs_split_an_apiserver_and_a_controllers_server() {
         ],
     );
     let deployments: Api<Deployment> = Api::namespaced(c.clone(), "default");
-    let deployment: Deployment = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
-    }))
-    .expect("a deployment");
+    let deployment = web_deployment(2);
     deployments
         .create(&PostParams::default(), &deployment)
         .await
@@ -1363,4 +1315,31 @@ async fn the_control_plane_runs_split_an_apiserver_and_a_controllers_server() {
     );
     controllers.stop().await;
     api_server.stop().await;
+}
+
+/// A Deployment `web` of `replicas` nginx pods.
+fn web_deployment(replicas: i32) -> k8s_openapi::api::apps::v1::Deployment {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .expect("a deployment")
+}
+
+/// The holder of the Lease `name` once some server holds it.
+async fn lease_holder(
+    leases: &Api<k8s_openapi::api::coordination::v1::Lease>,
+    name: &str,
+) -> String {
+    crate::support::wait_for("a server to lead", Duration::from_secs(60), || async {
+        leases
+            .get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec?.holder_identity)
+    })
+    .await
 }
