@@ -1255,6 +1255,67 @@ fn mark_instance(state: &mut State, instance: &str) {
     state.dirty_instances.insert(instance.to_string());
 }
 
+/// What each ENI of an instance holds: its subnet and how many addresses and prefixes.
+type Fingerprint = BTreeMap<EniId, (SubnetId, usize, usize)>;
+
+fn fingerprint(state: &State, instance: &str) -> Fingerprint {
+    state
+        .vpc
+        .as_ref()
+        .map(|vpc| {
+            vpc.instance_network_interfaces(instance)
+                .iter()
+                .map(|e| {
+                    (
+                        e.id.clone(),
+                        (
+                            e.subnet_id.clone(),
+                            e.secondary_ips.len(),
+                            e.ipv4_prefixes.len(),
+                        ),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Marks what a pod's address change touched on `instance` (the pod path, which is hot): the
+/// ENI holding `address`, and the ENIs and subnets whose addresses ipamd changed since
+/// `before`; the rest of the instance is unchanged and not written again.
+fn mark_changes(
+    state: &mut State,
+    instance: &str,
+    before: &Fingerprint,
+    address: Option<Ipv4Addr>,
+) {
+    let after = fingerprint(state, instance);
+    if after.keys().ne(before.keys()) {
+        // ENIs came or went: the whole instance, as after a reconcile.
+        mark_instance(state, instance);
+        return;
+    }
+    for (eni, (subnet, ips, prefixes)) in &after {
+        if before.get(eni) != Some(&(subnet.clone(), *ips, *prefixes)) {
+            state.dirty_enis.insert(eni.clone());
+            state.dirty_subnets.insert(subnet.clone());
+        }
+    }
+    if let (Some(address), Some(vpc)) = (address, state.vpc.as_ref()) {
+        let holding = vpc
+            .instance_network_interfaces(instance)
+            .into_iter()
+            .find(|e| {
+                e.primary_ip == address
+                    || e.secondary_ips.contains(&address)
+                    || e.ipv4_prefixes.iter().any(|p| p.contains_addr(address))
+            });
+        if let Some(e) = holding {
+            state.dirty_enis.insert(e.id.clone());
+        }
+    }
+}
+
 fn vpc_object(vpc: &Vpc, state: &State) -> (String, Value, Value) {
     let blocks: Vec<String> = vpc
         .cidr_blocks()
@@ -1446,18 +1507,32 @@ impl PodNetwork for Cloud {
                 self.touch();
                 return Ok(vec![IpAddr::V4(ip)]);
             }
-            let (Some(ipamd), Some(vpc)) =
-                (state.ipamds.get_mut(&sandbox.node), state.vpc.as_mut())
-            else {
+            if !state.ipamds.contains_key(&sandbox.node) || state.vpc.is_none() {
                 return Err(NetworkError {
                     plugin: PLUGIN.into(),
                     message: "add cmd: Error received from AddNetwork gRPC call: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:50051: connect: connection refused\"".into(),
                 });
+            }
+            let instance = state.node_instance.get(&sandbox.node).cloned();
+            let before = instance
+                .as_deref()
+                .map(|i| fingerprint(state, i))
+                .unwrap_or_default();
+            let Some(ipamd) = state.ipamds.get_mut(&sandbox.node) else {
+                return Err(NetworkError {
+                    plugin: PLUGIN.into(),
+                    message: "add cmd: failed to assign an IP address to container".into(),
+                });
+            };
+            let Some(vpc) = state.vpc.as_mut() else {
+                return Err(NetworkError {
+                    plugin: PLUGIN.into(),
+                    message: "add cmd: failed to assign an IP address to container".into(),
+                });
             };
             let result = ipamd.assign(vpc, &key, now);
-            let instance = state.node_instance.get(&sandbox.node).cloned();
             if let Some(instance) = instance {
-                mark_instance(state, &instance);
+                mark_changes(state, &instance, &before, result.as_ref().ok().copied());
             }
             self.touch();
             match result {
@@ -1478,16 +1553,22 @@ impl PodNetwork for Cloud {
             let now = self.now();
             let mut state = self.lock();
             let state = &mut *state;
-            if let Some(ipamd) = state.ipamds.get_mut(&sandbox.node) {
-                ipamd.release(&sandbox.pod_uid, now);
-            }
+            let instance = state.node_instance.get(&sandbox.node).cloned();
+            let before = instance
+                .as_deref()
+                .map(|i| fingerprint(state, i))
+                .unwrap_or_default();
+            let released = state
+                .ipamds
+                .get_mut(&sandbox.node)
+                .and_then(|ipamd| ipamd.release(&sandbox.pod_uid, now));
             state.holders.retain(|_, (_, uid)| uid != &sandbox.pod_uid);
             if let Some((eni, _)) = state.fargate.get(&sandbox.node) {
                 let eni = eni.clone();
                 state.dirty_enis.insert(eni);
             }
-            if let Some(instance) = state.node_instance.get(&sandbox.node).cloned() {
-                mark_instance(state, &instance);
+            if let Some(instance) = instance {
+                mark_changes(state, &instance, &before, released);
             }
             self.touch();
         })
