@@ -5,6 +5,7 @@
 
 mod boot;
 mod create;
+pub mod etcd;
 mod list;
 mod pods;
 mod process;
@@ -255,7 +256,10 @@ pub async fn run(cfg: &BenchConfig) -> Report {
     eprintln!("  starting an API-only skiff (--nodes 0) …");
     match process::SkiffProcess::start(bin, &["--nodes".into(), "0".into()], None).await {
         Ok(p) => {
-            scenario!("create throughput", create::run(&p, cfg.size, &mut report));
+            scenario!(
+                "create throughput",
+                create::run(&p, cfg.size, &mut report, "createPerSec")
+            );
             scenario!(
                 "watch fan-out",
                 watch_fanout::run(&p, cfg.size, &mut report)
@@ -271,10 +275,50 @@ pub async fn run(cfg: &BenchConfig) -> Report {
             ));
         }
     }
-    report.note(
-        "etcdCreatePerSec",
-        "etcd not measured yet (needs the etcd backend, issue 7)",
-    );
+    // The same burst against a skiff on etcd (Debian's etcd-server on loopback), side by side.
+    match etcd::TestEtcd::start() {
+        Some(etcd) => {
+            eprintln!("  starting an API-only skiff on etcd …");
+            let args = vec![
+                "--nodes".to_string(),
+                "0".into(),
+                "--store".into(),
+                format!("etcd://{}", etcd.endpoint()),
+            ];
+            match process::SkiffProcess::start(bin, &args, None).await {
+                Ok(p) => {
+                    scenario!(
+                        "create throughput on etcd",
+                        create::run(&p, cfg.size, &mut report, "etcdCreatePerSec")
+                    );
+                    p.stop().await;
+                    if let (Some(sqlite), Some(on_etcd)) =
+                        (report.get("createPerSec"), report.get("etcdCreatePerSec"))
+                        && on_etcd > 0.0
+                    {
+                        report.note(
+                            "etcdCreatePerSec",
+                            format!(
+                                "the same burst on a skiff with --store etcd:// (etcd on loopback, one member); SQLite/etcd = {:.2}",
+                                sqlite / on_etcd
+                            ),
+                        );
+                    }
+                }
+                Err(e) => {
+                    eprintln!("  the skiff on etcd FAILED: {}", report::error_chain(&e));
+                    report.errors.push(format!(
+                        "create throughput on etcd: {}",
+                        report::error_chain(&e)
+                    ));
+                }
+            }
+        }
+        None => report.note(
+            "etcdCreatePerSec",
+            "not measured: the etcd binary is not installed (apt-get install etcd-server)",
+        ),
+    }
     scenario!("pod startup", pods::startup(bin, cfg.size, &mut report));
     scenario!(
         "scheduling and scale",

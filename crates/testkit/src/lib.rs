@@ -2,7 +2,10 @@
 //! store in a temporary directory, and talk to it over HTTPS with kube-rs exactly as a user
 //! would (the client is built from the kubeconfig skiff writes).
 
-pub mod etcd;
+/// Throwaway etcd processes (shared with the benchmark).
+pub mod etcd {
+    pub use skiff::bench::etcd::{TestEtcd, TestEtcdCluster};
+}
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

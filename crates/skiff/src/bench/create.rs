@@ -20,7 +20,14 @@ pub const PAYLOAD_BYTES: usize = 1024;
 /// How long the whole burst may take.
 const TIMEOUT: Duration = Duration::from_secs(900);
 
-pub async fn run(p: &SkiffProcess, size: Size, report: &mut Report) -> Result<(), BenchError> {
+/// Runs the burst against `p` and records it as `key` (`createPerSec` for SQLite,
+/// `etcdCreatePerSec` for a skiff on etcd).
+pub async fn run(
+    p: &SkiffProcess,
+    size: Size,
+    report: &mut Report,
+    key: &str,
+) -> Result<(), BenchError> {
     let total = match size {
         Size::Smoke => 320,
         Size::Full => 64_000,
@@ -69,9 +76,9 @@ pub async fn run(p: &SkiffProcess, size: Size, report: &mut Report) -> Result<()
     })
     .await??;
     let secs = started.elapsed().as_secs_f64();
-    report.set("createPerSec", total as f64 / secs);
+    report.set(key, total as f64 / secs);
     report.note(
-        "createPerSec",
+        key,
         format!(
             "{total} ConfigMaps of {PAYLOAD_BYTES} B data by {CLIENTS} clients (one connection each) in {secs:.2} s"
         ),

@@ -1,5 +1,7 @@
-//! A throwaway `etcd` on free loopback ports for tests of the etcd store, killed (and its data
-//! directory removed) when dropped; tests skip with a printed reason without the binary.
+//! Throwaway `etcd` processes on free loopback ports (one member or a cluster), killed and
+//! their data directories removed when dropped: the benchmark's etcd comparison runs on one,
+//! and the etcd tests use them (through `testkit::etcd`). Without the `etcd` binary, `start`
+//! prints why and answers `None`.
 
 use std::process::{Child, Command, Stdio};
 
@@ -90,6 +92,16 @@ impl TestEtcdCluster {
                 .ok()?;
             members.push(Some(child));
             endpoints.push(format!("127.0.0.1:{client}"));
+        }
+        // Ready once every member accepts connections (a single member serves at once; a
+        // cluster once its members found each other).
+        for (client, _) in &ports {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", *client)).is_err()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
         }
         Some(TestEtcdCluster {
             members,
