@@ -222,21 +222,18 @@ pub fn zone_id(az: &str) -> String {
     let mut parts = region.split('-');
     let abbreviation: String = match (parts.next(), parts.next(), parts.next()) {
         (Some(geo), Some(direction), Some(n)) => {
-            let direction: String = direction
-                .split_inclusive(|_: char| false)
-                .map(|d| match d {
-                    "east" => "e".to_string(),
-                    "west" => "w".to_string(),
-                    "north" => "n".to_string(),
-                    "south" => "s".to_string(),
-                    "central" => "c".to_string(),
-                    "northeast" => "ne".to_string(),
-                    "southeast" => "se".to_string(),
-                    "northwest" => "nw".to_string(),
-                    "southwest" => "sw".to_string(),
-                    other => other.chars().take(1).collect(),
-                })
-                .collect();
+            let direction = match direction {
+                "east" => "e",
+                "west" => "w",
+                "north" => "n",
+                "south" => "s",
+                "central" => "c",
+                "northeast" => "ne",
+                "southeast" => "se",
+                "northwest" => "nw",
+                "southwest" => "sw",
+                other => other.get(..1).unwrap_or_default(),
+            };
             format!("{geo}{direction}{n}")
         }
         _ => region.replace('-', ""),

@@ -182,7 +182,8 @@ impl AdmissionPlugin for FargateAdmission {
     }
 }
 
-/// Runs the `fargate-scheduler` until `shutdown`.
+/// Runs the `fargate-scheduler` until `shutdown`, matching pods against `profiles` (kept
+/// current by the caller, as every API server's admission needs them too).
 pub async fn run(
     client: Client,
     machines: Arc<dyn FargateMachines>,
@@ -200,9 +201,6 @@ pub async fn run(
     // Pods whose micro-VM could not start, and when to try again.
     let mut retry_at: BTreeMap<String, std::time::Instant> = BTreeMap::new();
     loop {
-        if let Err(error) = profiles.refresh(&client).await {
-            tracing::debug!(%error, "reading Fargate profiles failed");
-        }
         let mut tracking = Tracking {
             refused: &mut refused,
             starting: &mut starting,

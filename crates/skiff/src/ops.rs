@@ -493,6 +493,15 @@ pub async fn vpc_add_subnet(
     result.map(|()| id)
 }
 
+/// The node group `name`, or EKS's answer when there is none.
+async fn node_group(api: &Api<DynamicObject>, name: &str) -> Result<DynamicObject, OpsError> {
+    api.get_opt(name).await?.ok_or_else(|| OpsError::Aws {
+        code: "ResourceNotFoundException".into(),
+        operation: "DescribeNodegroup",
+        message: format!("No node group found for name: {name}."),
+    })
+}
+
 /// `skiff nodegroup scale NAME --nodes N`: sets the group's desired size (within its
 /// minimum and maximum, which `--nodes-min`/`--nodes-max` may change) and waits until that
 /// many nodes are Ready.
@@ -505,7 +514,7 @@ pub async fn nodegroup_scale(
     timeout: Duration,
 ) -> Result<String, OpsError> {
     let api = node_groups(client);
-    let group = api.get(name).await?;
+    let group = node_group(&api, name).await?;
     let scaling = &group.data["spec"]["scalingConfig"];
     let min = min.or(scaling["minSize"].as_i64()).unwrap_or(0);
     let max = max.or(scaling["maxSize"].as_i64()).unwrap_or(nodes);
@@ -571,7 +580,7 @@ pub async fn nodegroup_replace(
     progress: &mut (dyn std::io::Write + Send),
 ) -> Result<String, OpsError> {
     let api = node_groups(client);
-    let group = api.get(name).await?;
+    let group = node_group(&api, name).await?;
     let version = group.data["spec"]["launchTemplateVersion"]
         .as_i64()
         .unwrap_or(1)
@@ -594,7 +603,7 @@ pub async fn nodegroup_replace(
                     .labels(&format!("{}={name}", eks::nodegroup::NODEGROUP_LABEL)),
             )
             .await?;
-        let group = api.get(name).await?;
+        let group = node_group(&api, name).await?;
         let desired = group.data["spec"]["scalingConfig"]["desiredSize"]
             .as_i64()
             .unwrap_or(0);

@@ -765,6 +765,14 @@ async fn a_cluster_file_with_unmodelled_fields_starts_with_warnings_and_node_gro
         .items;
     assert_eq!(l.len(), 3);
     assert!(l.iter().all(ready));
+    // An unknown group: EKS's answer.
+    let (code, _, err) =
+        skiff_cli(&kubeconfig, &["nodegroup", "scale", "nope", "--nodes", "1"]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("(ResourceNotFoundException) when calling the DescribeNodegroup operation: No node group found for name: nope."),
+        "{err}"
+    );
     // Beyond the maximum: eksctl's message, nothing changes.
     let (code, _, err) =
         skiff_cli(&kubeconfig, &["nodegroup", "scale", "ng-1", "--nodes", "9"]).await;

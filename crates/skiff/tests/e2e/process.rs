@@ -918,16 +918,7 @@ async fn a_standby_server_takes_over_the_controllers_when_the_leader_is_killed()
         .create(&PostParams::default(), &deployment)
         .await
         .expect("create the deployment");
-    let count = |n: usize| {
-        let pods = pods.clone();
-        async move {
-            let l = pods
-                .list(&ListParams::default().labels("app=web"))
-                .await
-                .ok()?;
-            (l.items.len() == n).then_some(())
-        }
-    };
+    let count = |n: usize| web_pods_are(&pods, n);
     crate::support::wait_for(
         "the leader's controllers to create 2 pods",
         Duration::from_secs(60),
@@ -1001,16 +992,7 @@ async fn an_etcd_member_and_the_leading_server_die_mid_write_and_the_cluster_car
         .create(&PostParams::default(), &deployment)
         .await
         .expect("create the deployment");
-    let count = |n: usize| {
-        let pods = pods.clone();
-        async move {
-            let l = pods
-                .list(&ListParams::default().labels("app=web"))
-                .await
-                .ok()?;
-            (l.items.len() == n).then_some(())
-        }
-    };
+    let count = |n: usize| web_pods_are(&pods, n);
     crate::support::wait_for("3 pods", Duration::from_secs(60), || count(3)).await;
 
     // Writes through the survivor while an etcd member and the leading server die.
@@ -1342,4 +1324,13 @@ async fn lease_holder(
             .and_then(|l| l.spec?.holder_identity)
     })
     .await
+}
+
+/// `Some` once exactly `n` pods of the `web` Deployment exist.
+async fn web_pods_are(pods: &Api<k8s_openapi::api::core::v1::Pod>, n: usize) -> Option<()> {
+    let l = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .ok()?;
+    (l.items.len() == n).then_some(())
 }
