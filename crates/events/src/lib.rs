@@ -15,12 +15,19 @@
 //! keys them. kube-runtime's recorder keys its series without the message, folding
 //! different messages into the first one, which is why skiff has its own.
 //!
-//! Publishing never fails a caller's work: an event that cannot be written is logged and
-//! dropped, as upstream's recorder does.
+//! Publishing never fails or delays a caller's work. As client-go's broadcaster does, an event
+//! is queued (at most 1,000 waiting per recorder; beyond that new ones are dropped with a
+//! warning) and a background task writes it; an event that cannot be written is logged and
+//! dropped. Repeats of one event are written in order, so series and counts stay exact;
+//! different events are written concurrently. [`Recorder::flush`] waits until everything
+//! published so far has been written.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
 
 use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSource, ObjectReference};
 use k8s_openapi::api::events::v1::Event;
@@ -36,6 +43,11 @@ const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
 const MEMORY: usize = 4096;
 /// Upstream's limit on a note (longer notes are cut).
 const MAX_NOTE_BYTES: usize = 1024;
+/// Events waiting to be written per recorder before new ones are dropped (client-go's
+/// `maxQueuedEvents`).
+const MAX_QUEUED: usize = 1000;
+/// Events one recorder writes at the same time (repeats of one event never overlap).
+const CONCURRENT_WRITES: usize = 32;
 
 /// What makes two events the same event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -75,13 +87,36 @@ enum Flavor {
 }
 
 /// Records events for one reporting component (e.g. `default-scheduler`, `kubelet`).
+/// Clones share one queue and one memory of written events.
 #[derive(Clone)]
 pub struct Recorder {
+    writer: Arc<Writer>,
+    /// The queue to the background writer, started by the first publish.
+    queue: Arc<OnceLock<mpsc::Sender<Job>>>,
+}
+
+/// What the background task of a recorder writes with.
+struct Writer {
     client: kube::Client,
     flavor: Flavor,
     controller: String,
     instance: Option<String>,
-    written: Arc<Mutex<HashMap<Key, Written>>>,
+    written: Mutex<HashMap<Key, Written>>,
+}
+
+/// One queued event, or a request to report when everything before it is written.
+enum Job {
+    Event(Box<Pending>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// An event waiting to be written.
+struct Pending {
+    key: Key,
+    regarding: ObjectReference,
+    related: Option<ObjectReference>,
+    /// When it happened (its timestamps), not when it is written.
+    at: jiff::Timestamp,
 }
 
 impl Recorder {
@@ -89,26 +124,36 @@ impl Recorder {
     /// component `controller` from host `instance` (the kubelet's node; none for
     /// controllers).
     pub fn new(client: kube::Client, controller: &str, instance: Option<&str>) -> Recorder {
-        Recorder {
-            client,
-            flavor: Flavor::Core,
-            controller: controller.to_string(),
-            instance: instance.map(str::to_string),
-            written: Arc::default(),
-        }
+        Recorder::with_flavor(client, Flavor::Core, controller, instance)
     }
 
     /// An `events.k8s.io/v1` recorder (kube-scheduler's), reporting as `controller` from
     /// `instance` (defaults to the controller's name).
     pub fn events_v1(client: kube::Client, controller: &str, instance: Option<&str>) -> Recorder {
+        Recorder::with_flavor(client, Flavor::EventsV1, controller, instance)
+    }
+
+    fn with_flavor(
+        client: kube::Client,
+        flavor: Flavor,
+        controller: &str,
+        instance: Option<&str>,
+    ) -> Recorder {
         Recorder {
-            flavor: Flavor::EventsV1,
-            ..Recorder::new(client, controller, instance)
+            writer: Arc::new(Writer {
+                client,
+                flavor,
+                controller: controller.to_string(),
+                instance: instance.map(str::to_string),
+                written: Mutex::default(),
+            }),
+            queue: Arc::default(),
         }
     }
 
     /// Records that `action` happened to `regarding` for `reason`, explained by `note`.
-    /// Cluster-scoped objects' events go to the `default` namespace, as upstream.
+    /// Cluster-scoped objects' events go to the `default` namespace, as upstream. The event
+    /// is queued and written in the background.
     pub async fn publish(
         &self,
         regarding: &ObjectReference,
@@ -139,29 +184,106 @@ impl Recorder {
             EventType::Warning => "Warning",
         };
         let key = Key {
-            regarding: (
-                regarding.uid.clone().unwrap_or_default(),
-                regarding.kind.clone().unwrap_or_default(),
-                regarding.namespace.clone().unwrap_or_default(),
-                regarding.name.clone().unwrap_or_default(),
-            ),
+            regarding: identity(regarding),
             type_,
             reason: reason.to_string(),
             action: action.to_string(),
-            note: note.clone(),
-            related: related.map(|r| {
-                (
-                    r.uid.clone().unwrap_or_default(),
-                    r.kind.clone().unwrap_or_default(),
-                    r.namespace.clone().unwrap_or_default(),
-                    r.name.clone().unwrap_or_default(),
-                )
-            }),
+            note,
+            related: related.map(identity),
         };
-        let now = jiff::Timestamp::now();
-        let earlier = self.remembered(&key, now);
+        let job = Job::Event(Box::new(Pending {
+            key,
+            regarding: regarding.clone(),
+            related: related.cloned(),
+            at: jiff::Timestamp::now(),
+        }));
+        if let Err(mpsc::error::TrySendError::Full(Job::Event(p))) = self.sender().try_send(job) {
+            tracing::warn!(
+                reason = %p.key.reason,
+                object = ?p.regarding.name,
+                "{MAX_QUEUED} events are waiting to be written; dropping this one"
+            );
+        }
+    }
+
+    /// Waits until every event published before this call has been written (or dropped).
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.sender().send(Job::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The queue, starting the background writer on first use.
+    fn sender(&self) -> &mpsc::Sender<Job> {
+        self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(MAX_QUEUED);
+            tokio::spawn(write_queued(self.writer.clone(), rx));
+            tx
+        })
+    }
+}
+
+/// A referenced object's identity as events key it.
+fn identity(r: &ObjectReference) -> (String, String, String, String) {
+    (
+        r.uid.clone().unwrap_or_default(),
+        r.kind.clone().unwrap_or_default(),
+        r.namespace.clone().unwrap_or_default(),
+        r.name.clone().unwrap_or_default(),
+    )
+}
+
+/// The background writer of one recorder: takes whatever is queued, writes repeats of one
+/// event in order and different events concurrently, then takes the next batch. Ends when
+/// every clone of the recorder is gone and the queue is drained.
+async fn write_queued(writer: Arc<Writer>, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, MAX_QUEUED).await > 0 {
+        let mut groups: Vec<Vec<Pending>> = Vec::new();
+        let mut group_of: HashMap<Key, usize> = HashMap::new();
+        let mut flushes = Vec::new();
+        for job in batch.drain(..) {
+            match job {
+                Job::Flush(done) => flushes.push(done),
+                Job::Event(p) => match group_of.get(&p.key) {
+                    Some(&g) => groups[g].push(*p),
+                    None => {
+                        group_of.insert(p.key.clone(), groups.len());
+                        groups.push(vec![*p]);
+                    }
+                },
+            }
+        }
+        futures::stream::iter(groups)
+            .for_each_concurrent(CONCURRENT_WRITES, |group| {
+                let writer = &writer;
+                async move {
+                    for p in group {
+                        writer.write(p).await;
+                    }
+                }
+            })
+            .await;
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+impl Writer {
+    /// Writes one event: a new Event, or the next occurrence in the series of an identical
+    /// one written before.
+    async fn write(&self, p: Pending) {
+        let Pending {
+            key,
+            regarding,
+            related,
+            at,
+        } = p;
+        let earlier = self.remembered(&key, at);
         let outcome = match earlier {
-            Some(w) => self.extend_series(w, now).await,
+            Some(w) => self.extend_series(w, at).await,
             None => Err(None),
         };
         let written = match outcome {
@@ -169,18 +291,18 @@ impl Recorder {
             // First occurrence, or the earlier event is gone (expired or deleted).
             Err(_) => {
                 let what = What {
-                    type_,
-                    reason,
-                    action,
-                    note: &note,
+                    type_: key.type_,
+                    reason: &key.reason,
+                    action: &key.action,
+                    note: &key.note,
                 };
-                self.create(regarding, related, what, now).await
+                self.create(&regarding, related.as_ref(), what, at).await
             }
         };
         match written {
             Ok(w) => self.remember(key, w),
             Err(error) => tracing::warn!(
-                reason,
+                reason = %key.reason,
                 object = ?regarding.name,
                 error = %error,
                 "could not record an event; dropping it"

@@ -62,6 +62,8 @@ async fn repeats_form_a_series_and_different_notes_are_different_events() {
             "0/3 nodes are available: 3 Too many pods.",
         )
         .await;
+    // Publishing queues; the writes happen in the background.
+    recorder.flush().await;
     let mut list = events(&client, "default").await;
     list.sort_by_key(|e| e.note.clone());
     assert_eq!(list.len(), 2, "{list:?}");
@@ -117,6 +119,7 @@ async fn repeats_form_a_series_and_different_notes_are_different_events() {
             "Back-off restarting failed container c in pod web_default(uid-web)",
         )
         .await;
+    kubelet.flush().await;
     let core: Vec<k8s_openapi::api::core::v1::Event> =
         Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), "default")
             .list(&ListParams::default().fields("source=kubelet"))
@@ -143,5 +146,45 @@ async fn repeats_form_a_series_and_different_notes_are_different_events() {
         backoff.related.as_ref().and_then(|r| r.name.as_deref()),
         Some("other")
     );
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn publishing_returns_before_the_write_and_repeats_keep_their_order() {
+    let (client, shutdown) = client().await;
+    let recorder = Recorder::new(client.clone(), "kubelet", Some("n1"));
+    // Many repeats of one event and many distinct events, published without waiting.
+    for i in 0..50 {
+        recorder
+            .publish(&pod("web"), EventType::Normal, "Pulling", "Pulling", "same")
+            .await;
+        recorder
+            .publish(
+                &pod("web"),
+                EventType::Normal,
+                "Created",
+                "Created",
+                format!("distinct {i}"),
+            )
+            .await;
+    }
+    recorder.flush().await;
+    let core: Vec<k8s_openapi::api::core::v1::Event> =
+        Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), "default")
+            .list(&ListParams::default())
+            .await
+            .expect("list core events")
+            .items;
+    let pulling: Vec<_> = core
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Pulling"))
+        .collect();
+    assert_eq!(pulling.len(), 1, "repeats are one event: {pulling:?}");
+    assert_eq!(pulling[0].count, Some(50));
+    let created = core
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Created"))
+        .count();
+    assert_eq!(created, 50);
     shutdown.cancel();
 }
