@@ -17,6 +17,20 @@ pub fn in_process(server: &ApiServer, user: &str, groups: &[&str]) -> kube::Clie
     kube::Client::new(svc, "default")
 }
 
+/// [`in_process`] for skiff's own components: list, get, watch and write responses leave
+/// out `metadata.managedFields` (see [`crate::LeanReads`]).
+pub fn in_process_lean(server: &ApiServer, user: &str, groups: &[&str]) -> kube::Client {
+    let svc = tower::ServiceExt::map_request(
+        server.service_for(Identity::user(user, groups)),
+        |req: http::Request<kube::client::Body>| {
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(crate::LeanReads);
+            req
+        },
+    );
+    kube::Client::new(svc, "default")
+}
+
 /// A bootstrapped API server over `store` (default configuration) and an admin client for
 /// it; cancelling `shutdown` stops it.
 pub async fn start(

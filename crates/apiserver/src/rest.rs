@@ -111,6 +111,15 @@ async fn route(state: Arc<ServerState>, req: Request) -> Result<Response, ApiErr
     }
 }
 
+/// `obj` without `metadata.managedFields` when the request asked for lean objects
+/// ([`crate::LeanReads`]).
+fn lean_object(mut obj: Value, lean: bool) -> Value {
+    if lean && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    obj
+}
+
 /// The deprecation warning kube-apiserver v1.33 gives on every request to a resource it
 /// marks deprecated (core/v1 Endpoints, in favour of EndpointSlice).
 pub fn deprecation_warning(rp: &ResourcePath) -> Option<&'static str> {
@@ -203,6 +212,7 @@ async fn resource(
         matches!(verb, "get" | "list" | "watch"),
     )?;
     let include = IncludeObject::parse(query.include_object.as_deref())?;
+    let lean = req.extensions().get::<crate::LeanReads>().is_some();
     let name = rp.name.clone().unwrap_or_default();
     let registry = state.registry.clone();
     let user_agent = req
@@ -231,7 +241,7 @@ async fn resource(
                     query.resource_version.as_deref(),
                 )
                 .await?;
-            Ok(render_one(&info, &obj, output, include))
+            Ok(render_one(&info, &lean_object(obj, lean), output, include))
         }
         "list" => {
             let page = registry
@@ -248,7 +258,11 @@ async fn resource(
                 Output::Table => table::table(&info, &page.items, meta, include),
                 Output::Metadata => table::partial_metadata_list(&page.items, meta),
                 _ => {
-                    let items: Vec<Value> = page.items.into_iter().map(strip_type).collect();
+                    let items: Vec<Value> = page
+                        .items
+                        .into_iter()
+                        .map(|o| lean_object(strip_type(o), lean))
+                        .collect();
                     json!({"kind": info.list_kind, "apiVersion": info.api_version(), "metadata": meta, "items": items})
                 }
             };
@@ -262,6 +276,7 @@ async fn resource(
                 output,
                 include,
                 name: rp.name.clone(),
+                lean,
             };
             watch::start(registry, wr, state.shutdown.clone()).await
         }
@@ -270,7 +285,7 @@ async fn resource(
             let warnings = field_validation::check(field_mode, &info, &body, &duplicates)?;
             let obj = registry.create(&info, ns.as_deref(), body, &opts).await?;
             Ok(field_validation::with_warnings(
-                json_response(StatusCode::CREATED, &obj),
+                json_response(StatusCode::CREATED, &lean_object(obj, lean)),
                 &warnings,
             ))
         }
@@ -286,7 +301,7 @@ async fn resource(
                 StatusCode::OK
             };
             Ok(field_validation::with_warnings(
-                json_response(code, &obj),
+                json_response(code, &lean_object(obj, lean)),
                 &warnings,
             ))
         }

@@ -37,12 +37,15 @@ pub struct WatchRequest {
     pub include: IncludeObject,
     /// Set for `/namespaces/{ns}/{resource}?fieldSelector=metadata.name=x` style single-object watches.
     pub name: Option<String>,
+    /// Leave `metadata.managedFields` out of the objects ([`crate::LeanReads`]).
+    pub lean: bool,
 }
 
 struct Encoder {
     info: ResourceInfo,
     output: Output,
     include: IncludeObject,
+    lean: bool,
 }
 
 impl Encoder {
@@ -61,6 +64,7 @@ impl Encoder {
                 )
             }
             Output::Metadata => table::partial_metadata(obj),
+            _ if self.lean => lean_clone(obj),
             _ => obj.clone(),
         }
     }
@@ -83,6 +87,27 @@ impl Encoder {
         out.push(b'\n');
         Bytes::from(out)
     }
+}
+
+/// A copy of `obj` without `metadata.managedFields` (which are not copied at all).
+fn lean_clone(obj: &Value) -> Value {
+    let Some(map) = obj.as_object() else {
+        return obj.clone();
+    };
+    let mut out = serde_json::Map::with_capacity(map.len());
+    for (k, v) in map {
+        let v = match (k.as_str(), v.as_object()) {
+            ("metadata", Some(meta)) => Value::Object(
+                meta.iter()
+                    .filter(|(mk, _)| *mk != "managedFields")
+                    .map(|(mk, mv)| (mk.clone(), mv.clone()))
+                    .collect(),
+            ),
+            _ => v.clone(),
+        };
+        out.insert(k.clone(), v);
+    }
+    Value::Object(out)
 }
 
 fn error_line(err: &ApiError) -> Bytes {
@@ -162,6 +187,7 @@ pub async fn start(
         info: req.info.clone(),
         output: req.output,
         include: req.include,
+        lean: req.lean,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let prefix = match req.namespace.as_deref() {

@@ -231,6 +231,12 @@ pub fn in_process_client(server: &ApiServer, user: &str, groups: &[&str]) -> kub
     apiserver::client::in_process(server, user, groups)
 }
 
+/// The in-process client of one of skiff's own components: objects come without
+/// `managedFields`, which no component reads ([`apiserver::LeanReads`]).
+fn component_client(server: &ApiServer, user: &str, groups: &[&str]) -> kube::Client {
+    apiserver::client::in_process_lean(server, user, groups)
+}
+
 /// The default data directory: `$XDG_DATA_HOME/skiff`, else `~/.local/share/skiff`.
 pub fn default_data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
@@ -388,7 +394,7 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         // (kube-system/kube-scheduler, kube-system/kube-controller-manager), so several
         // servers on one etcd stand by for each other.
         let identity = leader_identity(&cfg.data_dir);
-        let client = in_process_client(&server, "system:kube-controller-manager", &[]);
+        let client = component_client(&server, "system:kube-controller-manager", &[]);
         let config = controllers::Config {
             root_ca_pem: Some(pki.ca_pem.clone()),
             clock: cfg.clock,
@@ -401,7 +407,7 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
             shutdown.clone(),
             move |term| controllers::run_all(work_client.clone(), config.clone(), term),
         )));
-        let client = in_process_client(&server, "system:kube-scheduler", &[]);
+        let client = component_client(&server, "system:kube-scheduler", &[]);
         let config = scheduler::Config {
             clock: cfg.clock,
             seed: cfg.seed,
@@ -569,7 +575,7 @@ async fn start_eks(
     shutdown: &CancellationToken,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Result<node_agent::NodeAgent, UpError> {
-    let admin = in_process_client(server, "system:admin", &["system:masters"]);
+    let admin = component_client(server, "system:admin", &["system:masters"]);
     eks_cluster::install_crds(&admin).await?;
     // Every server admits Fargate pods, from the profiles as they are now.
     let profiles = eks::fargate_runtime::Profiles::default();
@@ -588,7 +594,7 @@ async fn start_eks(
     )));
     let slot = Arc::new(eks_cluster::NetworkSlot::default());
     let (started_tx, mut started_rx) = tokio::sync::watch::channel(None);
-    let client = in_process_client(server, "system:node-agent", &["system:nodes"]);
+    let client = component_client(server, "system:node-agent", &["system:nodes"]);
     let config = node_agent::Config {
         clock: cfg.clock,
         catalog,
@@ -600,13 +606,9 @@ async fn start_eks(
     // The simulated AWS and the kubelets run while this server holds kube-system/skiff-cloud.
     let plane = eks_cluster::DataPlane {
         admin: admin.clone(),
-        aws_client: in_process_client(server, "system:aws", &["system:masters"]),
-        nodegroup_client: in_process_client(
-            server,
-            "eks:nodegroup-controller",
-            &["system:masters"],
-        ),
-        fargate_client: in_process_client(server, "eks:fargate-scheduler", &["system:masters"]),
+        aws_client: component_client(server, "system:aws", &["system:masters"]),
+        nodegroup_client: component_client(server, "eks:nodegroup-controller", &["system:masters"]),
+        fargate_client: component_client(server, "eks:fargate-scheduler", &["system:masters"]),
         cluster: cluster.clone(),
         from_file: cfg.cluster.is_some(),
         clock: cfg.clock,
