@@ -22,6 +22,9 @@ pub use report::{Figure, Report, Target};
 pub enum Size {
     /// Seconds: every scenario at a tiny size, so the code paths run (CI).
     Smoke,
+    /// Minutes: a tenth of the issue's sizes (500 nodes, 15,000 pods), within reach of a
+    /// laptop; the step between smoke and full.
+    Medium,
     /// The sizes of issue 6 (5,000 nodes, 150,000 pods): takes long and needs memory.
     Full,
 }
@@ -31,9 +34,29 @@ impl Size {
     pub fn name(self) -> &'static str {
         match self {
             Size::Smoke => "smoke",
+            Size::Medium => "medium",
             Size::Full => "full",
         }
     }
+}
+
+/// A scenario `skiff bench --only` can pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Boot (cold and warm) and idle memory.
+    Boot,
+    /// Create throughput on SQLite.
+    Create,
+    /// Watch fan-out.
+    Watch,
+    /// Large list.
+    List,
+    /// Create throughput on etcd.
+    Etcd,
+    /// Pod startup.
+    Startup,
+    /// Scheduling, then scale.
+    Schedule,
 }
 
 /// Settings of `skiff bench`.
@@ -41,6 +64,8 @@ impl Size {
 pub struct BenchConfig {
     /// Scenario sizes.
     pub size: Size,
+    /// The scenarios to run (empty: all). Figures of the others stay `null`.
+    pub only: Vec<Scenario>,
     /// Where to write the JSON figures, if anywhere.
     pub json: Option<PathBuf>,
     /// The `skiff` executable to measure.
@@ -228,6 +253,7 @@ pub async fn run(cfg: &BenchConfig) -> Report {
         bin.display(),
         report::build_profile()
     );
+    let wanted = |s: Scenario| cfg.only.is_empty() || cfg.only.contains(&s);
     macro_rules! scenario {
         ($name:literal, $call:expr) => {{
             eprintln!("  {} …", $name);
@@ -247,37 +273,53 @@ pub async fn run(cfg: &BenchConfig) -> Report {
             }
         }};
     }
-    scenario!(
-        "boot and idle memory",
-        boot::run(bin, cfg.size, &mut report)
-    );
+    if wanted(Scenario::Boot) {
+        scenario!(
+            "boot and idle memory",
+            boot::run(bin, cfg.size, &mut report)
+        );
+    }
     // Create, watch and list share one API-only skiff (`--nodes 0`; controllers and the
     // scheduler still run).
-    eprintln!("  starting an API-only skiff (--nodes 0) …");
-    match process::SkiffProcess::start(bin, &["--nodes".into(), "0".into()], None).await {
-        Ok(p) => {
-            scenario!(
-                "create throughput",
-                create::run(&p, cfg.size, &mut report, "createPerSec")
-            );
-            scenario!(
-                "watch fan-out",
-                watch_fanout::run(&p, cfg.size, &mut report)
-            );
-            scenario!("large list", list::run(&p, cfg.size, &mut report));
-            p.stop().await;
-        }
-        Err(e) => {
-            eprintln!("  the API-only skiff FAILED: {}", report::error_chain(&e));
-            report.errors.push(format!(
-                "create, watch fan-out, large list: {}",
-                report::error_chain(&e)
-            ));
+    let api_only = [Scenario::Create, Scenario::Watch, Scenario::List];
+    if api_only.iter().any(|s| wanted(*s)) {
+        match process::SkiffProcess::start(bin, &["--nodes".into(), "0".into()], None).await {
+            Ok(p) => {
+                eprintln!("  started an API-only skiff (--nodes 0)");
+                if wanted(Scenario::Create) {
+                    scenario!(
+                        "create throughput",
+                        create::run(&p, cfg.size, &mut report, "createPerSec")
+                    );
+                }
+                if wanted(Scenario::Watch) {
+                    scenario!(
+                        "watch fan-out",
+                        watch_fanout::run(&p, cfg.size, &mut report)
+                    );
+                }
+                if wanted(Scenario::List) {
+                    scenario!("large list", list::run(&p, cfg.size, &mut report));
+                }
+                p.stop().await;
+            }
+            Err(e) => {
+                eprintln!("  the API-only skiff FAILED: {}", report::error_chain(&e));
+                report.errors.push(format!(
+                    "create, watch fan-out, large list: {}",
+                    report::error_chain(&e)
+                ));
+            }
         }
     }
     // The same burst against a skiff on etcd (Debian's etcd-server on loopback), side by side.
-    match etcd::TestEtcd::start() {
-        Some(etcd) => {
+    match wanted(Scenario::Etcd).then(etcd::TestEtcd::start) {
+        None => {}
+        Some(None) => report.note(
+            "etcdCreatePerSec",
+            "not measured: the etcd binary is not installed (apt-get install etcd-server)",
+        ),
+        Some(Some(etcd)) => {
             eprintln!("  starting an API-only skiff on etcd …");
             let args = vec![
                 "--nodes".to_string(),
@@ -314,15 +356,15 @@ pub async fn run(cfg: &BenchConfig) -> Report {
                 }
             }
         }
-        None => report.note(
-            "etcdCreatePerSec",
-            "not measured: the etcd binary is not installed (apt-get install etcd-server)",
-        ),
     }
-    scenario!("pod startup", pods::startup(bin, cfg.size, &mut report));
-    scenario!(
-        "scheduling and scale",
-        pods::schedule_and_scale(bin, cfg.size, &mut report)
-    );
+    if wanted(Scenario::Startup) {
+        scenario!("pod startup", pods::startup(bin, cfg.size, &mut report));
+    }
+    if wanted(Scenario::Schedule) {
+        scenario!(
+            "scheduling and scale",
+            pods::schedule_and_scale(bin, cfg.size, &mut report)
+        );
+    }
     report
 }

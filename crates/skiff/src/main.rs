@@ -89,12 +89,16 @@ enum Command {
     /// startup, large list, scheduling, scale) and prints each figure beside its target.
     /// Exits 0 when every scenario ran, whether or not the targets held.
     Bench {
-        /// How big: `smoke` runs in seconds; `full` runs the sizes (5,000 nodes).
+        /// How big: `smoke` runs in seconds; `medium` a tenth of the sizes (500
+        /// nodes) in minutes; `full` the sizes (5,000 nodes).
         #[arg(long, value_enum, default_value_t = skiff::bench::Size::Smoke)]
         size: skiff::bench::Size,
         /// Also write the figures as JSON to FILE.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Run only these scenarios (comma-separated); the others' figures are null.
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "SCENARIO")]
+        only: Vec<skiff::bench::Scenario>,
         /// The skiff executable to measure [default: this executable].
         #[arg(long, value_name = "PATH")]
         skiff_bin: Option<PathBuf>,
@@ -343,6 +347,7 @@ fn main() -> ExitCode {
         Command::Bench {
             size,
             json,
+            only,
             skiff_bin,
         } => {
             let skiff_bin = match skiff_bin.map_or_else(std::env::current_exe, Ok) {
@@ -354,6 +359,7 @@ fn main() -> ExitCode {
             };
             let cfg = skiff::bench::BenchConfig {
                 size,
+                only,
                 json,
                 skiff_bin,
             };

@@ -25,6 +25,7 @@ const POLL_BIG: Duration = Duration::from_millis(500);
 pub async fn run(bin: &Path, size: Size, report: &mut Report) -> Result<(), BenchError> {
     let (runs, settle) = match size {
         Size::Smoke => (2, Duration::from_secs(1)),
+        Size::Medium => (3, Duration::from_secs(5)),
         Size::Full => (7, Duration::from_secs(10)),
     };
     let mut cold = Vec::new();

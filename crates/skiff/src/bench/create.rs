@@ -30,6 +30,7 @@ pub async fn run(
 ) -> Result<(), BenchError> {
     let total = match size {
         Size::Smoke => 320,
+        Size::Medium => 6_400,
         Size::Full => 64_000,
     };
     let ns = "bench-create";

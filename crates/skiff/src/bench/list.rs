@@ -18,6 +18,7 @@ const REPEATS: usize = 3;
 pub async fn run(p: &SkiffProcess, size: Size, report: &mut Report) -> Result<(), BenchError> {
     let total = match size {
         Size::Smoke => 50,
+        Size::Medium => 5_000,
         Size::Full => 50_000,
     };
     let ns = "bench-list";

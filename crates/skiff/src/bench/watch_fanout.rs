@@ -21,6 +21,7 @@ const RECEIVE_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn run(p: &SkiffProcess, size: Size, report: &mut Report) -> Result<(), BenchError> {
     let (watchers, changes) = match size {
         Size::Smoke => (20, 5),
+        Size::Medium => (100, 20),
         Size::Full => (100, 50),
     };
     let ns = "bench-watch";

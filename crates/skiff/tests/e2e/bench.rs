@@ -117,3 +117,52 @@ async fn bench_smoke_runs_every_scenario_and_writes_json_with_every_key() {
         doc["errors"]
     );
 }
+
+#[tokio::test]
+async fn bench_only_runs_the_scenarios_named_and_leaves_the_others_null() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let json_path = temp.path().join("bench.json");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"));
+    cmd.args(["bench", "--only", "startup", "--json"])
+        .arg(&json_path)
+        .env_remove("SKIFF_DATA_DIR")
+        .env_remove("SKIFF_LISTEN")
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(SMOKE_TIMEOUT, cmd.output())
+        .await
+        .expect("skiff bench --only startup finishes")
+        .expect("running skiff bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "skiff bench --only startup failed with {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).expect("json"))
+        .expect("the bench JSON parses");
+    assert!(doc["podStartupP99Ms"].is_number(), "{doc}");
+    // The startup note splits each pod's time at its binding.
+    let note = doc["notes"]["podStartupP99Ms"].as_str().unwrap_or_default();
+    assert!(note.contains("create → bound"), "{note}");
+    for key in [
+        "bootMs",
+        "createPerSec",
+        "etcdCreatePerSec",
+        "schedulePodsPerSec",
+    ] {
+        assert!(doc[key].is_null(), "{key} ran: {}", doc[key]);
+    }
+
+    // An unknown scenario is a usage error naming the choices.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["bench", "--only", "bogus"])
+        .output()
+        .expect("running skiff bench");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("possible values") && stderr.contains("schedule"),
+        "{stderr}"
+    );
+}
