@@ -51,7 +51,7 @@ pub async fn run(
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (jobs, job_stream) = workload::reflect_owned(Api::<Job>::all(client.clone()));
+    let (jobs, job_stream) = workload::reflect_owned(Api::<Job>::all(client.clone()), "CronJob");
     let context = Arc::new(Context {
         client: client.clone(),
         clock,

@@ -90,7 +90,7 @@ pub async fn run(
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()));
+    let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()), "DaemonSet");
     let (nodes, node_writer) = kube::runtime::reflector::store();
     let node_stream = relevant_node_changes(
         kube::runtime::watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
@@ -98,7 +98,7 @@ pub async fn run(
             .reflect(node_writer),
     );
     let (revisions, revision_stream) =
-        workload::reflect_owned(Api::<ControllerRevision>::all(client.clone()));
+        workload::reflect_owned(Api::<ControllerRevision>::all(client.clone()), "DaemonSet");
     let (sets, set_stream) = workload::reflect(Api::<DaemonSet>::all(client.clone()));
     let context = Arc::new(Context {
         client: client.clone(),

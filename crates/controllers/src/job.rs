@@ -252,7 +252,7 @@ pub async fn run(
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()));
+    let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()), "Job");
     let context = Arc::new(Context {
         client: client.clone(),
         clock,

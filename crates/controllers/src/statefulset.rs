@@ -56,9 +56,12 @@ pub async fn run(
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()));
-    let (revisions, revision_stream) =
-        workload::reflect_owned(Api::<ControllerRevision>::all(client.clone()));
+    let (pods, pod_stream) =
+        workload::reflect_owned(Api::<Pod>::all(client.clone()), "StatefulSet");
+    let (revisions, revision_stream) = workload::reflect_owned(
+        Api::<ControllerRevision>::all(client.clone()),
+        "StatefulSet",
+    );
     let (claims, claim_stream) =
         workload::reflect(Api::<PersistentVolumeClaim>::all(client.clone()));
     let context = Arc::new(Context {

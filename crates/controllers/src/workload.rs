@@ -46,8 +46,10 @@ where
 }
 
 /// A cache of objects grouped by their controller's uid, so that a controller reads one
-/// owner's pods without scanning every pod (upstream's informer indexers). Objects without a
-/// controller reference are not kept.
+/// owner's pods without scanning every pod (upstream's informer indexers). Only objects whose
+/// controller is of the one kind the cache is for are kept (a DaemonSet controller's cache
+/// holds no ReplicaSet's pods): objects without a controller reference, or controlled by
+/// another kind, are never read through it, and at scale they would be most of the memory.
 pub struct OwnerIndex<K> {
     inner: Arc<std::sync::RwLock<OwnerMaps<K>>>,
 }
@@ -61,6 +63,8 @@ impl<K> Clone for OwnerIndex<K> {
 }
 
 struct OwnerMaps<K> {
+    /// The kind of controller whose objects are kept (`DaemonSet`, `Job`, ...).
+    owner_kind: &'static str,
     /// Owner uid → object key → object.
     by_owner: HashMap<String, HashMap<String, Arc<K>>>,
     /// Object key → owner uid.
@@ -70,9 +74,10 @@ struct OwnerMaps<K> {
 }
 
 impl<K: Resource> OwnerIndex<K> {
-    fn new() -> Self {
+    fn new(owner_kind: &'static str) -> Self {
         OwnerIndex {
             inner: Arc::new(std::sync::RwLock::new(OwnerMaps {
+                owner_kind,
                 by_owner: HashMap::new(),
                 owner_of: HashMap::new(),
                 buffer: None,
@@ -102,7 +107,10 @@ impl<K: Resource> OwnerIndex<K> {
     fn insert(maps: &mut OwnerMaps<K>, obj: K) {
         let key = Self::object_key(&obj);
         Self::remove(maps, &key);
-        if let Some(owner) = controller_of(&obj).map(|o| o.uid.clone()) {
+        if let Some(owner) = controller_of(&obj)
+            .filter(|o| o.kind == maps.owner_kind)
+            .map(|o| o.uid.clone())
+        {
             maps.owner_of.insert(key.clone(), owner.clone());
             maps.by_owner
                 .entry(owner)
@@ -121,7 +129,9 @@ impl<K: Resource> OwnerIndex<K> {
             watcher::Event::Delete(obj) => Self::remove(&mut maps, &Self::object_key(obj)),
             watcher::Event::Init => maps.buffer = Some(Vec::new()),
             watcher::Event::InitApply(obj) => {
-                maps.buffer.get_or_insert_with(Vec::new).push(obj.clone())
+                if controller_of(obj).is_some_and(|o| o.kind == maps.owner_kind) {
+                    maps.buffer.get_or_insert_with(Vec::new).push(obj.clone())
+                }
             }
             watcher::Event::InitDone => {
                 let objs = maps.buffer.take().unwrap_or_default();
@@ -154,10 +164,12 @@ impl<K: Resource> OwnerIndex<K> {
     }
 }
 
-/// A cache of `api`'s objects indexed by controller uid, and the stream of objects it touched
-/// (applied or deleted), for a controller's triggers.
+/// A cache of `api`'s objects controlled by an `owner_kind`, indexed by controller uid, and
+/// the stream of every object it saw touched (applied or deleted, whatever their owner), for
+/// a controller's triggers.
 pub fn reflect_owned<K>(
     api: Api<K>,
+    owner_kind: &'static str,
 ) -> (
     OwnerIndex<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -171,7 +183,7 @@ where
         + Sync
         + 'static,
 {
-    let index = OwnerIndex::new();
+    let index = OwnerIndex::new(owner_kind);
     let writer = index.clone();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
@@ -420,7 +432,7 @@ mod tests {
 
     #[test]
     fn the_owner_index_follows_watch_events() {
-        let index = OwnerIndex::<Pod>::new();
+        let index = OwnerIndex::<Pod>::new("StatefulSet");
         index.apply(&watcher::Event::Init);
         index.apply(&watcher::Event::InitApply(pod("a", Some("u1"))));
         index.apply(&watcher::Event::InitApply(pod("free", None)));
@@ -437,6 +449,16 @@ mod tests {
         assert_eq!(names(&index, "u2"), ["a"]);
         index.apply(&watcher::Event::Delete(pod("b", Some("u1"))));
         assert!(names(&index, "u1").is_empty());
+        // A pod another kind of controller owns is not this cache's business.
+        let mut theirs = pod("r", Some("u3"));
+        if let Some(o) = theirs.metadata.owner_references.as_mut() {
+            o[0].kind = "ReplicaSet".into();
+        }
+        index.apply(&watcher::Event::Apply(theirs));
+        assert!(
+            names(&index, "u3").is_empty(),
+            "only StatefulSets' pods are kept"
+        );
         index.apply(&watcher::Event::Init);
         index.apply(&watcher::Event::InitDone);
         assert!(
