@@ -21,17 +21,25 @@ const NUMBER_KEYS: &[&str] = &[
     "scalePods",
 ];
 
+/// `skiff bench ARGS --json JSON`, killed if the test gives up on it.
+fn bench_command(args: &[&str], json: &std::path::Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"));
+    cmd.arg("bench")
+        .args(args)
+        .arg("--json")
+        .arg(json)
+        .env_remove("SKIFF_DATA_DIR")
+        .env_remove("SKIFF_LISTEN")
+        .kill_on_drop(true);
+    cmd
+}
+
 #[tokio::test]
 async fn bench_smoke_runs_every_scenario_and_writes_json_with_every_key() {
     let temp = tempfile::tempdir().expect("temp dir");
     let json_path = temp.path().join("bench.json");
     let started = std::time::Instant::now();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"));
-    cmd.args(["bench", "--size", "smoke", "--json"])
-        .arg(&json_path)
-        .env_remove("SKIFF_DATA_DIR")
-        .env_remove("SKIFF_LISTEN")
-        .kill_on_drop(true);
+    let mut cmd = bench_command(&["--size", "smoke"], &json_path);
     let out = tokio::time::timeout(SMOKE_TIMEOUT, cmd.output())
         .await
         .unwrap_or_else(|_| {
@@ -122,12 +130,7 @@ async fn bench_smoke_runs_every_scenario_and_writes_json_with_every_key() {
 async fn bench_only_runs_the_scenarios_named_and_leaves_the_others_null() {
     let temp = tempfile::tempdir().expect("temp dir");
     let json_path = temp.path().join("bench.json");
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"));
-    cmd.args(["bench", "--only", "startup", "--json"])
-        .arg(&json_path)
-        .env_remove("SKIFF_DATA_DIR")
-        .env_remove("SKIFF_LISTEN")
-        .kill_on_drop(true);
+    let mut cmd = bench_command(&["--only", "startup"], &json_path);
     let out = tokio::time::timeout(SMOKE_TIMEOUT, cmd.output())
         .await
         .expect("skiff bench --only startup finishes")
