@@ -42,3 +42,80 @@ pub async fn start(
     let client = in_process(&server, "admin", &["system:masters"]);
     Ok((server, client))
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn lean_clients_get_objects_without_managed_fields_and_others_get_them_whole() {
+        let shutdown = CancellationToken::new();
+        let (server, full) = start(Arc::new(store::MemoryBackend::new()), shutdown.clone())
+            .await
+            .expect("bootstrap");
+        let lean = in_process_lean(&server, "admin", &["system:masters"]);
+        let full_api: Api<ConfigMap> = Api::namespaced(full, "default");
+        let lean_api: Api<ConfigMap> = Api::namespaced(lean, "default");
+        let cm = |name: &str| -> ConfigMap {
+            serde_json::from_value(
+                serde_json::json!({"metadata": {"name": name}, "data": {"a": "b"}}),
+            )
+            .expect("configmap")
+        };
+        let has_fields = |c: &ConfigMap| {
+            c.metadata
+                .managed_fields
+                .as_ref()
+                .is_some_and(|m| !m.is_empty())
+        };
+
+        let list = lean_api.list(&ListParams::default()).await.expect("list");
+        let rv = list.metadata.resource_version.unwrap_or_default();
+        let mut watch = lean_api
+            .watch(&WatchParams::default(), &rv)
+            .await
+            .expect("watch")
+            .boxed();
+
+        let created = full_api
+            .create(&PostParams::default(), &cm("one"))
+            .await
+            .expect("create");
+        assert!(
+            has_fields(&created),
+            "a whole object for an ordinary client"
+        );
+        assert!(has_fields(&full_api.get("one").await.expect("get")));
+
+        assert!(!has_fields(&lean_api.get("one").await.expect("lean get")));
+        let listed = lean_api
+            .list(&ListParams::default())
+            .await
+            .expect("lean list");
+        assert!(listed.items.iter().all(|c| !has_fields(c)), "{listed:?}");
+        match watch.try_next().await.expect("a watch event") {
+            Some(WatchEvent::Added(c)) => assert!(!has_fields(&c), "{c:?}"),
+            other => panic!("expected ADDED, got {other:?}"),
+        }
+        let made = lean_api
+            .create(&PostParams::default(), &cm("two"))
+            .await
+            .expect("lean create");
+        assert!(!has_fields(&made));
+
+        // An update without managedFields keeps the stored ones.
+        let mut changed = lean_api.get("one").await.expect("lean get");
+        changed.data = Some([("a".to_string(), "c".to_string())].into());
+        lean_api
+            .replace("one", &PostParams::default(), &changed)
+            .await
+            .expect("lean update");
+        let stored = full_api.get("one").await.expect("get");
+        assert!(has_fields(&stored), "{stored:?}");
+        shutdown.cancel();
+    }
+}
