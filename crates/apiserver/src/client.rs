@@ -116,6 +116,17 @@ mod tests {
             .expect("lean update");
         let stored = full_api.get("one").await.expect("get");
         assert!(has_fields(&stored), "{stored:?}");
+        // So does a patch, and its answer is lean too.
+        let patched = lean_api
+            .patch(
+                "one",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(serde_json::json!({"data": {"a": "d"}})),
+            )
+            .await
+            .expect("lean patch");
+        assert!(!has_fields(&patched), "{patched:?}");
+        assert!(has_fields(&full_api.get("one").await.expect("get")));
         shutdown.cancel();
     }
 }

@@ -221,7 +221,8 @@ impl ApiServer {
 }
 
 /// A request extension that makes the API server leave `metadata.managedFields` out of the
-/// objects it answers with (get, list, watch events and the results of writes). skiff's own
+/// objects it answers with (get, list, watch events, and the objects create, update, patch,
+/// apply and delete return). skiff's own
 /// components set it on their in-process clients: none of them reads managed fields, and
 /// every informer cache would otherwise hold them. It is upstream's informer transform
 /// `TransformStripManagedFields` (kube-scheduler and kube-controller-manager strip them from
@@ -274,8 +275,13 @@ pub async fn compactor(
                     tracing::warn!(error = %e, revision = previous, "compaction failed");
                 }
             }
-            // Another server claimed this interval: follow its claim.
-            Err(store::Error::KeyExists(_)) | Err(store::Error::Conflict { .. }) => {
+            // Another server claimed this interval: follow its claim (a conflict carries it;
+            // a vanished key is claimed afresh next time).
+            Err(store::Error::Conflict { current, .. }) => {
+                seen = current.map(|kv| kv.mod_revision);
+            }
+            Err(store::Error::NotFound(_)) => seen = None,
+            Err(store::Error::KeyExists(_)) => {
                 seen = store
                     .get(COMPACT_KEY, 0)
                     .await

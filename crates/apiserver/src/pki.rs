@@ -34,6 +34,12 @@ pub enum PkiError {
     /// Generating, reading or using the service-account signing key.
     #[error("service account key: {0}")]
     Key(String),
+    /// The credentials stored for the cluster lack a file.
+    #[error(
+        "the cluster's shared credentials (/skiff.dev/pki in the store) have no {0}; delete that \
+         key so that the next server to start stores its own"
+    )]
+    SharedIncomplete(&'static str),
 }
 
 /// The admin identity kubeconfig carries, as EKS cluster creators get.
@@ -145,15 +151,21 @@ pub fn import_shared(data_dir: &Path, shared: &serde_json::Value) -> Result<(), 
         path: dir.clone(),
         source,
     })?;
-    let new_ca = shared["ca.crt"].as_str().unwrap_or_default();
+    let Some(new_ca) = shared["ca.crt"].as_str() else {
+        return Err(PkiError::SharedIncomplete("ca.crt"));
+    };
     if read(&dir.join("ca.crt"))?.as_deref() != Some(new_ca) {
         for stale in ["server.crt", "server.key", "server.names", "sa.pub"] {
             let _ = std::fs::remove_file(dir.join(stale));
         }
     }
     for name in SHARED_FILES {
-        if let Some(text) = shared[name].as_str() {
-            write_private(&dir.join(name), text)?;
+        let path = dir.join(name);
+        // A restart finds them unchanged: no rewrite (and no fsync) then.
+        if let Some(text) = shared[name].as_str()
+            && read(&path)?.as_deref() != Some(text)
+        {
+            write_private(&path, text)?;
         }
     }
     Ok(())

@@ -1460,17 +1460,10 @@ impl Registry {
 
     /// Writes the cluster's identity (`/skiff.dev/cluster`: a uid and when the cluster was
     /// created) on a fresh store, before any object, so objects' resourceVersions start above
-    /// an empty etcd's revision and `skiff migrate` can keep them exactly.
+    /// an empty etcd's revision and `skiff migrate` can keep them exactly. The uid names the
+    /// cluster for people reading the store; nothing in skiff reads it.
     pub async fn ensure_cluster_identity(&self) -> Result<(), ApiError> {
-        if self
-            .store
-            .get(CLUSTER_KEY, 0)
-            .await
-            .map_err(store_err)?
-            .is_some()
-        {
-            return Ok(());
-        }
+        // Once there, it stays: a failed create writes nothing.
         let identity = json!({"uid": uuid::Uuid::new_v4().to_string(), "created": now_rfc3339()});
         match self
             .store

@@ -213,6 +213,9 @@ async fn resource(
     )?;
     let include = IncludeObject::parse(query.include_object.as_deref())?;
     let lean = req.extensions().get::<crate::LeanReads>().is_some();
+    // Every answer that is one object goes through here, so lean clients never get
+    // managedFields, whatever the verb.
+    let respond = |code: StatusCode, obj: Value| json_response(code, &lean_object(obj, lean));
     let name = rp.name.clone().unwrap_or_default();
     let registry = state.registry.clone();
     let user_agent = req
@@ -285,7 +288,7 @@ async fn resource(
             let warnings = field_validation::check(field_mode, &info, &body, &duplicates)?;
             let obj = registry.create(&info, ns.as_deref(), body, &opts).await?;
             Ok(field_validation::with_warnings(
-                json_response(StatusCode::CREATED, &lean_object(obj, lean)),
+                respond(StatusCode::CREATED, obj),
                 &warnings,
             ))
         }
@@ -301,7 +304,7 @@ async fn resource(
                 StatusCode::OK
             };
             Ok(field_validation::with_warnings(
-                json_response(code, &lean_object(obj, lean)),
+                respond(code, obj),
                 &warnings,
             ))
         }
@@ -349,14 +352,14 @@ async fn resource(
                 } else {
                     StatusCode::OK
                 };
-                return Ok(json_response(code, &obj));
+                return Ok(respond(code, obj));
             }
             let obj = registry
                 .read_modify_write(&info, ns.as_deref(), &name, sub, &opts, |current| {
                     patch.apply(current, &info)
                 })
                 .await?;
-            Ok(json_response(StatusCode::OK, &obj))
+            Ok(respond(StatusCode::OK, obj))
         }
         "delete" => {
             // Bodies of unknown media types are read as JSON, as before.
@@ -377,12 +380,12 @@ async fn resource(
             };
             match registry.delete(&info, ns.as_deref(), &name, &dopts).await? {
                 Deleted::Pending(obj) => Ok(field_validation::with_warnings(
-                    json_response(StatusCode::OK, &obj),
+                    respond(StatusCode::OK, obj),
                     &warnings,
                 )),
                 Deleted::Gone(obj) => {
                     if returns_deleted_object(&info) {
-                        Ok(json_response(StatusCode::OK, &obj))
+                        Ok(respond(StatusCode::OK, obj))
                     } else {
                         let uid = obj
                             .pointer("/metadata/uid")
@@ -423,7 +426,9 @@ async fn resource(
                     .delete(&info, item_ns.as_deref().or(ns.as_deref()), &n, &dopts)
                     .await
                 {
-                    Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => deleted.push(strip_type(o)),
+                    Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => {
+                        deleted.push(lean_object(strip_type(o), lean))
+                    }
                     Err(ApiError::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }

@@ -42,6 +42,15 @@ use crate::vpc::{Cidr, Ec2Error, EniId, InstanceNetworking, SubnetId, Vpc};
 const MANAGER: &str = "skiff-ec2";
 /// The VPC CNI's plugin type, as the runtime names it.
 const PLUGIN: &str = "aws-cni";
+
+/// What the CNI plugin answers when no ipamd runs for the node (aws-node is down, or the
+/// simulated cloud is between leaders): the gRPC dial to ipamd's port fails.
+pub fn ipamd_unreachable() -> NetworkError {
+    NetworkError {
+        plugin: PLUGIN.into(),
+        message: "add cmd: Error received from AddNetwork gRPC call: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:50051: connect: connection refused\"".into(),
+    }
+}
 /// How often each ipamd's reconcile loop runs (simulated), as ipamd's.
 const IPAMD_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the API is read for user changes (real time).
@@ -1504,28 +1513,15 @@ impl PodNetwork for Cloud {
                 self.touch();
                 return Ok(vec![IpAddr::V4(ip)]);
             }
-            if !state.ipamds.contains_key(&sandbox.node) || state.vpc.is_none() {
-                return Err(NetworkError {
-                    plugin: PLUGIN.into(),
-                    message: "add cmd: Error received from AddNetwork gRPC call: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:50051: connect: connection refused\"".into(),
-                });
-            }
             let instance = state.node_instance.get(&sandbox.node).cloned();
             let before = instance
                 .as_deref()
                 .map(|i| fingerprint(state, i))
                 .unwrap_or_default();
-            let Some(ipamd) = state.ipamds.get_mut(&sandbox.node) else {
-                return Err(NetworkError {
-                    plugin: PLUGIN.into(),
-                    message: "add cmd: failed to assign an IP address to container".into(),
-                });
-            };
-            let Some(vpc) = state.vpc.as_mut() else {
-                return Err(NetworkError {
-                    plugin: PLUGIN.into(),
-                    message: "add cmd: failed to assign an IP address to container".into(),
-                });
+            let (Some(ipamd), Some(vpc)) =
+                (state.ipamds.get_mut(&sandbox.node), state.vpc.as_mut())
+            else {
+                return Err(ipamd_unreachable());
             };
             let result = ipamd.assign(vpc, &key, now);
             if let Some(instance) = instance {

@@ -6,16 +6,23 @@
 //! A holder stopping cleanly releases the lease (an empty holder and a one-second duration),
 //! so a standby takes over at once.
 //!
+//! As client-go does, a candidate judges a lease expired by its own clock: by how long ago it
+//! last saw the Lease change (`observedTime`), not by the holder's `renewTime`, so clocks that
+//! disagree between servers do not matter. A holder whose tries fail past the renew deadline
+//! gives up; a conflicting write to the Lease while renewing is a failed try, not a lost
+//! lease.
+//!
 //! Durations are simulated (`api::clock::Clock`): at `--speed 10` a 15 s lease lasts 1.5 s.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api::clock::Clock;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Client;
 use kube::api::{Api, PostParams};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// One election: which Lease, who this candidate is, and its timing.
@@ -62,8 +69,36 @@ enum Attempt {
     Taken,
 }
 
-fn now() -> MicroTime {
-    MicroTime(jiff::Timestamp::now())
+/// The last version of the Lease this candidate saw, and when it first saw it (client-go's
+/// `observedRecord` and `observedTime`).
+struct Observed {
+    version: String,
+    at: Instant,
+}
+
+impl Observed {
+    /// Notes `lease` as seen now, unless it is the version seen before.
+    fn see(observed: &mut Option<Observed>, lease: &Lease) {
+        let version = lease.metadata.resource_version.clone().unwrap_or_default();
+        if observed.as_ref().is_none_or(|o| o.version != version) {
+            *observed = Some(Observed {
+                version,
+                at: Instant::now(),
+            });
+        }
+    }
+}
+
+/// The lease's duration in simulated time.
+fn lease_duration(spec: &LeaseSpec) -> Duration {
+    Duration::from_secs(u64::try_from(spec.lease_duration_seconds.unwrap_or(15)).unwrap_or(15))
+}
+
+/// Whether `spec` names a holder other than this candidate.
+fn other_holder(spec: &LeaseSpec, config: &Config) -> bool {
+    spec.holder_identity
+        .as_deref()
+        .is_some_and(|h| !h.is_empty() && h != config.identity)
 }
 
 /// Runs `work` while this candidate holds the lease, until `shutdown`: `work` gets a token
@@ -76,17 +111,25 @@ where
 {
     let leases: Api<Lease> = Api::namespaced(client, &config.namespace);
     let retry = config.clock.real(config.retry_period);
+    let mut observed = None;
     loop {
         // Acquire.
+        let mut last_error = String::new();
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
-            match attempt(&leases, &config).await {
+            match attempt(&leases, &config, &mut observed).await {
                 Ok(Attempt::Held) => break,
                 Ok(Attempt::Taken) => {}
                 Err(error) => {
-                    tracing::debug!(lease = %config.name, %error, "acquiring the lease failed")
+                    // Said once per distinct error: a candidate that can never acquire
+                    // (no permission, no store) must not stand by in silence.
+                    let text = error.to_string();
+                    if text != last_error {
+                        tracing::warn!(lease = %config.name, error = %text, "acquiring the lease failed; retrying");
+                        last_error = text;
+                    }
                 }
             }
             tokio::select! {
@@ -97,20 +140,24 @@ where
         tracing::info!(lease = %config.name, identity = %config.identity, "became leader");
         let term = shutdown.child_token();
         let handle = tokio::spawn(work(term.clone()));
-        // Renew.
+        // Renew: a holder that has not renewed within the renew deadline gives up.
+        let renew_deadline = config.clock.real(config.renew_deadline);
         let mut renewed = Instant::now();
-        let stopping = loop {
+        let (stopping, why) = loop {
             tokio::select! {
-                _ = shutdown.cancelled() => break true,
+                _ = shutdown.cancelled() => break (true, String::new()),
                 _ = tokio::time::sleep(retry) => {}
             }
-            match attempt(&leases, &config).await {
+            match attempt(&leases, &config, &mut observed).await {
                 Ok(Attempt::Held) => renewed = Instant::now(),
-                Ok(Attempt::Taken) => break false,
+                Ok(Attempt::Taken) => break (false, "another candidate holds it".to_string()),
                 Err(error) => {
-                    tracing::debug!(lease = %config.name, %error, "renewing the lease failed");
-                    if renewed.elapsed() > config.clock.real(config.renew_deadline) {
-                        break false;
+                    tracing::warn!(lease = %config.name, %error, "renewing the lease failed; retrying");
+                    if renewed.elapsed() > renew_deadline {
+                        break (
+                            false,
+                            format!("no renewal within the renew deadline: {error}"),
+                        );
                     }
                 }
             }
@@ -121,7 +168,7 @@ where
             release(&leases, &config).await;
             return;
         }
-        tracing::warn!(lease = %config.name, identity = %config.identity, "lost the lease; standing by");
+        tracing::warn!(lease = %config.name, identity = %config.identity, %why, "lost the lease; standing by");
     }
 }
 
@@ -132,14 +179,23 @@ pub async fn held_by_other(client: &Client, config: &Config) -> bool {
     let Ok(Some(lease)) = leases.get_opt(&config.name).await else {
         return false;
     };
+    // A first look has no observation to go by: the holder's last renewal decides.
     let spec = lease.spec.unwrap_or_default();
-    let holder = spec.holder_identity.clone().unwrap_or_default();
-    !holder.is_empty() && holder != config.identity && !expired(&spec, config)
+    other_holder(&spec, config)
+        && spec
+            .renew_time
+            .as_ref()
+            .is_some_and(|r| config.clock.elapsed_since(r.0) <= lease_duration(&spec))
 }
 
 /// One try to acquire or renew the lease.
-async fn attempt(leases: &Api<Lease>, config: &Config) -> Result<Attempt, kube::Error> {
+async fn attempt(
+    leases: &Api<Lease>,
+    config: &Config,
+    observed: &mut Option<Observed>,
+) -> Result<Attempt, kube::Error> {
     let duration = i32::try_from(config.lease_duration.as_secs()).unwrap_or(15);
+    let now = || MicroTime(config.clock.now());
     let Some(mut lease) = leases.get_opt(&config.name).await? else {
         let lease = Lease {
             metadata: ObjectMeta {
@@ -157,15 +213,19 @@ async fn attempt(leases: &Api<Lease>, config: &Config) -> Result<Attempt, kube::
             }),
         };
         return match leases.create(&PostParams::default(), &lease).await {
-            Ok(_) => Ok(Attempt::Held),
+            Ok(written) => {
+                Observed::see(observed, &written);
+                Ok(Attempt::Held)
+            }
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(Attempt::Taken),
             Err(e) => Err(e),
         };
     };
+    Observed::see(observed, &lease);
     let spec = lease.spec.clone().unwrap_or_default();
-    let holder = spec.holder_identity.clone().unwrap_or_default();
-    let mine = holder == config.identity;
-    if !mine && !holder.is_empty() && !expired(&spec, config) {
+    let mine = spec.holder_identity.as_deref() == Some(config.identity.as_str());
+    let unchanged_for = observed.as_ref().map_or(Duration::ZERO, |o| o.at.elapsed());
+    if other_holder(&spec, config) && unchanged_for <= config.clock.real(lease_duration(&spec)) {
         return Ok(Attempt::Taken);
     }
     let mut next = spec;
@@ -181,21 +241,15 @@ async fn attempt(leases: &Api<Lease>, config: &Config) -> Result<Attempt, kube::
         .replace(&config.name, &PostParams::default(), &lease)
         .await
     {
-        Ok(_) => Ok(Attempt::Held),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(Attempt::Taken),
+        Ok(written) => {
+            Observed::see(observed, &written);
+            Ok(Attempt::Held)
+        }
+        // Someone else wrote first: while acquiring, they won; while renewing, it is one
+        // failed try (client-go retries until the renew deadline).
+        Err(kube::Error::Api(s)) if s.code == 409 && !mine => Ok(Attempt::Taken),
         Err(e) => Err(e),
     }
-}
-
-/// Whether the lease's holder has not renewed it for its duration (simulated).
-fn expired(spec: &LeaseSpec, config: &Config) -> bool {
-    let Some(renewed) = spec.renew_time.as_ref() else {
-        return true;
-    };
-    let seconds = u64::try_from(spec.lease_duration_seconds.unwrap_or(15)).unwrap_or(15);
-    let valid_for = config.clock.real(Duration::from_secs(seconds));
-    let age = jiff::Timestamp::now().duration_since(renewed.0);
-    age.unsigned_abs() > valid_for && age.is_positive()
 }
 
 /// Gives the lease up (client-go's ReleaseOnCancel): no holder, a one-second duration.
@@ -211,7 +265,7 @@ async fn release(leases: &Api<Lease>, config: &Config) {
     }
     spec.holder_identity = None;
     spec.lease_duration_seconds = Some(1);
-    spec.renew_time = Some(now());
+    spec.renew_time = Some(MicroTime(config.clock.now()));
     if let Err(error) = leases
         .replace(&config.name, &PostParams::default(), &lease)
         .await

@@ -55,8 +55,55 @@ pub enum Scenario {
     Etcd,
     /// Pod startup.
     Startup,
-    /// Scheduling, then scale.
+    /// Scheduling, then scale on the same cluster.
+    #[value(alias = "scale")]
     Schedule,
+}
+
+impl Scenario {
+    /// Every scenario, in run order.
+    const ALL: [Scenario; 7] = [
+        Scenario::Boot,
+        Scenario::Create,
+        Scenario::Watch,
+        Scenario::List,
+        Scenario::Etcd,
+        Scenario::Startup,
+        Scenario::Schedule,
+    ];
+
+    /// Its name on the command line and in the JSON's `only`.
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Boot => "boot",
+            Scenario::Create => "create",
+            Scenario::Watch => "watch",
+            Scenario::List => "list",
+            Scenario::Etcd => "etcd",
+            Scenario::Startup => "startup",
+            Scenario::Schedule => "schedule",
+        }
+    }
+
+    /// The JSON keys of its figures.
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Scenario::Boot => &["bootMs", "bootWarmMs", "idleRssMiB"],
+            Scenario::Create => &["createPerSec"],
+            Scenario::Watch => &["watchFanoutWatchers", "watchFanoutP99Ms"],
+            Scenario::List => &["listPods", "listPagedMs", "listUnpagedMs"],
+            Scenario::Etcd => &["etcdCreatePerSec"],
+            Scenario::Startup => &["podStartupP50Ms", "podStartupP99Ms"],
+            Scenario::Schedule => &[
+                "scheduleNodes",
+                "schedulePods",
+                "schedulePodsPerSec",
+                "scaleNodes",
+                "scalePods",
+                "scaleRssMiB",
+            ],
+        }
+    }
 }
 
 /// Settings of `skiff bench`.
@@ -254,6 +301,12 @@ pub async fn run(cfg: &BenchConfig) -> Report {
         report::build_profile()
     );
     let wanted = |s: Scenario| cfg.only.is_empty() || cfg.only.contains(&s);
+    report.only = cfg.only.iter().map(|s| s.name()).collect();
+    for s in Scenario::ALL.into_iter().filter(|s| !wanted(*s)) {
+        for key in s.keys() {
+            report.skip(key);
+        }
+    }
     macro_rules! scenario {
         ($name:literal, $call:expr) => {{
             eprintln!("  {} …", $name);

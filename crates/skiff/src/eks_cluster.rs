@@ -363,15 +363,14 @@ impl FargateMachines for MachineryHandle {
 }
 
 /// Writes the cluster's objects on first start (or brings node groups in line with the file
-/// on a later start): CRDs, add-ons, the VPC (through `cloud`), node groups and Fargate
-/// profiles. Returns the add-ons' CNI environment.
+/// on a later start): add-ons, the VPC (through `cloud`), node groups and Fargate profiles.
+/// The CRDs are already installed (`start_eks` does it on every server).
 pub(crate) async fn provision(
     client: &Client,
     cloud: &Cloud,
     cluster: &Cluster,
     from_file: bool,
 ) -> Result<(), UpError> {
-    install_crds(client).await?;
     // Add-ons (created once; users may change them afterwards, as on EKS).
     let mut versions = eks::addons::versions(&cluster.version)
         .or_else(|| eks::addons::versions(eks::config::DEFAULT_VERSION))
@@ -623,10 +622,7 @@ impl api::cni::PodNetwork for NetworkSlot {
         Box::pin(async move {
             match self.current() {
                 Some(cloud) => cloud.setup(sandbox).await,
-                None => Err(api::cni::NetworkError {
-                    plugin: "aws-cni".into(),
-                    message: "add cmd: Error received from AddNetwork gRPC call: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:50051: connect: connection refused\"".into(),
-                }),
+                None => Err(aws::cloud::ipamd_unreachable()),
             }
         })
     }

@@ -204,6 +204,8 @@ pub struct Running {
     pub node_agent: Option<node_agent::NodeAgent>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    /// Held for the cluster's life when the store does not lock the data directory itself.
+    _dir_lock: Option<store::DirLock>,
 }
 
 impl Running {
@@ -336,6 +338,15 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         path: cfg.data_dir.clone(),
         source,
     })?;
+    // The SQLite backend locks the data directory itself; on another store, skiff does: two
+    // servers on one directory would share a leader identity and both lead.
+    let dir_lock = match cfg.store {
+        StoreKind::Sqlite => None,
+        _ => {
+            let path = cfg.data_dir.join("state.db");
+            Some(store::DirLock::acquire(&path).map_err(|source| UpError::Store { path, source })?)
+        }
+    };
     let store = open_store(&cfg).await?;
     let listener = if cfg.serve {
         Some(
@@ -389,11 +400,12 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
             shutdown.clone(),
         )));
     }
+    // This server's name in every election, kept in the data directory.
+    let identity = leader_identity(&cfg.data_dir);
     if cfg.controllers {
         // The scheduler and the controllers run while this server holds their Leases
         // (kube-system/kube-scheduler, kube-system/kube-controller-manager), so several
         // servers on one etcd stand by for each other.
-        let identity = leader_identity(&cfg.data_dir);
         let client = component_client(&server, "system:kube-controller-manager", &[]);
         let config = controllers::Config {
             root_ca_pem: Some(pki.ca_pem.clone()),
@@ -428,9 +440,12 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         None => None,
     };
     let node_agent = match cluster {
-        Some(cluster) => {
-            Some(start_eks(&server, &cfg, &cluster, catalog, &shutdown, &mut tasks).await?)
-        }
+        Some(cluster) => Some(
+            start_eks(
+                &server, &cfg, &identity, &cluster, catalog, &shutdown, &mut tasks,
+            )
+            .await?,
+        ),
         None => None,
     };
     Ok(Running {
@@ -441,6 +456,7 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         node_agent,
         shutdown,
         tasks,
+        _dir_lock: dir_lock,
     })
 }
 
@@ -485,22 +501,42 @@ pub enum MigrateCommandError {
         #[source]
         source: store::Error,
     },
+    /// `--from sqlite:DIR` names a directory without a store.
+    #[error(
+        "no skiff store in {} ({} is missing): pass the --data-dir of the stopped cluster",
+        dir.display(),
+        dir.join("state.db").display()
+    )]
+    NoSource { dir: PathBuf },
+    /// A directory for `--to sqlite:DIR` could not be created.
+    #[error("creating {}: {source}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The copy failed.
     #[error(transparent)]
     Migrate(#[from] store::MigrateError),
 }
 
+/// Opens one side of a migration: the source must exist; an SQLite target is created (its
+/// directory too) when missing.
 async fn open_migrate_store(
     spec: &MigrateStore,
+    source_side: bool,
 ) -> Result<Arc<dyn store::Backend>, MigrateCommandError> {
     match spec {
         MigrateStore::Sqlite(dir) => {
             let path = dir.join("state.db");
-            if !path.exists() {
-                return Err(MigrateCommandError::Open {
-                    store: format!("sqlite:{}", dir.display()),
-                    source: store::Error::NotFound(path.display().to_string()),
-                });
+            if source_side && !path.exists() {
+                return Err(MigrateCommandError::NoSource { dir: dir.clone() });
+            }
+            if !source_side {
+                std::fs::create_dir_all(dir).map_err(|source| MigrateCommandError::CreateDir {
+                    dir: dir.clone(),
+                    source,
+                })?;
             }
             store::SqliteBackend::open(&path)
                 .map(|b| Arc::new(b) as Arc<dyn store::Backend>)
@@ -522,15 +558,15 @@ async fn open_migrate_store(
 
 /// `skiff migrate --from FROM --to TO`: copies every object of a stopped cluster's store into
 /// an empty one, keeping their resourceVersions when the target starts behind the source
-/// (see `store::migrate`). The data directory keeps the cluster's credentials: run
-/// `skiff up --data-dir DIR --store TO` afterwards.
+/// (see `store::migrate`). The credentials travel in the store (`/skiff.dev/pki`) and stay in
+/// the data directory: run `skiff up --data-dir DIR --store TO` afterwards.
 pub async fn migrate(
     from: &MigrateStore,
     to: &MigrateStore,
     progress: impl FnMut(u64, u64),
 ) -> Result<store::MigrateReport, MigrateCommandError> {
-    let source = open_migrate_store(from).await?;
-    let target = open_migrate_store(to).await?;
+    let source = open_migrate_store(from, true).await?;
+    let target = open_migrate_store(to, false).await?;
     Ok(store::migrate(source.as_ref(), target.as_ref(), progress).await?)
 }
 
@@ -570,6 +606,7 @@ fn default_cluster(nodes: usize, seed: u64) -> Result<eks::config::Cluster, UpEr
 async fn start_eks(
     server: &ApiServer,
     cfg: &UpConfig,
+    identity: &str,
     cluster: &eks::config::Cluster,
     catalog: node_agent::behaviour::Catalog,
     shutdown: &CancellationToken,
@@ -618,7 +655,7 @@ async fn start_eks(
         profiles,
         started: Arc::new(started_tx),
     };
-    let election = leader::Config::new("skiff-cloud", &leader_identity(&cfg.data_dir), cfg.clock);
+    let election = leader::Config::new("skiff-cloud", identity, cfg.clock);
     let standby = leader::held_by_other(&admin, &election).await;
     tasks.push(tokio::spawn(leader::run(
         admin,

@@ -24,7 +24,8 @@ enum Command {
     /// simulates the AWS half of EKS: the cluster of an eksctl ClusterConfig (-f), or the
     /// one `eksctl create cluster` makes by default (a VPC with public and private subnets,
     /// a managed node group of 2 m5.large), with the VPC CNI, kube-proxy and CoreDNS
-    /// add-ons. Writes DIR/kubeconfig (context `skiff`) before it reports ready.
+    /// add-ons. Writes DIR/kubeconfig (context `skiff`) before it reports ready (except with
+    /// `--role controllers`, which serves nothing).
     /// Restarting on the same data directory serves every object as it was.
     Up(Box<UpArgs>),
     /// List the EC2 instance types skiff knows, with their limits and max pods.
@@ -54,14 +55,16 @@ enum Command {
     /// Copy a stopped cluster's store into an empty one (SQLite to etcd when a cluster
     /// outgrows one machine), keeping every object and its resourceVersion.
     ///
-    /// Then start it with `skiff up --data-dir DIR --store TO` (the data directory keeps the
-    /// cluster's credentials and kubeconfig).
+    /// Then start it with `skiff up --data-dir DIR --store TO` (the credentials travel in the
+    /// store and stay in the data directory with the kubeconfig). History before the move is
+    /// compacted: watches from before it get 410 Gone and list again.
     Migrate {
         /// The store to read: `sqlite:DIR` (a data directory; skiff must not be running on
         /// it) or `etcd://host:port[,host:port...]`.
         #[arg(long, value_name = "STORE")]
         from: skiff::MigrateStore,
-        /// The empty store to write: `etcd://host:port[,host:port...]` or `sqlite:DIR`.
+        /// The empty store to write: `etcd://host:port[,host:port...]` or `sqlite:DIR` (created
+        /// when missing).
         #[arg(long, value_name = "STORE")]
         to: skiff::MigrateStore,
         /// CA bundle (PEM) that signed etcd's server certificates.
@@ -190,9 +193,10 @@ struct UpArgs {
     listen: SocketAddr,
     /// Where cluster state is stored: `sqlite` (a file in the data directory), `memory`
     /// (lost when skiff stops) or `etcd://host:port[,host:port...]` (an etcd v3 cluster,
-    /// 3.4 or newer; keys under /registry/ as kube-apiserver lays them out). With etcd the
-    /// data directory still holds this server's credentials and kubeconfig: sharing them
-    /// through etcd between several servers is not implemented yet (issue 7).
+    /// 3.4 or newer; keys under /registry/ as kube-apiserver lays them out). With etcd,
+    /// several servers share one cluster: the first stores the cluster's credentials under
+    /// /skiff.dev/pki and the others take them into their own data directories (give each
+    /// server its own --data-dir).
     #[arg(
         long,
         value_name = "STORE",
@@ -429,14 +433,17 @@ fn main() -> ExitCode {
                 match result {
                     Ok(report) => {
                         println!(
-                            "migrated {} keys at revision {}; resourceVersions {}",
+                            "migrated {} keys at revision {}; resourceVersions {}; the target \
+                             is at revision {}, compacted there (watches from before the move \
+                             get 410 Gone and list again)",
                             report.keys,
                             report.source_revision,
                             if report.exact_revisions {
                                 "kept"
                             } else {
                                 "renumbered (order kept): clients must list again"
-                            }
+                            },
+                            report.target_revision
                         );
                         ExitCode::SUCCESS
                     }

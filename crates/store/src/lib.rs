@@ -25,7 +25,7 @@ pub mod sqlite;
 pub use etcd::{EtcdBackend, EtcdOptions, EtcdTls};
 pub use memory::MemoryBackend;
 pub use migrate::{MigrateError, MigrateReport, migrate};
-pub use sqlite::SqliteBackend;
+pub use sqlite::{DirLock, SqliteBackend};
 
 /// A store revision. Revision 0 means "nothing written yet" / "latest" depending on context.
 pub type Revision = i64;

@@ -4,9 +4,15 @@
 //! Every live key is copied in the order of its last write, so the target's revisions keep the
 //! source's order. When the target starts behind the source (an empty etcd does), the copy
 //! also keeps the revisions themselves: before each key the target's revision is brought up
-//! to the key's revision minus one with padding writes (to keys under
-//! [`PADDING_PREFIX`], deleted at the end), so every object keeps its `resourceVersion` and
-//! clients' cached versions, watches and `continue` tokens stay meaningful.
+//! to the key's revision minus one with padding writes (to keys under [`PADDING_PREFIX`],
+//! deleted at the end), so every object keeps its `resourceVersion` and an update that names
+//! it still succeeds.
+//!
+//! History (older versions, deleted keys) is not copied. So that nobody is served a history
+//! with holes, the copy ends as `etcdutl snapshot restore --bump-revision --mark-compacted`
+//! does: the target's revision is brought up to at least the source's (it never goes back),
+//! and everything up to it is compacted. A watch or `continue` token from before the move then
+//! gets `410 Gone` and its client lists again, as after any compaction.
 
 use futures::StreamExt;
 
@@ -31,13 +37,19 @@ pub struct MigrateReport {
     pub exact_revisions: bool,
     /// Padding writes made to advance the target's revision.
     pub padding_writes: u64,
+    /// The target's revision at the end, compacted up to (at least the source's).
+    pub target_revision: Revision,
 }
 
 /// Why a migration could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     /// The target already holds keys: migrating into it could mix two clusters.
-    #[error("the target {backend} store is not empty ({keys} keys); migrate into an empty store")]
+    #[error(
+        "the target {backend} store is not empty ({keys} keys); migrate into an empty store \
+         (if an earlier migration stopped part-way, clear its keys first, e.g. \
+         `etcdctl del --prefix /`)"
+    )]
     NotEmpty {
         /// The target's backend name.
         backend: &'static str,
@@ -84,15 +96,17 @@ pub async fn migrate(
         }
     }
     // Objects (`/registry/…`) first in revision order, then everything else (a cluster's
-    // identity key is its first write; copied last, it does not push the objects' revisions).
+    // identity and shared credentials are written before any object; copied last, they do
+    // not push the objects' revisions).
     keys.sort_by_key(|kv| (!kv.key.starts_with("/registry/"), kv.mod_revision));
     let total = keys.len() as u64;
     let mut exact = true;
     let mut padding = 0u64;
+    // Nothing else writes to the target, so its revision is known without asking again.
+    let mut current = target.current_revision().await?;
     for (done, kv) in keys.iter().enumerate() {
         let object = kv.key.starts_with("/registry/");
         if exact && object {
-            let current = target.current_revision().await?;
             let wanted = kv.mod_revision - 1;
             if current > wanted {
                 exact = false;
@@ -103,19 +117,33 @@ pub async fn migrate(
             }
         }
         let written = target.create(&kv.key, kv.value.clone()).await?;
+        current = written.mod_revision;
         if object && written.mod_revision != kv.mod_revision {
             exact = false;
         }
         progress(done as u64 + 1, total);
     }
-    for n in 0..padding {
-        target.delete(&padding_key(n), None).await?;
+    // Never behind the source: a version a client saw there must not be handed out again.
+    if current < revision {
+        let count = u64::try_from(revision - current).unwrap_or(0);
+        pad(target, padding, count).await?;
+        padding += count;
     }
+    let deletes = futures::stream::iter(0..padding)
+        .map(|n| async move { target.delete(&padding_key(n), None).await })
+        .buffer_unordered(PADDING_CONCURRENCY);
+    futures::pin_mut!(deletes);
+    while let Some(result) = deletes.next().await {
+        result?;
+    }
+    let end = target.current_revision().await?;
+    target.compact(end).await?;
     Ok(MigrateReport {
         keys: total,
         source_revision: revision,
         exact_revisions: exact,
         padding_writes: padding,
+        target_revision: end,
     })
 }
 

@@ -962,14 +962,16 @@ fn storage_msg(message: impl Into<String>) -> Error {
     Error::Storage(message.into().into())
 }
 
-/// The advisory lock making a data directory exclusive to one open store.
-struct DirLock {
+/// The advisory lock making a data directory exclusive to one skiff: the SQLite backend takes
+/// it for its database, and a skiff on another store takes the same lock for its data
+/// directory (its credentials, kubeconfig and leader identity are that directory's).
+pub struct DirLock {
     _file: File,
 }
 
 impl DirLock {
     /// Lock `<db>.lock` (creating it) and write our pid into it; `Locked` if someone holds it.
-    fn acquire(db: &Path) -> Result<Self> {
+    pub fn acquire(db: &Path) -> Result<Self> {
         let mut lock_path = OsString::from(db.as_os_str());
         lock_path.push(".lock");
         let lock_path = PathBuf::from(lock_path);
@@ -999,7 +1001,8 @@ impl DirLock {
                 let dir = db.parent().unwrap_or(db);
                 return Err(Error::Locked(format!(
                     "the data directory {} is in use by another skiff process ({holder}): {} is \
-                     locked; stop that process or choose another data directory",
+                     locked; stop that process or choose another data directory (several \
+                     servers sharing one etcd each need their own --data-dir)",
                     dir.display(),
                     lock_path.display()
                 )));

@@ -852,6 +852,20 @@ async fn migrating_memory_to_sqlite_keeps_every_key_and_revision() {
         "the gaps were padded: {report:?}"
     );
     assert_migrated(&target, &want).await;
+    // The history ended in deletes after the last live key; the target is not behind the
+    // source all the same, and the history it never received is compacted, not served.
+    let source_revision = source.current_revision().await.expect("revision");
+    assert_eq!(report.source_revision, source_revision);
+    assert!(report.target_revision >= source_revision, "{report:?}");
+    assert_eq!(
+        target.current_revision().await.expect("revision"),
+        report.target_revision
+    );
+    match target.watch("/", 1).await {
+        Err(store::Error::Compacted { .. }) => {}
+        Err(other) => panic!("a watch from before the move: expected Compacted, got {other}"),
+        Ok(_) => panic!("a watch from before the move was served a history the copy never had"),
+    }
     // A second migration into the now non-empty store is refused.
     let err = store::migrate(&source, &target, |_, _| {})
         .await

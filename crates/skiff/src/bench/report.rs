@@ -52,6 +52,8 @@ pub struct Figure {
     pub note: Option<String>,
     /// Whether the value is a count (written as a JSON integer).
     pub integer: bool,
+    /// Left out by `--only`.
+    pub skipped: bool,
 }
 
 /// The rows of a run in print order: (scenario, figure, key, unit, target, integer).
@@ -176,6 +178,8 @@ pub struct Report {
     pub figures: Vec<Figure>,
     /// Scenarios that failed, with their error.
     pub errors: Vec<String>,
+    /// The scenarios `--only` named (empty: all ran).
+    pub only: Vec<&'static str>,
 }
 
 impl Report {
@@ -192,12 +196,14 @@ impl Report {
                 value: None,
                 note: None,
                 integer,
+                skipped: false,
             })
             .collect();
         Report {
             size,
             figures,
             errors: Vec::new(),
+            only: Vec::new(),
         }
     }
 
@@ -212,6 +218,11 @@ impl Report {
     /// Records a measured value.
     pub fn set(&mut self, key: &str, value: f64) {
         self.row(key).value = Some(value);
+    }
+
+    /// Marks a figure as left out by `--only`.
+    pub fn skip(&mut self, key: &str) {
+        self.row(key).skipped = true;
     }
 
     /// Attaches a remark to a figure.
@@ -245,6 +256,7 @@ impl Report {
                     match (f.target, f.value) {
                         (Some(t), Some(v)) if t.held(v) => "yes".into(),
                         (Some(_), Some(_)) => "NO".into(),
+                        (Some(_), None) if f.skipped => "not run".into(),
                         (Some(_), None) => "not measured".into(),
                         (None, _) => String::new(),
                     },
@@ -322,6 +334,7 @@ impl Report {
             json!({"cores": m.cores, "memoryMiB": m.memory_mib, "cpuModel": m.cpu_model}),
         );
         doc.insert("size".into(), json!(self.size.name()));
+        doc.insert("only".into(), json!(self.only));
         doc.insert("build".into(), json!(build_profile()));
         let held: Map<String, Value> = self
             .figures

@@ -145,6 +145,13 @@ async fn bench_only_runs_the_scenarios_named_and_leaves_the_others_null() {
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).expect("json"))
         .expect("the bench JSON parses");
     assert!(doc["podStartupP99Ms"].is_number(), "{doc}");
+    assert_eq!(doc["only"], serde_json::json!(["startup"]));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("boot") && l.ends_with("not run")),
+        "rows left out say so:\n{stdout}"
+    );
     // The startup note splits each pod's time at its binding.
     let note = doc["notes"]["podStartupP99Ms"].as_str().unwrap_or_default();
     assert!(note.contains("create → bound"), "{note}");
@@ -153,6 +160,8 @@ async fn bench_only_runs_the_scenarios_named_and_leaves_the_others_null() {
         "createPerSec",
         "etcdCreatePerSec",
         "schedulePodsPerSec",
+        "watchFanoutP99Ms",
+        "listPagedMs",
     ] {
         assert!(doc[key].is_null(), "{key} ran: {}", doc[key]);
     }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use testkit::{ClusterOptions, TestCluster};
 
 use crate::kubectl::{Kubectl, kubectl_on_path, table};
-use crate::support::{Skiff, client, wait_for};
+use crate::support::{Skiff, client, node_ready, wait_for};
 
 /// Simulated time runs this many times faster than real time (see workloads.rs).
 const SPEED: &str = "10";
@@ -71,30 +71,33 @@ addons:
     version: v1.11.4-eksbuild.24
 "#;
 
-/// Runs `skiff ARGS --kubeconfig KUBECONFIG`; returns (exit code, stdout, stderr).
+/// How long one `skiff` CLI command may take: a hang guard, not a timing target (`nodegroup
+/// replace` of four nodes takes about a minute in a debug build on a loaded two-core machine).
+const CLI_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs `skiff ARGS --kubeconfig KUBECONFIG`; returns (exit code, stdout, stderr). Kills the
+/// command and fails if it runs longer than [`CLI_TIMEOUT`].
 async fn skiff_cli(kubeconfig: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(args)
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"));
+    cmd.args(args)
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .stdin(std::process::Stdio::null())
-        .output()
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(CLI_TIMEOUT, cmd.output())
         .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "`skiff {}` did not finish within {CLI_TIMEOUT:?}",
+                args.join(" ")
+            )
+        })
         .expect("run the skiff CLI");
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn ready(node: &Node) -> bool {
-    node.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 fn internal_ip(node: &Node) -> Ipv4Addr {
@@ -163,7 +166,7 @@ async fn ip_exhaustion_then_the_custom_networking_fix_as_on_eks() {
     let nodes: Api<Node> = Api::all(c.clone());
     let node_list = wait_for("four Ready m5.4xlarge nodes", SLOW, || async {
         let l = nodes.list(&ListParams::default()).await.ok()?.items;
-        (l.len() == 4 && l.iter().all(ready)).then_some(l)
+        (l.len() == 4 && l.iter().all(node_ready)).then_some(l)
     })
     .await;
     // Node IPs: the primary address of each instance's primary ENI, in its zone's /26.
@@ -400,7 +403,7 @@ async fn the_default_cluster_is_eksctls_with_real_ec2_nodes() {
     let nodes: Api<Node> = Api::all(c.client.clone());
     let list = wait_for("two Ready nodes", SLOW, || async {
         let l = nodes.list(&ListParams::default()).await.ok()?.items;
-        (l.len() == 2 && l.iter().all(ready)).then_some(l)
+        (l.len() == 2 && l.iter().all(node_ready)).then_some(l)
     })
     .await;
     let subnets: Api<DynamicObject> = Api::all_with(c.client.clone(), &ec2("Subnet", "subnets"));
@@ -602,7 +605,7 @@ async fn fargate_pods_get_their_own_right_sized_node_and_refusals_name_fargate()
     let nodes: Api<Node> = Api::all(c.client.clone());
     wait_for("two Ready EC2 nodes", SLOW, || async {
         let l = nodes.list(&ListParams::default()).await.ok()?.items;
-        (l.len() == 2 && l.iter().all(ready)).then_some(())
+        (l.len() == 2 && l.iter().all(node_ready)).then_some(())
     })
     .await;
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.client.clone());
@@ -764,11 +767,11 @@ async fn a_cluster_file_with_unmodelled_fields_starts_with_warnings_and_node_gro
         .expect("nodes")
         .items;
     assert_eq!(l.len(), 3);
-    assert!(l.iter().all(ready));
+    assert!(l.iter().all(node_ready));
     // An unknown group: EKS's answer.
     let (code, _, err) =
         skiff_cli(&kubeconfig, &["nodegroup", "scale", "nope", "--nodes", "1"]).await;
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("(ResourceNotFoundException) when calling the DescribeNodegroup operation: No node group found for name: nope."),
         "{err}"
@@ -776,7 +779,7 @@ async fn a_cluster_file_with_unmodelled_fields_starts_with_warnings_and_node_gro
     // Beyond the maximum: eksctl's message, nothing changes.
     let (code, _, err) =
         skiff_cli(&kubeconfig, &["nodegroup", "scale", "ng-1", "--nodes", "9"]).await;
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("the desired nodes 9 is greater than current nodes-max/maxSize 3"),
         "{err}"
@@ -818,7 +821,7 @@ async fn a_cluster_file_with_unmodelled_fields_starts_with_warnings_and_node_gro
             .await
             .ok()?
             .items;
-        (l.len() == 2 && l.iter().all(ready)).then_some(())
+        (l.len() == 2 && l.iter().all(node_ready)).then_some(())
     })
     .await;
     // Deleting the node group drains and terminates its nodes.

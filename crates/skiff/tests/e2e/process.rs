@@ -8,13 +8,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ListParams, ObjectMeta, PostParams, WatchParams};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams, WatchParams};
 
-use crate::support::{EXIT_TIMEOUT, Skiff, client, rv_number, within};
+use crate::support::{EXIT_TIMEOUT, Skiff, client, node_ready, rv_number, wait_for, within};
 
 /// Bound for single API calls made by these tests.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound for one `skiff migrate` run (a hang guard, not a timing target).
+const MIGRATE_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn configmap(name: &str, data: BTreeMap<String, String>) -> ConfigMap {
     ConfigMap {
@@ -25,6 +30,37 @@ fn configmap(name: &str, data: BTreeMap<String, String>) -> ConfigMap {
         data: Some(data),
         ..Default::default()
     }
+}
+
+/// Every ConfigMap in `maps` by name, with its resourceVersion.
+async fn names_and_versions(maps: &Api<ConfigMap>) -> BTreeMap<String, String> {
+    within(
+        CALL_TIMEOUT,
+        "listing ConfigMaps hangs",
+        maps.list(&ListParams::default()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("listing ConfigMaps: {e}"))
+    .items
+    .into_iter()
+    .map(|m| {
+        (
+            m.metadata.name.unwrap_or_default(),
+            m.metadata.resource_version.unwrap_or_default(),
+        )
+    })
+    .collect()
+}
+
+/// Runs `skiff migrate --from FROM --to TO` to completion, killing it and failing if it takes
+/// longer than [`MIGRATE_TIMEOUT`].
+async fn skiff_migrate(from: &str, to: &str) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"));
+    cmd.args(["migrate", "--from", from, "--to", to])
+        .kill_on_drop(true);
+    within(MIGRATE_TIMEOUT, "skiff migrate hangs", cmd.output())
+        .await
+        .expect("run skiff migrate")
 }
 
 fn namespace(name: &str) -> Namespace {
@@ -665,14 +701,10 @@ async fn migrating_a_stopped_sqlite_cluster_to_etcd_keeps_every_object_and_resou
     let c = client(&ready.kubeconfig).await;
     let maps: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
     for i in 0..20 {
-        let cm = ConfigMap {
-            metadata: ObjectMeta {
-                name: Some(format!("m{i:02}")),
-                ..Default::default()
-            },
-            data: Some(BTreeMap::from([("i".to_string(), i.to_string())])),
-            ..Default::default()
-        };
+        let cm = configmap(
+            &format!("m{i:02}"),
+            BTreeMap::from([("i".to_string(), i.to_string())]),
+        );
         within(
             CALL_TIMEOUT,
             "create",
@@ -690,37 +722,24 @@ async fn migrating_a_stopped_sqlite_cluster_to_etcd_keeps_every_object_and_resou
         .await
         .expect("delete a ConfigMap");
     }
-    let before: BTreeMap<String, String> = maps
-        .list(&ListParams::default())
-        .await
-        .expect("list")
-        .items
-        .into_iter()
-        .map(|m| {
-            (
-                m.metadata.name.unwrap_or_default(),
-                m.metadata.resource_version.unwrap_or_default(),
-            )
-        })
-        .collect();
+    let before = names_and_versions(&maps).await;
     assert_eq!(before.keys().filter(|k| k.starts_with('m')).count(), 15);
     skiff.stop().await;
 
     let to = format!("etcd://{}", etcd.endpoint());
     let from = format!("sqlite:{}", dir.display());
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["migrate", "--from", &from, "--to", &to])
-        .output()
-        .await
-        .expect("run skiff migrate");
+    let out = skiff_migrate(&from, &to).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "skiff migrate: {stdout}{}\netcd log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
+        "skiff migrate: {stdout}{stderr}\netcd log:\n{}",
         etcd.log()
     );
-    assert!(stdout.contains("resourceVersions kept"), "{stdout}");
+    assert!(
+        stdout.contains("resourceVersions kept"),
+        "{stdout}\nstderr:\n{stderr}"
+    );
 
     let mut skiff = Skiff::spawn_with(
         &dir,
@@ -729,19 +748,7 @@ async fn migrating_a_stopped_sqlite_cluster_to_etcd_keeps_every_object_and_resou
     let ready = skiff.ready().await;
     let c = client(&ready.kubeconfig).await;
     let maps: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
-    let after: BTreeMap<String, String> = maps
-        .list(&ListParams::default())
-        .await
-        .expect("list on etcd")
-        .items
-        .into_iter()
-        .map(|m| {
-            (
-                m.metadata.name.unwrap_or_default(),
-                m.metadata.resource_version.unwrap_or_default(),
-            )
-        })
-        .collect();
+    let after = names_and_versions(&maps).await;
     assert_eq!(after, before, "every object with its resourceVersion");
     let newest = before
         .values()
@@ -749,29 +756,17 @@ async fn migrating_a_stopped_sqlite_cluster_to_etcd_keeps_every_object_and_resou
         .max()
         .unwrap_or(0);
     let created = maps
-        .create(
-            &PostParams::default(),
-            &ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some("after".into()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
+        .create(&PostParams::default(), &configmap("after", BTreeMap::new()))
         .await
         .expect("create on etcd");
     assert!(rv_number("rv", created.metadata.resource_version.as_ref()) > newest);
     skiff.stop().await;
 
     // Into a store that is no longer empty: refused.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["migrate", "--from", &from, "--to", &to])
-        .output()
-        .await
-        .expect("run skiff migrate again");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    let out = skiff_migrate(&from, &to).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not empty"), "{stderr}");
 }
 
 #[tokio::test]
@@ -818,13 +813,7 @@ async fn two_api_servers_on_one_etcd_share_credentials_objects_and_watches() {
         "create through a",
         maps_a.create(
             &PostParams::default(),
-            &ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some("shared".into()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
+            &configmap("shared", BTreeMap::new()),
         ),
     )
     .await
@@ -848,16 +837,7 @@ async fn two_api_servers_on_one_etcd_share_credentials_objects_and_watches() {
     let later = within(
         CALL_TIMEOUT,
         "create through b",
-        maps_b.create(
-            &PostParams::default(),
-            &ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some("later".into()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        ),
+        maps_b.create(&PostParams::default(), &configmap("later", BTreeMap::new())),
     )
     .await
     .expect("create through b");
@@ -883,32 +863,27 @@ async fn two_api_servers_on_one_etcd_share_credentials_objects_and_watches() {
 
 #[tokio::test]
 async fn a_standby_server_takes_over_the_controllers_when_the_leader_is_killed() {
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::coordination::v1::Lease;
-    use k8s_openapi::api::core::v1::Pod;
     let Some(etcd) = testkit::etcd::TestEtcd::start() else {
         return;
     };
     let store = format!("etcd://{}", etcd.endpoint());
     let temp = tempfile::tempdir().expect("temp dir");
-    let args = |_: &str| {
-        vec![
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            &store,
-            "--nodes",
-            "0",
-            "--speed",
-            "10",
-        ]
-    };
-    let mut leader = Skiff::spawn_with(&temp.path().join("a"), &args("a"));
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &store,
+        "--nodes",
+        "0",
+        "--speed",
+        "10",
+    ];
+    let mut leader = Skiff::spawn_with(&temp.path().join("a"), &args);
     let a = leader.ready().await;
     let on_a = client(&a.kubeconfig).await;
     let leases: Api<Lease> = Api::namespaced(on_a.clone(), "kube-system");
     let first_holder = lease_holder(&leases, "kube-controller-manager").await;
-    let mut standby = Skiff::spawn_with(&temp.path().join("b"), &args("b"));
+    let mut standby = Skiff::spawn_with(&temp.path().join("b"), &args);
     let b = standby.ready().await;
     let on_b = client(&b.kubeconfig).await;
     let deployments: Api<Deployment> = Api::namespaced(on_b.clone(), "default");
@@ -919,7 +894,7 @@ async fn a_standby_server_takes_over_the_controllers_when_the_leader_is_killed()
         .await
         .expect("create the deployment");
     let count = |n: usize| web_pods_are(&pods, n);
-    crate::support::wait_for(
+    wait_for(
         "the leader's controllers to create 2 pods",
         Duration::from_secs(60),
         || count(2),
@@ -927,16 +902,10 @@ async fn a_standby_server_takes_over_the_controllers_when_the_leader_is_killed()
     .await;
     // The leader dies without releasing its leases.
     leader.kill9().await;
-    let patch = serde_json::json!({"spec": {"replicas": 4}});
-    deployments
-        .patch(
-            "web",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
+    scale_web(&deployments, 4)
         .await
         .expect("scale through the standby");
-    crate::support::wait_for(
+    wait_for(
         "the standby's controllers to create 4 pods",
         Duration::from_secs(60),
         || count(4),
@@ -959,9 +928,6 @@ async fn a_standby_server_takes_over_the_controllers_when_the_leader_is_killed()
 
 #[tokio::test]
 async fn an_etcd_member_and_the_leading_server_die_mid_write_and_the_cluster_carries_on() {
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::coordination::v1::Lease;
-    use k8s_openapi::api::core::v1::Pod;
     let Some(mut etcd) = testkit::etcd::TestEtcdCluster::start(3) else {
         return;
     };
@@ -993,7 +959,7 @@ async fn an_etcd_member_and_the_leading_server_die_mid_write_and_the_cluster_car
         .await
         .expect("create the deployment");
     let count = |n: usize| web_pods_are(&pods, n);
-    crate::support::wait_for("3 pods", Duration::from_secs(60), || count(3)).await;
+    wait_for("3 pods", Duration::from_secs(60), || count(3)).await;
 
     // Writes through the survivor while an etcd member and the leading server die.
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
@@ -1007,39 +973,44 @@ async fn an_etcd_member_and_the_leading_server_die_mid_write_and_the_cluster_car
             while !stop.load(Ordering::SeqCst) {
                 let name = format!("w{i:05}");
                 i += 1;
-                let cm = ConfigMap {
-                    metadata: ObjectMeta {
-                        name: Some(name.clone()),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                };
+                let cm = configmap(&name, BTreeMap::new());
                 let params = PostParams::default();
                 let create = maps.create(&params, &cm);
-                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(10), create).await
-                    && let Ok(mut a) = acknowledged.lock()
-                {
-                    a.push(name);
+                match tokio::time::timeout(Duration::from_secs(10), create).await {
+                    Ok(Ok(_)) => {
+                        if let Ok(mut a) = acknowledged.lock() {
+                            a.push(name);
+                        }
+                    }
+                    // Refused or timed out while the cluster recovers: back off, do not spin.
+                    _ => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let acknowledged_count = || acknowledged.lock().map(|a| a.len()).unwrap_or_default();
+    wait_for(
+        "10 acknowledged writes before the failures",
+        Duration::from_secs(60),
+        || async { (acknowledged_count() >= 10).then_some(()) },
+    )
+    .await;
     etcd.kill(0);
     leader.kill9().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let at_failure = acknowledged_count();
+    wait_for(
+        "10 more acknowledged writes after the failures",
+        Duration::from_secs(60),
+        || async { (acknowledged_count() >= at_failure + 10).then_some(()) },
+    )
+    .await;
     stop.store(true, Ordering::SeqCst);
     writer.await.expect("the writer");
     let acknowledged = acknowledged.lock().map(|a| a.clone()).unwrap_or_default();
-    assert!(
-        acknowledged.len() > 10,
-        "writes went through: {}",
-        acknowledged.len()
-    );
 
     // Every acknowledged write is there, through the surviving server.
     let maps: Api<ConfigMap> = Api::namespaced(on_b.clone(), "default");
-    let listed: HashSet<String> = crate::support::wait_for(
+    let listed: HashSet<String> = wait_for(
         "a list after the failures",
         Duration::from_secs(60),
         || async { maps.list(&ListParams::default()).await.ok() },
@@ -1073,45 +1044,29 @@ async fn an_etcd_member_and_the_leading_server_die_mid_write_and_the_cluster_car
     }
 
     // The standby's controllers take over and the workload converges.
-    let patch = serde_json::json!({"spec": {"replicas": 5}});
-    crate::support::wait_for(
+    wait_for(
         "the scale to be accepted",
         Duration::from_secs(60),
-        || async {
-            deployments
-                .patch(
-                    "web",
-                    &kube::api::PatchParams::default(),
-                    &kube::api::Patch::Merge(&patch),
-                )
-                .await
-                .ok()
-        },
+        || async { scale_web(&deployments, 5).await.ok() },
     )
     .await;
-    crate::support::wait_for(
+    wait_for(
         "5 pods from the new leader",
         Duration::from_secs(90),
         || count(5),
     )
     .await;
     let leases: Api<Lease> = Api::namespaced(on_b.clone(), "kube-system");
-    let lease = leases
-        .get("kube-controller-manager")
-        .await
-        .expect("the lease");
     assert_ne!(
-        lease.spec.and_then(|s| s.holder_identity),
-        Some(first_holder)
+        lease_holder(&leases, "kube-controller-manager").await,
+        first_holder,
+        "the survivor holds the lease"
     );
     survivor.stop().await;
 }
 
 #[tokio::test]
 async fn a_standby_server_takes_over_the_simulated_nodes_and_aws_when_the_leader_is_killed() {
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::coordination::v1::Lease;
-    use k8s_openapi::api::core::v1::{Node, Pod};
     let Some(etcd) = testkit::etcd::TestEtcd::start() else {
         return;
     };
@@ -1131,18 +1086,9 @@ async fn a_standby_server_takes_over_the_simulated_nodes_and_aws_when_the_leader
     let ready_nodes = |c: kube::Client| async move {
         let nodes: Api<Node> = Api::all(c);
         let l = nodes.list(&ListParams::default()).await.ok()?.items;
-        let ready = l
-            .iter()
-            .filter(|n| {
-                n.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-            })
-            .count();
-        (l.len() == 2 && ready == 2).then_some(())
+        (l.len() == 2 && l.iter().all(node_ready)).then_some(())
     };
-    crate::support::wait_for("two Ready nodes", Duration::from_secs(120), || {
+    wait_for("two Ready nodes", Duration::from_secs(120), || {
         ready_nodes(on_a.clone())
     })
     .await;
@@ -1156,65 +1102,59 @@ async fn a_standby_server_takes_over_the_simulated_nodes_and_aws_when_the_leader
         .create(&PostParams::default(), &deployment)
         .await
         .expect("create the deployment");
-    let running = |n: usize| {
-        let pods = pods.clone();
-        async move {
-            let l = pods
-                .list(&ListParams::default().labels("app=web"))
-                .await
-                .ok()?
-                .items;
-            let ips: HashSet<String> = l
-                .iter()
-                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-                .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
-                .collect();
-            (ips.len() == n).then_some(ips)
-        }
-    };
-    let before = crate::support::wait_for(
+    let before = wait_for(
         "4 Running pods with VPC addresses",
         Duration::from_secs(120),
-        || running(4),
+        || web_pod_ips_running(&pods, 4),
     )
     .await;
     let leases: Api<Lease> = Api::namespaced(on_b.clone(), "kube-system");
-    let first = leases
-        .get("skiff-cloud")
-        .await
-        .expect("the data plane's lease")
-        .spec
-        .and_then(|s| s.holder_identity);
+    let first = lease_holder(&leases, "skiff-cloud").await;
     // The leading server (its kubelets, its simulated AWS) dies.
     leader.kill9().await;
-    crate::support::wait_for(
+    wait_for(
         "the standby to take the data plane",
         Duration::from_secs(120),
+        || async { (lease_holder(&leases, "skiff-cloud").await != first).then_some(()) },
+    )
+    .await;
+    // Its kubelets run again on the standby. The nodes' last statuses, posted by the dead
+    // leader's kubelets, still say Ready, so first wait until every node heartbeat Lease
+    // (kube-node-lease) has a renewTime other than the one it had at the takeover: only the
+    // new leader's kubelets renew them. Then the nodes are Ready, the pods keep their
+    // addresses, and new pods get other ones.
+    let node_leases: Api<Lease> = Api::namespaced(on_b.clone(), "kube-node-lease");
+    let at_takeover = wait_for("the node heartbeat Leases", CALL_TIMEOUT, || {
+        node_lease_renewals(&node_leases)
+    })
+    .await;
+    assert!(
+        !at_takeover.is_empty(),
+        "no node heartbeat Leases in kube-node-lease"
+    );
+    wait_for(
+        "the standby's kubelets to renew every node heartbeat Lease",
+        Duration::from_secs(60),
         || async {
-            let l = leases.get("skiff-cloud").await.ok()?;
-            (l.spec?.holder_identity != first).then_some(())
+            let now = node_lease_renewals(&node_leases).await?;
+            at_takeover
+                .iter()
+                .all(|(name, then)| now.get(name).is_some_and(|renewed| renewed != then))
+                .then_some(())
         },
     )
     .await;
-    // Its kubelets run again on the standby: the nodes are Ready, the pods keep their
-    // addresses, and new pods get other ones.
-    crate::support::wait_for("two Ready nodes again", Duration::from_secs(120), || {
+    wait_for("two Ready nodes again", Duration::from_secs(120), || {
         ready_nodes(on_b.clone())
     })
     .await;
-    let patch = serde_json::json!({"spec": {"replicas": 8}});
-    deployments
-        .patch(
-            "web",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
+    scale_web(&deployments, 8)
         .await
         .expect("scale through the standby");
-    let after = crate::support::wait_for(
+    let after = wait_for(
         "8 Running pods with unique addresses",
         Duration::from_secs(120),
-        || running(8),
+        || web_pod_ips_running(&pods, 8),
     )
     .await;
     assert!(
@@ -1226,9 +1166,6 @@ async fn a_standby_server_takes_over_the_simulated_nodes_and_aws_when_the_leader
 
 #[tokio::test]
 async fn the_control_plane_runs_split_an_apiserver_and_a_controllers_server() {
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::coordination::v1::Lease;
-    use k8s_openapi::api::core::v1::Pod;
     let Some(etcd) = testkit::etcd::TestEtcd::start() else {
         return;
     };
@@ -1268,28 +1205,17 @@ async fn the_control_plane_runs_split_an_apiserver_and_a_controllers_server() {
         .await
         .expect("create the deployment through the API server");
     let pods: Api<Pod> = Api::namespaced(c.clone(), "default");
-    crate::support::wait_for(
+    wait_for(
         "the controllers server to create the pods",
         Duration::from_secs(60),
-        || async {
-            let l = pods
-                .list(&ListParams::default().labels("app=web"))
-                .await
-                .ok()?;
-            (l.items.len() == 2).then_some(())
-        },
+        || web_pods_are(&pods, 2),
     )
     .await;
     let identity = std::fs::read_to_string(controllers_dir.join("leader-identity"))
         .expect("the controllers server's identity");
     let leases: Api<Lease> = Api::namespaced(c.clone(), "kube-system");
-    let holder = leases
-        .get("kube-controller-manager")
-        .await
-        .expect("the lease")
-        .spec
-        .and_then(|s| s.holder_identity);
-    assert_eq!(holder.as_deref(), Some(identity.trim()));
+    let holder = lease_holder(&leases, "kube-controller-manager").await;
+    assert_eq!(holder, identity.trim());
     assert!(
         controllers.stdout().contains("no API served here"),
         "{}",
@@ -1300,7 +1226,7 @@ async fn the_control_plane_runs_split_an_apiserver_and_a_controllers_server() {
 }
 
 /// A Deployment `web` of `replicas` nginx pods.
-fn web_deployment(replicas: i32) -> k8s_openapi::api::apps::v1::Deployment {
+fn web_deployment(replicas: i32) -> Deployment {
     serde_json::from_value(serde_json::json!({
         "metadata": {"name": "web"},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
@@ -1310,12 +1236,17 @@ fn web_deployment(replicas: i32) -> k8s_openapi::api::apps::v1::Deployment {
     .expect("a deployment")
 }
 
+/// Scales the Deployment `web` to `replicas` with a merge patch.
+async fn scale_web(deployments: &Api<Deployment>, replicas: i32) -> kube::Result<Deployment> {
+    let patch = serde_json::json!({"spec": {"replicas": replicas}});
+    deployments
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+}
+
 /// The holder of the Lease `name` once some server holds it.
-async fn lease_holder(
-    leases: &Api<k8s_openapi::api::coordination::v1::Lease>,
-    name: &str,
-) -> String {
-    crate::support::wait_for("a server to lead", Duration::from_secs(60), || async {
+async fn lease_holder(leases: &Api<Lease>, name: &str) -> String {
+    wait_for("a server to lead", Duration::from_secs(60), || async {
         leases
             .get_opt(name)
             .await
@@ -1326,11 +1257,46 @@ async fn lease_holder(
     .await
 }
 
+/// The node heartbeat Leases in `node_leases` (namespace `kube-node-lease`) by name, with
+/// their renewTimes; `None` if the list fails.
+async fn node_lease_renewals(
+    node_leases: &Api<Lease>,
+) -> Option<BTreeMap<String, Option<MicroTime>>> {
+    let l = node_leases.list(&ListParams::default()).await.ok()?;
+    Some(
+        l.items
+            .into_iter()
+            .map(|l| {
+                (
+                    l.metadata.name.unwrap_or_default(),
+                    l.spec.and_then(|s| s.renew_time),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// `Some` once exactly `n` pods of the `web` Deployment exist.
-async fn web_pods_are(pods: &Api<k8s_openapi::api::core::v1::Pod>, n: usize) -> Option<()> {
+async fn web_pods_are(pods: &Api<Pod>, n: usize) -> Option<()> {
     let l = pods
         .list(&ListParams::default().labels("app=web"))
         .await
         .ok()?;
     (l.items.len() == n).then_some(())
+}
+
+/// `Some` with their addresses once the Running pods of the `web` Deployment have exactly `n`
+/// distinct IPs.
+async fn web_pod_ips_running(pods: &Api<Pod>, n: usize) -> Option<HashSet<String>> {
+    let l = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .ok()?
+        .items;
+    let ips: HashSet<String> = l
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .collect();
+    (ips.len() == n).then_some(ips)
 }

@@ -290,6 +290,16 @@ pub async fn within<T>(
     }
 }
 
+/// Whether `node` reports the condition `Ready=True`.
+pub fn node_ready(node: &k8s_openapi::api::core::v1::Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
 /// Parses a resourceVersion as the integer skiff uses, naming the object on failure.
 pub fn rv_number(what: &str, rv: Option<&String>) -> u64 {
     let rv = rv.unwrap_or_else(|| panic!("{what} has no resourceVersion"));
@@ -297,8 +307,8 @@ pub fn rv_number(what: &str, rv: Option<&String>) -> u64 {
         .unwrap_or_else(|_| panic!("{what} has a non-numeric resourceVersion {rv:?}"))
 }
 
-/// Polls `check` until it returns `Some`, failing after `patience` with `what` (the bound is a
-/// hang guard, not a timing target).
+/// Polls `check` until it returns `Some`, failing after `patience` with `what`, also when a
+/// single check is still running then (the bound is a hang guard, not a timing target).
 pub async fn wait_for<T, F, Fut>(what: &str, patience: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -306,8 +316,11 @@ where
 {
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        if let Some(v) = check().await {
-            return v;
+        // The deadline bounds each check too, so a hung request fails with `what`.
+        match tokio::time::timeout_at(deadline, check()).await {
+            Ok(Some(v)) => return v,
+            Ok(None) => {}
+            Err(_) => panic!("timed out waiting for: {what}"),
         }
         assert!(
             tokio::time::Instant::now() < deadline,

@@ -16,7 +16,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use testkit::{ClusterOptions, TestCluster};
 
-use crate::support::wait_for;
+use crate::support::{node_ready, wait_for};
 
 /// Simulated time runs this many times faster than real time in these tests: back-offs,
 /// probe periods and tolerations pass in seconds, while the node monitor's 50 s grace period
@@ -96,17 +96,7 @@ async fn three_nodes_register_ready_with_m5_large_allocatable_across_three_zones
         let nodes = nodes.clone();
         async move {
             let l = nodes.list(&ListParams::default()).await.ok()?.items;
-            let ready = l
-                .iter()
-                .filter(|n| {
-                    n.status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|cs| {
-                            cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                        })
-                })
-                .count();
+            let ready = l.iter().filter(|n| node_ready(n)).count();
             (ready == 3).then_some(l)
         }
     })
