@@ -18,6 +18,9 @@ use k8s_openapi::api::core::v1::{
     Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
 };
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use futures::{FutureExt, StreamExt};
+use kube::runtime::reflector::{self, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -163,10 +166,13 @@ impl AdmissionPlugin for FargateAdmission {
             if (request.group, request.resource) != ("", "pods") {
                 return Ok(());
             }
+            let profiles = self.profiles.get();
+            if profiles.is_empty() {
+                return Ok(());
+            }
             let Ok(pod) = serde_json::from_value::<Pod>(obj.clone()) else {
                 return Ok(());
             };
-            let profiles = self.profiles.get();
             let Some(profile) = fargate::matching_profile(&profiles, &pod) else {
                 return Ok(());
             };
@@ -184,6 +190,11 @@ impl AdmissionPlugin for FargateAdmission {
 
 /// Runs the `fargate-scheduler` until `shutdown`, matching pods against `profiles` (kept
 /// current by the caller, as every API server's admission needs them too).
+///
+/// It works from two watches, as kube-scheduler works from informers: the pods whose
+/// `schedulerName` is `fargate-scheduler` and the Fargate nodes. A pass runs when either
+/// changes, and every 250 ms for retries, so its cost follows the Fargate pods and nodes, not
+/// every pod in the cluster.
 pub async fn run(
     client: Client,
     machines: Arc<dyn FargateMachines>,
@@ -192,6 +203,33 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let recorder = events::Recorder::new(client.clone(), fargate::SCHEDULER_NAME, None);
+    let (pods, pod_writer) = reflector::store();
+    let pod_changes = reflector(
+        pod_writer,
+        watcher::watcher(
+            Api::<Pod>::all(client.clone()),
+            watcher::Config::default()
+                .fields(&format!("spec.schedulerName={}", fargate::SCHEDULER_NAME)),
+        )
+        .default_backoff(),
+    );
+    let (nodes, node_writer) = reflector::store();
+    let node_changes = reflector(
+        node_writer,
+        watcher::watcher(
+            Api::<Node>::all(client.clone()),
+            watcher::Config::default().labels(&format!(
+                "{}={}",
+                fargate::COMPUTE_TYPE_LABEL,
+                fargate::COMPUTE_TYPE_FARGATE
+            )),
+        )
+        .default_backoff(),
+    );
+    let mut changes = std::pin::pin!(futures::stream::select(
+        pod_changes.map(|e| e.is_ok()),
+        node_changes.map(|e| e.is_ok()),
+    ));
     // Pods already refused (uid), so the warning is written once.
     let mut refused: BTreeSet<String> = BTreeSet::new();
     // Nodes started and not yet bound, with when (so they are not reaped meanwhile).
@@ -200,12 +238,43 @@ pub async fn run(
     let mut launched: BTreeMap<String, String> = BTreeMap::new();
     // Pods whose micro-VM could not start, and when to try again.
     let mut retry_at: BTreeMap<String, std::time::Instant> = BTreeMap::new();
+    // Pods this scheduler bound that the watch may not show bound yet (uid → node).
+    let mut bound: BTreeMap<String, String> = BTreeMap::new();
+    let mut ready = false;
     loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            change = changes.next() => {
+                if change.is_none() {
+                    return;
+                }
+                // Take every change already waiting before one pass over them all.
+                while let Some(Some(_)) = changes.next().now_or_never() {}
+            }
+            _ = tokio::time::sleep(Duration::from_millis(250)), if ready => {}
+        }
+        if !ready {
+            // Both caches must hold the whole picture before the first decision.
+            if pods.wait_until_ready().now_or_never().is_none()
+                || nodes.wait_until_ready().now_or_never().is_none()
+            {
+                continue;
+            }
+            ready = true;
+        }
+        let pods_now = pods.state();
+        bound.retain(|uid, _| {
+            pods_now.iter().any(|p| {
+                p.metadata.uid.as_deref() == Some(uid.as_str())
+                    && p.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_none()
+            })
+        });
         let mut tracking = Tracking {
             refused: &mut refused,
             starting: &mut starting,
             launched: &mut launched,
             retry_at: &mut retry_at,
+            bound: &mut bound,
             clock,
         };
         if let Err(error) = pass(
@@ -213,18 +282,25 @@ pub async fn run(
             machines.as_ref(),
             &profiles,
             &recorder,
+            &pods_now,
             &mut tracking,
         )
         .await
         {
             tracing::warn!(%error, "fargate-scheduler pass failed");
         }
-        if let Err(error) = reap(&client, machines.as_ref(), &mut starting, clock).await {
+        let nodes_now = nodes.state();
+        if let Err(error) = reap(
+            &client,
+            machines.as_ref(),
+            &nodes_now,
+            &pods_now,
+            &mut starting,
+            clock,
+        )
+        .await
+        {
             tracing::debug!(%error, "stopping idle Fargate nodes failed");
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }
 }
@@ -241,6 +317,7 @@ struct Tracking<'a> {
     starting: &'a mut BTreeMap<String, std::time::Instant>,
     launched: &'a mut BTreeMap<String, String>,
     retry_at: &'a mut BTreeMap<String, std::time::Instant>,
+    bound: &'a mut BTreeMap<String, String>,
     clock: Clock,
 }
 
@@ -249,21 +326,22 @@ async fn pass(
     machines: &dyn FargateMachines,
     profiles: &Profiles,
     recorder: &events::Recorder,
+    pods: &[Arc<Pod>],
     t: &mut Tracking<'_>,
 ) -> Result<(), kube::Error> {
-    let pods: Api<Pod> = Api::all(client.clone());
-    let pending = pods
-        .list(&ListParams::default().fields("spec.nodeName="))
-        .await?;
     let profiles = profiles.get();
-    for pod in pending.items {
+    for pod in pods {
         let spec = pod.spec.as_ref();
         if spec.and_then(|s| s.scheduler_name.as_deref()) != Some(fargate::SCHEDULER_NAME)
+            || spec.is_some_and(|s| s.node_name.is_some())
             || pod.metadata.deletion_timestamp.is_some()
         {
             continue;
         }
         let uid = pod.uid().unwrap_or_default();
+        if t.bound.contains_key(&uid) {
+            continue;
+        }
         let gated =
             spec.is_some_and(|s| s.scheduling_gates.as_ref().is_some_and(|g| !g.is_empty()));
         if gated
@@ -398,6 +476,7 @@ async fn pass(
             continue;
         }
         t.starting.remove(&node);
+        t.bound.insert(uid.clone(), node.clone());
         t.launched.remove(&uid);
         t.retry_at.remove(&uid);
         for event in fargate::provisioning_events(&ns, &name, &node, logging) {
@@ -472,38 +551,40 @@ async fn set_unscheduled(api: &Api<Pod>, name: &str, reason: &str, message: &str
     }
 }
 
-/// Stops Fargate nodes whose pod is gone or finished.
+/// Stops Fargate nodes whose pod is gone or finished. The watched pods name the candidates;
+/// a candidate is checked against the API server before it is stopped, since a pod could be
+/// bound to a Fargate node by name without passing through this scheduler.
 async fn reap(
     client: &Client,
     machines: &dyn FargateMachines,
+    fargate_nodes: &[Arc<Node>],
+    fargate_pods: &[Arc<Pod>],
     starting: &mut BTreeMap<String, std::time::Instant>,
     clock: Clock,
 ) -> Result<(), kube::Error> {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let fargate_nodes = nodes
-        .list(&ListParams::default().labels(&format!(
-            "{}={}",
-            fargate::COMPUTE_TYPE_LABEL,
-            fargate::COMPUTE_TYPE_FARGATE
-        )))
-        .await?;
     let pods: Api<Pod> = Api::all(client.clone());
     starting.retain(|_, at| clock.simulated(at.elapsed()) < Duration::from_secs(120));
-    for node in fargate_nodes.items {
+    for node in fargate_nodes {
         let name = node.name_any();
         if starting.contains_key(&name) {
+            continue;
+        }
+        let busy = |p: &Pod| {
+            p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
+                && !matches!(
+                    p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                    Some("Succeeded") | Some("Failed")
+                )
+        };
+        if fargate_pods.iter().any(|p| busy(p)) {
             continue;
         }
         let on_node = pods
             .list(&ListParams::default().fields(&format!("spec.nodeName={name}")))
             .await?;
-        let busy = on_node.items.iter().any(|p| {
-            !matches!(
-                p.status.as_ref().and_then(|s| s.phase.as_deref()),
-                Some("Succeeded") | Some("Failed")
-            )
-        });
-        if !busy && let Err(e) = machines.terminate(&name).await {
+        if !on_node.items.iter().any(busy)
+            && let Err(e) = machines.terminate(&name).await
+        {
             tracing::warn!(node = %name, error = %e, "stopping the Fargate node failed");
         }
     }

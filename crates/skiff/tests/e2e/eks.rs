@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 use testkit::{ClusterOptions, TestCluster};
@@ -711,6 +711,15 @@ async fn fargate_pods_get_their_own_right_sized_node_and_refusals_name_fargate()
     );
     let p = pods.get("priv").await.expect("the pod");
     assert_eq!(p.status.and_then(|s| s.phase).as_deref(), Some("Pending"));
+
+    // A Fargate node lives as long as its pod: deleting the pod stops the micro-VM.
+    pods.delete("big", &DeleteParams::default())
+        .await
+        .expect("delete the Fargate pod");
+    wait_for("the Fargate node gone with its pod", SLOW, || async {
+        nodes.get_opt(&node_name).await.ok()?.is_none().then_some(())
+    })
+    .await;
 
     // The add-on version the file names is the one running.
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
