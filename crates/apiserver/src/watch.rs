@@ -76,6 +76,25 @@ impl Encoder {
         Bytes::from(out)
     }
 
+    /// Whether events can be written from the stored bytes ([`codec::served_json`]) without
+    /// decoding them: plain JSON of an unconverted resource, no selector to evaluate.
+    fn raw_ok(&self, filter: &Filter) -> bool {
+        self.output == Output::Json && !self.info.is_converted() && filter.is_empty()
+    }
+
+    /// The event line for a stored object, from its bytes; `None` when they do not parse
+    /// (the caller takes the decoding path, which reports why).
+    fn raw_line(&self, kind: &str, stored: &[u8], revision: i64) -> Option<Bytes> {
+        let obj = codec::served_json(stored, revision, self.lean)?;
+        let mut out = Vec::with_capacity(obj.len() + 32);
+        out.extend_from_slice(br#"{"type":""#);
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(br#"","object":"#);
+        out.extend_from_slice(&obj);
+        out.extend_from_slice(b"}\n");
+        Some(Bytes::from(out))
+    }
+
     fn bookmark(&self, rv: i64, initial_end: bool) -> Bytes {
         let mut meta = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
         if initial_end {
@@ -220,6 +239,7 @@ pub async fn start(
         .unwrap_or(DEFAULT_TIMEOUT);
     let bookmarks = q.allow_watch_bookmarks && req.output == Output::Json;
     let info = req.info.clone();
+    let raw = enc.raw_ok(&filter);
     tokio::spawn(async move {
         let mut stream = match stream {
             Ok(s) => s,
@@ -256,6 +276,10 @@ pub async fn start(
                         Err(e) => { let _ = tx.send(error_line(&store_error(e))).await; return; }
                     };
                     last_rv = ev.revision();
+                    if raw && let Some(line) = raw_event(&enc, &ev) {
+                        if tx.send(line).await.is_err() { return; }
+                        continue;
+                    }
                     match translate(&info, &filter, &ev) {
                         Ok(Some((kind, obj))) => {
                             if tx.send(enc.line(kind, &obj)).await.is_err() { return; }
@@ -292,6 +316,26 @@ fn store_error(e: store::Error) -> ApiError {
             "too old resource version: {requested} ({compacted})"
         )),
         other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// The line for one store event when nothing is filtered, written from the stored bytes: a
+/// put is ADDED when the key is new and MODIFIED otherwise, a delete carries the last state at
+/// the delete's revision. `None` sends the event down the decoding path instead.
+fn raw_event(enc: &Encoder, ev: &store::Event) -> Option<Bytes> {
+    match ev.kind {
+        store::EventKind::Put => {
+            let kind = if ev.prev.is_some() {
+                "MODIFIED"
+            } else {
+                "ADDED"
+            };
+            enc.raw_line(kind, &ev.kv.value, ev.kv.mod_revision)
+        }
+        store::EventKind::Delete => {
+            let prev = ev.prev.as_ref()?;
+            enc.raw_line("DELETED", &prev.value, ev.revision())
+        }
     }
 }
 

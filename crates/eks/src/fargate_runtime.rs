@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use api::admission::{AdmissionFuture, AdmissionPlugin, CreateRequest};
 use api::clock::Clock;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{
     Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod,
 };
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use futures::{FutureExt, StreamExt};
 use kube::runtime::reflector::{self, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -266,7 +266,10 @@ pub async fn run(
         bound.retain(|uid, _| {
             pods_now.iter().any(|p| {
                 p.metadata.uid.as_deref() == Some(uid.as_str())
-                    && p.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_none()
+                    && p.spec
+                        .as_ref()
+                        .and_then(|s| s.node_name.as_deref())
+                        .is_none()
             })
         });
         let mut tracking = Tracking {
@@ -355,11 +358,11 @@ async fn pass(
         let ns = pod.namespace().unwrap_or_default();
         let name = pod.name_any();
         let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        let reference = pod_ref(&pod);
+        let reference = pod_ref(pod);
         let refuse = |reason: String, message: String| (reason, message);
-        let known = claims_of(client, &pod).await;
+        let known = claims_of(client, pod).await;
         let (claims, volumes) = known.clone().unwrap_or_default();
-        let outcome = fargate::check_pod_with_claims(&pod, |name| {
+        let outcome = fargate::check_pod_with_claims(pod, |name| {
             match claims
                 .iter()
                 .find(|c| c.metadata.name.as_deref() == Some(name))
@@ -385,7 +388,7 @@ async fn pass(
             (refuse(u.reason().to_string(), u.to_string()), event)
         })
         .and_then(|()| {
-            fargate::size_pod(&pod).map_err(|e| {
+            fargate::size_pod(pod).map_err(|e| {
                 let event = fargate::sizing_failed_event(&e);
                 (
                     refuse(

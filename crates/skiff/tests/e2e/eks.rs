@@ -717,7 +717,12 @@ async fn fargate_pods_get_their_own_right_sized_node_and_refusals_name_fargate()
         .await
         .expect("delete the Fargate pod");
     wait_for("the Fargate node gone with its pod", SLOW, || async {
-        nodes.get_opt(&node_name).await.ok()?.is_none().then_some(())
+        nodes
+            .get_opt(&node_name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
     })
     .await;
 
