@@ -16,8 +16,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReferen
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::shared::SharedInformer;
+use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -47,13 +49,22 @@ pub async fn run(
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (pods, writer) = reflector::store();
-    let pod_events = reflector(
-        writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let pods = SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+    run_with(client, clock, pods, shutdown).await
+}
+
+/// [`run`], reading pods from a shared watch.
+pub async fn run_with(
+    client: Client,
+    clock: api::clock::Clock,
+    shared_pods: SharedInformer<Pod>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let pod_events = shared_pods.subscribe();
+    if !shared_pods.wait_until_ready().await {
+        return Ok(());
+    }
+    let pods = shared_pods.store();
     let controller = Controller::new(
         Api::<PodDisruptionBudget>::all(client.clone()),
         watcher::Config::default(),
@@ -66,7 +77,9 @@ pub async fn run(
         clock,
     });
     controller
-        .watches_stream(pod_events, move |pod: Pod| budgets_for_pod(&budgets, &pod))
+        .watches_shared_stream(pod_events, move |pod: Arc<Pod>| {
+            budgets_for_pod(&budgets, &pod)
+        })
         .graceful_shutdown_on(shutdown.cancelled_owned())
         .run(reconcile, error_policy, context)
         .for_each(|_| futures::future::ready(()))

@@ -18,7 +18,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::shared::SharedInformer;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
@@ -234,15 +236,23 @@ struct Context {
     pods: Store<Pod>,
 }
 
-/// Runs the controller until `shutdown` is cancelled.
+/// Runs the controller until `shutdown` is cancelled, with its own watch of the pods.
 pub async fn run(client: Client, shutdown: CancellationToken) -> Result<(), Error> {
-    let (pods, writer) = reflector::store();
-    let pod_events = reflector(
-        writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let pods = SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+    run_with(client, pods, shutdown).await
+}
+
+/// Runs the controller until `shutdown` is cancelled, reading pods from a shared watch.
+pub async fn run_with(
+    client: Client,
+    shared_pods: SharedInformer<Pod>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let pod_events = shared_pods.subscribe();
+    if !shared_pods.wait_until_ready().await {
+        return Ok(());
+    }
+    let pods = shared_pods.store();
     let controller = Controller::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
@@ -254,7 +264,7 @@ pub async fn run(client: Client, shutdown: CancellationToken) -> Result<(), Erro
     });
     let cleanup = delete_leftover_endpoints(client, services.clone(), shutdown.clone());
     let control = controller
-        .watches_stream(pod_events, move |pod: Pod| {
+        .watches_shared_stream(pod_events, move |pod: Arc<Pod>| {
             services_for_pod(&services, &pod)
         })
         .graceful_shutdown_on(shutdown.cancelled_owned())

@@ -17,6 +17,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+
+use crate::shared::SharedInformer;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
@@ -216,15 +218,23 @@ struct Context {
     nodes: Store<Node>,
 }
 
-/// Runs the controller until `shutdown` is cancelled.
+/// Runs the controller until `shutdown` is cancelled, with its own watch of the pods.
 pub async fn run(client: Client, shutdown: CancellationToken) -> Result<(), Error> {
-    let (pods, pod_writer) = reflector::store();
-    let pod_events = reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let pods = SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+    run_with(client, pods, shutdown).await
+}
+
+/// Runs the controller until `shutdown` is cancelled, reading pods from a shared watch.
+pub async fn run_with(
+    client: Client,
+    shared_pods: SharedInformer<Pod>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let pod_events = shared_pods.subscribe();
+    if !shared_pods.wait_until_ready().await {
+        return Ok(());
+    }
+    let pods = shared_pods.store();
     let (nodes, node_writer) = reflector::store();
     let node_events = reflector(
         node_writer,
@@ -249,7 +259,7 @@ pub async fn run(client: Client, shutdown: CancellationToken) -> Result<(), Erro
             Api::<EndpointSlice>::all(client),
             watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
         )
-        .watches_stream(pod_events, move |pod: Pod| {
+        .watches_shared_stream(pod_events, move |pod: Arc<Pod>| {
             services_for_pod(&services, &pod)
         })
         // A node appearing or changing zone changes its pods' endpoints.

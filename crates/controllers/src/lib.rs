@@ -22,6 +22,7 @@ pub mod node_lifecycle;
 pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
+pub mod shared;
 pub mod statefulset;
 mod workload;
 
@@ -166,6 +167,10 @@ pub struct Config {
 /// Runs every controller until `shutdown` is cancelled; a controller that fails or panics is
 /// logged and restarted after a back-off (1 s doubling up to 60 s).
 pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken) {
+    // One watch and cache of every pod for the controllers that read all of them.
+    let pods = shared::SharedInformer::start(kube::Api::all(client.clone()), shutdown.clone());
+    let (disruption_pods, endpoints_pods, slice_pods, lifecycle_pods) =
+        (pods.clone(), pods.clone(), pods.clone(), pods);
     let mut handles = vec![
         tokio::spawn(supervise(
             "garbage collector",
@@ -201,19 +206,19 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
             "disruption controller",
             client.clone(),
             shutdown.clone(),
-            move |c, s| disruption::run(c, config.clock, s),
+            move |c, s| disruption::run_with(c, config.clock, disruption_pods.clone(), s),
         )),
         tokio::spawn(supervise(
             "endpoints controller",
             client.clone(),
             shutdown.clone(),
-            endpoints::run,
+            move |c, s| endpoints::run_with(c, endpoints_pods.clone(), s),
         )),
         tokio::spawn(supervise(
             "endpointslice controller",
             client.clone(),
             shutdown.clone(),
-            endpointslice::run,
+            move |c, s| endpointslice::run_with(c, slice_pods.clone(), s),
         )),
         tokio::spawn(supervise(
             "node lifecycle controller",
@@ -224,7 +229,7 @@ pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken
                     clock: config.clock,
                     ..Default::default()
                 };
-                node_lifecycle::run(c, settings, s)
+                node_lifecycle::run_with(c, settings, lifecycle_pods.clone(), s)
             },
         )),
     ];

@@ -27,6 +27,8 @@ use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store, reflector};
+
+use crate::shared::SharedInformer;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -286,15 +288,25 @@ struct Context {
     missing_since: std::sync::Mutex<HashMap<String, jiff::Timestamp>>,
 }
 
-/// Runs the controller until `shutdown` is cancelled.
+/// Runs the controller until `shutdown` is cancelled, with its own watch of the pods.
 pub async fn run(
     client: Client,
     settings: Settings,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    let pods = SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+    run_with(client, settings, pods, shutdown).await
+}
+
+/// [`run`], reading pods from a shared watch.
+pub async fn run_with(
+    client: Client,
+    settings: Settings,
+    shared_pods: SharedInformer<Pod>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
     let (nodes, node_writer) = reflector::store();
     let (leases, lease_writer) = reflector::store();
-    let (pods, pod_writer) = reflector::store();
     let node_stream = reflector(
         node_writer,
         watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
@@ -308,11 +320,7 @@ pub async fn run(
         ),
     )
     .default_backoff();
-    let pod_stream = reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff();
+    let pods = shared_pods.store();
     let ctx = Arc::new(Context {
         node_events: Recorder::new(client.clone(), NODE_REPORTER, None),
         taint_events: Recorder::new(client.clone(), TAINT_REPORTER, None),
@@ -324,15 +332,14 @@ pub async fn run(
         missing_since: std::sync::Mutex::new(HashMap::new()),
     });
     let drain = |s: futures::stream::BoxStream<'static, ()>| s.for_each(|_| async {});
-    let watches = futures::future::join3(
+    let watches = futures::future::join(
         drain(node_stream.map(|_| ()).boxed()),
         drain(lease_stream.map(|_| ()).boxed()),
-        drain(pod_stream.map(|_| ()).boxed()),
     );
     let monitor = async {
         let _ = ctx.nodes.wait_until_ready().await;
         let _ = ctx.leases.wait_until_ready().await;
-        let _ = ctx.pods.wait_until_ready().await;
+        shared_pods.wait_until_ready().await;
         loop {
             if let Err(error) = monitor_pass(&ctx).await {
                 warn!(error = %crate::error_chain(&error), "node monitor pass failed");

@@ -2717,6 +2717,100 @@ mod node_lifecycle {
     }
 }
 
+mod shared {
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::{Stream, StreamExt};
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::ResourceExt;
+    use kube::api::{Api, DeleteParams};
+    use kube::runtime::reflector::ObjectRef;
+    use serde_json::json;
+
+    use crate::support_svc::Cluster;
+
+    /// The next object named `name` a subscriber is handed.
+    async fn next_named(
+        s: &mut Pin<Box<dyn Stream<Item = Arc<Pod>> + Send>>,
+        name: &str,
+    ) -> Arc<Pod> {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let pod = s.next().await.expect("the subscription ended");
+                if pod.name_any() == name {
+                    return pod;
+                }
+            }
+        })
+        .await
+        .expect("no event for the pod in 20 s")
+    }
+
+    #[tokio::test]
+    async fn one_watch_hands_every_subscriber_the_cached_object_and_each_deletion() {
+        let c = Cluster::start().await;
+        let informer = controllers::shared::SharedInformer::<Pod>::start(
+            Api::all(c.client.clone()),
+            c.shutdown.clone(),
+        );
+        let mut first: Pin<Box<dyn Stream<Item = Arc<Pod>> + Send>> =
+            Box::pin(informer.subscribe());
+        let mut second: Pin<Box<dyn Stream<Item = Arc<Pod>> + Send>> =
+            Box::pin(informer.subscribe());
+        // Several tasks waiting at once are all woken.
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let informer = informer.clone();
+                tokio::spawn(async move { informer.wait_until_ready().await })
+            })
+            .collect();
+        for waiter in waiters {
+            let ready = tokio::time::timeout(Duration::from_secs(20), waiter)
+                .await
+                .expect("a waiter was never woken")
+                .expect("the waiter");
+            assert!(ready);
+        }
+        c.namespace("shared").await;
+        let _: Pod = c
+            .create(
+                "shared",
+                json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}),
+            )
+            .await;
+        let a = next_named(&mut first, "p").await;
+        let b = next_named(&mut second, "p").await;
+        // Nothing else writes the pod, so both saw its one version, held once.
+        assert!(Arc::ptr_eq(&a, &b), "each subscriber got its own copy");
+        let cached = informer
+            .store()
+            .get(&ObjectRef::new("p").within("shared"))
+            .expect("the pod is cached");
+        assert!(Arc::ptr_eq(&a, &cached), "the cache holds another copy");
+
+        // A subscriber that joins later sees changes from then on, deletions included.
+        let mut third: Pin<Box<dyn Stream<Item = Arc<Pod>> + Send>> =
+            Box::pin(informer.subscribe());
+        Api::<Pod>::namespaced(c.client.clone(), "shared")
+            .delete("p", &DeleteParams::default())
+            .await
+            .expect("delete the pod");
+        for s in [&mut first, &mut second, &mut third] {
+            let gone = next_named(s, "p").await;
+            assert_eq!(gone.uid(), a.uid());
+        }
+        assert!(
+            informer
+                .store()
+                .get(&ObjectRef::new("p").within("shared"))
+                .is_none(),
+            "the deleted pod is still cached"
+        );
+    }
+}
+
 mod endpoints {
     use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
     use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -2729,12 +2823,19 @@ mod endpoints {
     #[tokio::test]
     async fn a_service_gets_a_cluster_ip_endpoints_and_a_slice_of_its_ready_pods() {
         let c = Cluster::start().await;
-        tokio::spawn(controllers::endpoints::run(
+        // Both read pods from one shared watch, as in skiff.
+        let pods = controllers::shared::SharedInformer::start(
+            Api::all(c.client.clone()),
+            c.shutdown.clone(),
+        );
+        tokio::spawn(controllers::endpoints::run_with(
             c.client.clone(),
+            pods.clone(),
             c.shutdown.clone(),
         ));
-        tokio::spawn(controllers::endpointslice::run(
+        tokio::spawn(controllers::endpointslice::run_with(
             c.client.clone(),
+            pods,
             c.shutdown.clone(),
         ));
         // The bootstrap Service of the API server.
