@@ -22,7 +22,6 @@ pub mod node_lifecycle;
 pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
-pub mod shared;
 pub mod statefulset;
 mod workload;
 
@@ -166,9 +165,14 @@ pub struct Config {
 
 /// Runs every controller until `shutdown` is cancelled; a controller that fails or panics is
 /// logged and restarted after a back-off (1 s doubling up to 60 s).
-pub async fn run_all(client: Client, config: Config, shutdown: CancellationToken) {
-    // One watch and cache of every pod for the controllers that read all of them.
-    let pods = shared::SharedInformer::start(kube::Api::all(client.clone()), shutdown.clone());
+///
+/// `pods` is the shared watch of every pod the controllers that read all pods use.
+pub async fn run_all(
+    client: Client,
+    config: Config,
+    pods: informer::SharedInformer<k8s_openapi::api::core::v1::Pod>,
+    shutdown: CancellationToken,
+) {
     let (disruption_pods, endpoints_pods, slice_pods, lifecycle_pods) =
         (pods.clone(), pods.clone(), pods.clone(), pods);
     let mut handles = vec![

@@ -2729,6 +2729,8 @@ mod shared {
     use kube::runtime::reflector::ObjectRef;
     use serde_json::json;
 
+    use informer::Change;
+
     use crate::support_svc::Cluster;
 
     /// The next object named `name` a subscriber is handed.
@@ -2748,13 +2750,18 @@ mod shared {
         .expect("no event for the pod in 20 s")
     }
 
+    async fn next_change(s: &mut Pin<Box<dyn Stream<Item = Change<Pod>> + Send>>) -> Change<Pod> {
+        tokio::time::timeout(Duration::from_secs(20), s.next())
+            .await
+            .expect("no change in 20 s")
+            .expect("the subscription ended")
+    }
+
     #[tokio::test]
     async fn one_watch_hands_every_subscriber_the_cached_object_and_each_deletion() {
         let c = Cluster::start().await;
-        let informer = controllers::shared::SharedInformer::<Pod>::start(
-            Api::all(c.client.clone()),
-            c.shutdown.clone(),
-        );
+        let informer =
+            informer::SharedInformer::<Pod>::start(Api::all(c.client.clone()), c.shutdown.clone());
         let mut first: Pin<Box<dyn Stream<Item = Arc<Pod>> + Send>> =
             Box::pin(informer.subscribe());
         let mut second: Pin<Box<dyn Stream<Item = Arc<Pod>> + Send>> =
@@ -2808,6 +2815,36 @@ mod shared {
                 .is_none(),
             "the deleted pod is still cached"
         );
+
+        // A change subscription made once the cache is filled starts with all of it, then
+        // tells additions from deletions.
+        let _: Pod = c
+            .create(
+                "shared",
+                json!({"metadata": {"name": "q"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}),
+            )
+            .await;
+        let q = next_named(&mut first, "q").await;
+        let mut changes: Pin<Box<dyn Stream<Item = Change<Pod>> + Send>> =
+            Box::pin(informer.changes());
+        match next_change(&mut changes).await {
+            Change::Listed(all) => {
+                assert_eq!(all.len(), 1, "{all:?}");
+                assert!(
+                    Arc::ptr_eq(&all[0], &q),
+                    "the list is not the cache's objects"
+                );
+            }
+            other => panic!("expected the whole list first, got {other:?}"),
+        }
+        Api::<Pod>::namespaced(c.client.clone(), "shared")
+            .delete("q", &DeleteParams::default())
+            .await
+            .expect("delete the pod");
+        match next_change(&mut changes).await {
+            Change::Deleted(gone) => assert_eq!(gone.uid(), q.uid()),
+            other => panic!("expected the deletion, got {other:?}"),
+        }
     }
 }
 
@@ -2824,10 +2861,7 @@ mod endpoints {
     async fn a_service_gets_a_cluster_ip_endpoints_and_a_slice_of_its_ready_pods() {
         let c = Cluster::start().await;
         // Both read pods from one shared watch, as in skiff.
-        let pods = controllers::shared::SharedInformer::start(
-            Api::all(c.client.clone()),
-            c.shutdown.clone(),
-        );
+        let pods = informer::SharedInformer::start(Api::all(c.client.clone()), c.shutdown.clone());
         tokio::spawn(controllers::endpoints::run_with(
             c.client.clone(),
             pods.clone(),

@@ -34,6 +34,7 @@ mod status;
 mod util;
 mod volumes;
 
+use informer::{Change, SharedInformer};
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -197,7 +198,7 @@ impl Routing {
         }
     }
 
-    fn apply_pod(&mut self, pod: Pod) {
+    fn apply_pod(&mut self, pod: Arc<Pod>) {
         let Some(uid) = pod.uid() else { return };
         let node = pod
             .spec
@@ -207,7 +208,6 @@ impl Routing {
         if node.is_empty() {
             return;
         }
-        let pod = Arc::new(pod);
         self.pod_node.insert(uid.clone(), node.clone());
         self.pods
             .entry(node.clone())
@@ -244,13 +244,25 @@ impl Routing {
 impl NodeAgent {
     /// Starts the shared pod and node watches; nodes are added with [`NodeAgent::add_node`].
     pub fn start(client: Client, config: Config, shutdown: CancellationToken) -> NodeAgent {
+        let pods = SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+        NodeAgent::start_with(client, config, pods, shutdown)
+    }
+
+    /// [`NodeAgent::start`], reading pods from a shared watch (one cache of every pod for
+    /// all of a process's components).
+    pub fn start_with(
+        client: Client,
+        config: Config,
+        pods: SharedInformer<Pod>,
+        shutdown: CancellationToken,
+    ) -> NodeAgent {
         let inner = Arc::new(Inner {
             client: client.clone(),
             config,
             shutdown: shutdown.clone(),
             routing: Mutex::new(Routing::default()),
         });
-        tokio::spawn(watch_pods(inner.clone()));
+        tokio::spawn(watch_pods(inner.clone(), pods));
         tokio::spawn(watch_nodes(inner.clone()));
         NodeAgent { inner }
     }
@@ -306,33 +318,27 @@ impl NodeAgent {
     }
 }
 
-/// The shared watch of every pod bound to a node.
-async fn watch_pods(inner: Arc<Inner>) {
-    let api: Api<Pod> = Api::all(inner.client.clone());
-    let cfg = watcher::Config::default().fields("spec.nodeName!=");
-    let mut stream = std::pin::pin!(watcher::watcher(api, cfg).default_backoff());
-    let mut relist: Option<HashMap<String, Pod>> = None;
+/// Routes every pod bound to a node to that node's kubelet, from the shared pod watch.
+async fn watch_pods(inner: Arc<Inner>, pods: SharedInformer<Pod>) {
+    let mut changes = std::pin::pin!(pods.changes());
     loop {
-        let ev = tokio::select! {
+        let change = tokio::select! {
             _ = inner.shutdown.cancelled() => return,
-            ev = stream.next() => ev,
+            change = changes.next() => change,
         };
-        let Some(ev) = ev else { return };
-        match ev {
-            Ok(watcher::Event::Apply(p)) => inner.routing().apply_pod(p),
-            Ok(watcher::Event::Delete(p)) => {
+        let Some(change) = change else { return };
+        match change {
+            Change::Applied(p) => inner.routing().apply_pod(p),
+            Change::Deleted(p) => {
                 if let Some(uid) = p.uid() {
                     inner.routing().delete_pod(&uid);
                 }
             }
-            Ok(watcher::Event::Init) => relist = Some(HashMap::new()),
-            Ok(watcher::Event::InitApply(p)) => {
-                if let (Some(r), Some(uid)) = (relist.as_mut(), p.uid()) {
-                    r.insert(uid, p);
-                }
-            }
-            Ok(watcher::Event::InitDone) => {
-                let fresh = relist.take().unwrap_or_default();
+            Change::Listed(all) => {
+                let fresh: HashMap<String, Arc<Pod>> = all
+                    .into_iter()
+                    .filter_map(|p| Some((p.uid()?, p)))
+                    .collect();
                 let mut routing = inner.routing();
                 let gone: Vec<String> = routing
                     .pod_node
@@ -347,7 +353,6 @@ async fn watch_pods(inner: Arc<Inner>) {
                     routing.apply_pod(p);
                 }
             }
-            Err(e) => warn!("the pod watch failed: {e}"),
         }
     }
 }
@@ -459,10 +464,10 @@ mod tests {
     #[test]
     fn pods_are_indexed_by_node_and_moved_or_removed_by_uid() {
         let mut r = Routing::default();
-        r.apply_pod(pod("a", "n1"));
-        r.apply_pod(pod("b", "n1"));
-        r.apply_pod(pod("c", "n2"));
-        r.apply_pod(pod("d", ""));
+        r.apply_pod(Arc::new(pod("a", "n1")));
+        r.apply_pod(Arc::new(pod("b", "n1")));
+        r.apply_pod(Arc::new(pod("c", "n2")));
+        r.apply_pod(Arc::new(pod("d", "")));
         let count = |r: &Routing, n: &str| r.pods.get(n).map_or(0, HashMap::len);
         assert_eq!(
             (count(&r, "n1"), count(&r, "n2"), r.pod_node.len()),

@@ -20,7 +20,7 @@ mod scheduler;
 mod testing;
 
 pub use runtime::Framework;
-pub use scheduler::run;
+pub use scheduler::{run, run_with};
 
 /// The scheduler's configuration.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use events::{EventType, Recorder};
 use futures::{Stream, StreamExt, stream::BoxStream};
+use informer::{Change, SharedInformer};
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ReplicationController, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -36,7 +37,7 @@ enum Small {
 }
 
 enum Msg {
-    Pod(Box<WEvent<Pod>>),
+    Pod(Change<Pod>),
     Node(Box<WEvent<Node>>),
     Small(&'static str, WEvent<Small>),
 }
@@ -108,7 +109,19 @@ fn label_selector(
 
 /// Runs the scheduler until `shutdown` is cancelled.
 pub async fn run(client: Client, config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let pods = watch::<Pod>(&client).map(|e| e.map(|e| Msg::Pod(Box::new(e))));
+    let pods = SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+    run_with(client, config, pods, shutdown).await
+}
+
+/// [`run`], reading pods from a shared watch (one cache of every pod for all of a process's
+/// components).
+pub async fn run_with(
+    client: Client,
+    config: Config,
+    pods: SharedInformer<Pod>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let pods = pods.changes().map(|c| Ok(Msg::Pod(c)));
     let nodes = watch::<Node>(&client).map(|e| e.map(|e| Msg::Node(Box::new(e))));
     let core = futures::stream::select(pods, nodes)
         .filter_map(|e| {
@@ -196,7 +209,6 @@ pub async fn run(client: Client, config: Config, shutdown: CancellationToken) ->
         assumed: HashSet::new(),
         nominated_of: HashMap::new(),
         gated: HashSet::new(),
-        pods_seen: None,
         nodes_seen: None,
         small_building: HashMap::new(),
         pods_synced: false,
@@ -253,7 +265,6 @@ struct Scheduler {
     nominated_of: HashMap<String, String>,
     /// Pods held back by scheduling gates whose condition was written.
     gated: HashSet<String>,
-    pods_seen: Option<HashSet<String>>,
     nodes_seen: Option<HashSet<String>>,
     small_building: HashMap<&'static str, Vec<Small>>,
     pods_synced: bool,
@@ -288,38 +299,34 @@ fn is_terminal(pod: &Pod) -> bool {
 impl Scheduler {
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Pod(e) => self.handle_pod(*e),
+            Msg::Pod(c) => self.handle_pod(c),
             Msg::Node(e) => self.handle_node(*e),
             Msg::Small(kind, e) => self.handle_small(kind, e),
         }
     }
 
-    fn handle_pod(&mut self, e: WEvent<Pod>) {
-        match e {
-            WEvent::Apply(p) => self.on_pod(p),
-            WEvent::Delete(p) => self.on_pod_deleted(p.metadata.uid.as_deref().unwrap_or("")),
-            WEvent::Init => self.pods_seen = Some(HashSet::new()),
-            WEvent::InitApply(p) => {
-                if let (Some(seen), Some(uid)) = (self.pods_seen.as_mut(), p.metadata.uid.clone()) {
-                    seen.insert(uid);
+    fn handle_pod(&mut self, change: Change<Pod>) {
+        match change {
+            Change::Applied(p) => self.on_pod(p),
+            Change::Deleted(p) => self.on_pod_deleted(p.metadata.uid.as_deref().unwrap_or("")),
+            Change::Listed(all) => {
+                let seen: HashSet<String> =
+                    all.iter().filter_map(|p| p.metadata.uid.clone()).collect();
+                for p in all {
+                    self.on_pod(p);
                 }
-                self.on_pod(p)
-            }
-            WEvent::InitDone => {
-                if let Some(seen) = self.pods_seen.take() {
-                    // Pods deleted while the watch was down: forget them, bound or queued.
-                    let gone: Vec<String> = self
-                        .pod_node
-                        .keys()
-                        .chain(self.queue.uids())
-                        .chain(self.gated.iter())
-                        .chain(self.nominated_of.keys())
-                        .filter(|u| !seen.contains(*u))
-                        .cloned()
-                        .collect();
-                    for uid in gone {
-                        self.on_pod_deleted(&uid);
-                    }
+                // Pods deleted while the watch was down: forget them, bound or queued.
+                let gone: Vec<String> = self
+                    .pod_node
+                    .keys()
+                    .chain(self.queue.uids())
+                    .chain(self.gated.iter())
+                    .chain(self.nominated_of.keys())
+                    .filter(|u| !seen.contains(*u))
+                    .cloned()
+                    .collect();
+                for uid in gone {
+                    self.on_pod_deleted(&uid);
                 }
                 self.pods_synced = true;
             }
@@ -477,8 +484,8 @@ impl Scheduler {
         }
     }
 
-    fn on_pod(&mut self, pod: Pod) {
-        let info = Arc::new(PodInfo::new(Arc::new(pod)));
+    fn on_pod(&mut self, pod: Arc<Pod>) {
+        let info = Arc::new(PodInfo::new(pod));
         let uid = info.uid.clone();
         let now = Instant::now();
         if let Some(node) = info.node_name().map(str::to_string) {

@@ -402,7 +402,18 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
     }
     // This server's name in every election, kept in the data directory.
     let identity = leader_identity(&cfg.data_dir);
-    if cfg.controllers {
+    let cluster = match &cfg.cluster {
+        Some(c) => Some(c.clone()),
+        None if cfg.nodes > 0 => Some(default_cluster(cfg.nodes, cfg.seed)?),
+        None => None,
+    };
+    // One watch and one cache of every pod for this server's controllers, scheduler and
+    // kubelets (upstream's shared informers, here shared across components too).
+    let pods = (cfg.controllers || cluster.is_some()).then(|| {
+        let client = component_client(&server, "system:kube-controller-manager", &[]);
+        informer::SharedInformer::start(kube::Api::all(client), shutdown.clone())
+    });
+    if let Some(pods) = pods.clone().filter(|_| cfg.controllers) {
         // The scheduler and the controllers run while this server holds their Leases
         // (kube-system/kube-scheduler, kube-system/kube-controller-manager), so several
         // servers on one etcd stand by for each other.
@@ -413,11 +424,19 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
         };
         let election = leader::Config::new("kube-controller-manager", &identity, cfg.clock);
         let work_client = client.clone();
+        let controller_pods = pods.clone();
         tasks.push(tokio::spawn(leader::run(
             client,
             election,
             shutdown.clone(),
-            move |term| controllers::run_all(work_client.clone(), config.clone(), term),
+            move |term| {
+                controllers::run_all(
+                    work_client.clone(),
+                    config.clone(),
+                    controller_pods.clone(),
+                    term,
+                )
+            },
         )));
         let client = component_client(&server, "system:kube-scheduler", &[]);
         let config = scheduler::Config {
@@ -431,22 +450,26 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
             client,
             election,
             shutdown.clone(),
-            move |term| run_scheduler(work_client.clone(), config.clone(), term),
+            move |term| run_scheduler(work_client.clone(), config.clone(), pods.clone(), term),
         )));
     }
-    let cluster = match &cfg.cluster {
-        Some(c) => Some(c.clone()),
-        None if cfg.nodes > 0 => Some(default_cluster(cfg.nodes, cfg.seed)?),
-        None => None,
-    };
-    let node_agent = match cluster {
-        Some(cluster) => Some(
+    let node_agent = match (cluster, pods) {
+        (Some(cluster), Some(pods)) => Some(
             start_eks(
-                &server, &cfg, &identity, &cluster, catalog, &shutdown, &mut tasks,
+                &server,
+                &cfg,
+                &identity,
+                DataPlaneParts {
+                    cluster,
+                    catalog,
+                    pods,
+                },
+                &shutdown,
+                &mut tasks,
             )
             .await?,
         ),
-        None => None,
+        _ => None,
     };
     Ok(Running {
         server_url,
@@ -601,17 +624,30 @@ fn default_cluster(nodes: usize, seed: u64) -> Result<eks::config::Cluster, UpEr
     Ok(cluster)
 }
 
+/// What the EKS data plane is made of: the cluster, the images its kubelets know, and the
+/// server's shared pod watch its kubelets read.
+struct DataPlaneParts {
+    cluster: eks::config::Cluster,
+    catalog: node_agent::behaviour::Catalog,
+    pods: informer::SharedInformer<k8s_openapi::api::core::v1::Pod>,
+}
+
 /// Starts the EKS data plane: the simulated cloud, the kubelets of its instances, the node
 /// groups and the fargate-scheduler.
 async fn start_eks(
     server: &ApiServer,
     cfg: &UpConfig,
     identity: &str,
-    cluster: &eks::config::Cluster,
-    catalog: node_agent::behaviour::Catalog,
+    parts: DataPlaneParts,
     shutdown: &CancellationToken,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Result<node_agent::NodeAgent, UpError> {
+    let DataPlaneParts {
+        cluster,
+        catalog,
+        pods,
+    } = parts;
+    let cluster = &cluster;
     let admin = component_client(server, "system:admin", &["system:masters"]);
     eks_cluster::install_crds(&admin).await?;
     // Every server admits Fargate pods, from the profiles as they are now.
@@ -638,7 +674,7 @@ async fn start_eks(
         network: slot.clone(),
         seed: cfg.seed,
     };
-    let agent = node_agent::NodeAgent::start(client, config, shutdown.clone());
+    let agent = node_agent::NodeAgent::start_with(client, config, pods, shutdown.clone());
     server.set_kubelet(Arc::new(agent.clone()));
     // The simulated AWS and the kubelets run while this server holds kube-system/skiff-cloud.
     let plane = eks_cluster::DataPlane {
@@ -717,11 +753,19 @@ fn image_catalog(path: Option<&Path>) -> Result<node_agent::behaviour::Catalog, 
 async fn run_scheduler(
     client: kube::Client,
     config: scheduler::Config,
+    pods: informer::SharedInformer<k8s_openapi::api::core::v1::Pod>,
     shutdown: CancellationToken,
 ) {
     let mut delay = std::time::Duration::from_secs(1);
     loop {
-        match scheduler::run(client.clone(), config.clone(), shutdown.clone()).await {
+        match scheduler::run_with(
+            client.clone(),
+            config.clone(),
+            pods.clone(),
+            shutdown.clone(),
+        )
+        .await
+        {
             Ok(()) if shutdown.is_cancelled() => return,
             Ok(()) => tracing::warn!("the scheduler stopped unexpectedly; restarting it"),
             Err(error) => tracing::error!(error = %error, "the scheduler failed; restarting it"),
