@@ -124,6 +124,59 @@ pub fn served_json(stored: &[u8], revision: i64, lean: bool) -> Option<Vec<u8>> 
     saw_metadata.then_some(out)
 }
 
+/// A stored object decoded only as far as selectors look: everything a label selector or a
+/// field selector can name (`metadata` without `managedFields`, every object member and
+/// scalar) with arrays left out, except that an array directly inside a top-level member keeps
+/// its elements' scalars (`status.podIPs[0].ip`). Field selectors name scalars by path and never
+/// reach into other arrays, so [`crate::registry::Filter::matches`] judges this as it judges
+/// the whole object, without decoding a pod's containers, volumes and conditions. `None` when
+/// the bytes are not a JSON object.
+///
+/// Only for resources served in their storage form (not [`ResourceInfo::is_converted`]).
+pub fn selector_view(stored: &[u8]) -> Option<Value> {
+    let top: Members = serde_json::from_slice(stored).ok()?;
+    sparse_object(top, 0)
+}
+
+fn sparse_object(members: Members<'_>, depth: usize) -> Option<Value> {
+    let mut out = serde_json::Map::with_capacity(members.0.len());
+    for (key, raw) in members.0 {
+        if depth == 1 && key == "managedFields" {
+            continue;
+        }
+        let text = raw.get();
+        let value = match text.as_bytes().first() {
+            Some(b'{') => sparse_object(serde_json::from_str(text).ok()?, depth + 1)?,
+            Some(b'[') if depth == 1 => {
+                let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).ok()?;
+                Value::Array(
+                    items
+                        .into_iter()
+                        .map(|item| match item.get().as_bytes().first() {
+                            Some(b'{') => scalars_only(serde_json::from_str(item.get()).ok()?),
+                            _ => serde_json::from_str(item.get()).ok(),
+                        })
+                        .collect::<Option<Vec<Value>>>()?,
+                )
+            }
+            Some(b'[') => continue,
+            _ => serde_json::from_str(text).ok()?,
+        };
+        out.insert(key, value);
+    }
+    Some(Value::Object(out))
+}
+
+fn scalars_only(members: Members<'_>) -> Option<Value> {
+    let mut out = serde_json::Map::new();
+    for (key, raw) in members.0 {
+        if !matches!(raw.get().as_bytes().first(), Some(b'{' | b'[')) {
+            out.insert(key, serde_json::from_str(raw.get()).ok()?);
+        }
+    }
+    Some(Value::Object(out))
+}
+
 /// A JSON object's members in order, each value left as raw JSON text.
 struct Members<'a>(Vec<(String, &'a serde_json::value::RawValue)>);
 
@@ -224,6 +277,96 @@ mod tests {
             serde_json::from_slice(&served_json(br#"{"metadata":{}}"#, 1, false).expect("served"))
                 .expect("json");
         assert_eq!(empty, json!({"metadata": {"resourceVersion": "1"}}));
+    }
+
+    #[test]
+    fn selectors_judge_the_selector_view_as_they_judge_the_whole_object() {
+        use crate::registry::Filter;
+        let resources = crate::registry::Resources::builtin();
+        let running = json!({
+            "metadata": {"name": "p", "namespace": "default", "labels": {"app": "web", "tier": "b"},
+                         "managedFields": [{"manager": "m", "fieldsV1": {}}]},
+            "spec": {"nodeName": "n1", "schedulerName": "default-scheduler", "serviceAccount": "old",
+                     "hostNetwork": false, "restartPolicy": "Always",
+                     "containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 80}]}],
+                     "affinity": {"nodeAffinity": {}}},
+            "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.5"}],
+                       "conditions": [{"type": "Ready", "status": "True"}]},
+        });
+        let pending = json!({"metadata": {"name": "q", "namespace": "default"},
+                             "spec": {"containers": []}, "status": {"phase": "Pending"}});
+        let event = json!({"metadata": {"name": "e", "namespace": "default"},
+                           "involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Started",
+                           "source": {"component": "kubelet"}, "type": "Normal"});
+        let cases: &[(&str, &Value, Option<&str>, Option<&str>)] = &[
+            ("pods", &running, None, Some("spec.nodeName=n1")),
+            ("pods", &running, None, Some("spec.nodeName!=")),
+            ("pods", &pending, None, Some("spec.nodeName!=")),
+            ("pods", &pending, None, Some("spec.nodeName=")),
+            ("pods", &running, None, Some("status.podIP=10.0.0.5")),
+            (
+                "pods",
+                &running,
+                None,
+                Some("status.phase=Running,metadata.name=p"),
+            ),
+            ("pods", &running, None, Some("spec.serviceAccountName=old")),
+            ("pods", &running, None, Some("spec.hostNetwork=false")),
+            (
+                "pods",
+                &running,
+                None,
+                Some("spec.schedulerName=fargate-scheduler"),
+            ),
+            ("pods", &running, None, Some("spec.restartPolicy=Always")),
+            ("pods", &running, Some("app=web,tier notin (a)"), None),
+            ("pods", &pending, Some("app=web"), None),
+            (
+                "pods",
+                &running,
+                Some("!missing"),
+                Some("metadata.namespace=default"),
+            ),
+            (
+                "events",
+                &event,
+                None,
+                Some("involvedObject.kind=Pod,involvedObject.name=p"),
+            ),
+            (
+                "events",
+                &event,
+                None,
+                Some("source=kubelet,reason=Started,type=Normal"),
+            ),
+        ];
+        let mut matched = 0;
+        for (plural, obj, label, field) in cases {
+            let info = resources.find("", "v1", plural).expect("resource");
+            let filter = Filter::new(&info, *label, *field).expect("selector");
+            let kv = KeyValue {
+                key: format!("/registry/core/{plural}/default/x"),
+                value: encode(&info, obj).expect("encode"),
+                create_revision: 1,
+                mod_revision: 1,
+            };
+            let whole = filter.matches(&decode(&info, &kv).expect("decode"));
+            let view = filter.matches(&selector_view(&kv.value).expect("view"));
+            assert_eq!(view, whole, "{plural} {label:?} {field:?}");
+            matched += usize::from(whole);
+        }
+        // Both outcomes are exercised.
+        assert!(matched > 3 && matched < cases.len(), "{matched}");
+        let view = selector_view(
+            &encode(&resources.find("", "v1", "pods").expect("pods"), &running).expect("encode"),
+        )
+        .expect("view");
+        assert!(view["metadata"].get("managedFields").is_none());
+        assert_eq!(
+            view["spec"]["containers"],
+            json!([{"name": "c", "image": "nginx"}])
+        );
+        assert!(selector_view(b"[1]").is_none() && selector_view(b"{").is_none());
     }
 
     #[test]

@@ -76,10 +76,10 @@ impl Encoder {
         Bytes::from(out)
     }
 
-    /// Whether events can be written from the stored bytes ([`codec::served_json`]) without
-    /// decoding them: plain JSON of an unconverted resource, no selector to evaluate.
-    fn raw_ok(&self, filter: &Filter) -> bool {
-        self.output == Output::Json && !self.info.is_converted() && filter.is_empty()
+    /// Whether events can be written from the stored bytes ([`codec::served_json`]): plain
+    /// JSON of an unconverted resource.
+    fn raw_ok(&self) -> bool {
+        self.output == Output::Json && !self.info.is_converted()
     }
 
     /// The event line for a stored object, from its bytes; `None` when they do not parse
@@ -239,7 +239,7 @@ pub async fn start(
         .unwrap_or(DEFAULT_TIMEOUT);
     let bookmarks = q.allow_watch_bookmarks && req.output == Output::Json;
     let info = req.info.clone();
-    let raw = enc.raw_ok(&filter);
+    let raw = enc.raw_ok();
     tokio::spawn(async move {
         let mut stream = match stream {
             Ok(s) => s,
@@ -276,8 +276,8 @@ pub async fn start(
                         Err(e) => { let _ = tx.send(error_line(&store_error(e))).await; return; }
                     };
                     last_rv = ev.revision();
-                    if raw && let Some(line) = raw_event(&enc, &ev) {
-                        if tx.send(line).await.is_err() { return; }
+                    if raw && let Some(line) = raw_event(&enc, &filter, &ev) {
+                        if let Some(line) = line && tx.send(line).await.is_err() { return; }
                         continue;
                     }
                     match translate(&info, &filter, &ev) {
@@ -319,22 +319,43 @@ fn store_error(e: store::Error) -> ApiError {
     }
 }
 
-/// The line for one store event when nothing is filtered, written from the stored bytes: a
-/// put is ADDED when the key is new and MODIFIED otherwise, a delete carries the last state at
-/// the delete's revision. `None` sends the event down the decoding path instead.
-fn raw_event(enc: &Encoder, ev: &store::Event) -> Option<Bytes> {
+/// The line (if any) for one store event, written from the stored bytes, with
+/// [`translate`]'s semantics: a put is ADDED when the key is new or enters the selection,
+/// MODIFIED while it stays in, DELETED (its new state) when it leaves; a delete carries the
+/// last state at the delete's revision. Selectors are judged on [`codec::selector_view`]s, so
+/// no event is fully decoded. `None` sends the event down the decoding path instead.
+fn raw_event(enc: &Encoder, filter: &Filter, ev: &store::Event) -> Option<Option<Bytes>> {
+    let matches = |stored: &[u8]| -> Option<bool> {
+        if filter.is_empty() {
+            return Some(true);
+        }
+        Some(filter.matches(&codec::selector_view(stored)?))
+    };
     match ev.kind {
         store::EventKind::Put => {
-            let kind = if ev.prev.is_some() {
-                "MODIFIED"
-            } else {
-                "ADDED"
+            let now = matches(&ev.kv.value)?;
+            let before = match &ev.prev {
+                Some(prev) => Some(matches(&prev.value)?),
+                None => None,
+            };
+            let kind = match (before, now) {
+                (None, true) | (Some(false), true) => "ADDED",
+                (Some(true), true) => "MODIFIED",
+                (Some(true), false) => "DELETED",
+                (_, false) => return Some(None),
             };
             enc.raw_line(kind, &ev.kv.value, ev.kv.mod_revision)
+                .map(Some)
         }
         store::EventKind::Delete => {
-            let prev = ev.prev.as_ref()?;
+            let Some(prev) = ev.prev.as_ref() else {
+                return Some(None);
+            };
+            if !matches(&prev.value)? {
+                return Some(None);
+            }
             enc.raw_line("DELETED", &prev.value, ev.revision())
+                .map(Some)
         }
     }
 }
