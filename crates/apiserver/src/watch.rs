@@ -395,3 +395,121 @@ fn translate(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pods() -> ResourceInfo {
+        crate::registry::Resources::builtin()
+            .find("", "v1", "pods")
+            .expect("builtin resource")
+    }
+
+    fn kv(obj: Option<&Value>, rev: i64) -> store::KeyValue {
+        store::KeyValue {
+            key: "/registry/core/pods/default/p".into(),
+            value: obj
+                .map(|o| codec::encode(&pods(), o).expect("encode"))
+                .unwrap_or_default(),
+            create_revision: 2,
+            mod_revision: rev,
+        }
+    }
+
+    fn pod(node: &str, app: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "p", "namespace": "default", "labels": {"app": app},
+                            "managedFields": [{"manager": "m", "operation": "Update"}]},
+               "spec": {"nodeName": node, "containers": [{"name": "c", "image": "nginx"}]},
+               "status": {"phase": "Pending"}})
+    }
+
+    /// The line the decoding path writes, parsed (or None when it writes nothing).
+    fn decoded(enc: &Encoder, filter: &Filter, ev: &store::Event) -> Option<Value> {
+        let (kind, obj) = translate(&pods(), filter, ev).expect("translate")?;
+        Some(serde_json::from_slice(&enc.line(kind, &obj)).expect("json"))
+    }
+
+    #[test]
+    fn lines_from_stored_bytes_are_the_decoding_paths_for_every_transition() {
+        let (a1, a2, b1) = (pod("", "web"), pod("n1", "web"), pod("n1", "db"));
+        let put = |prev: Option<&Value>, now: &Value| store::Event {
+            kind: store::EventKind::Put,
+            kv: kv(Some(now), 9),
+            prev: prev.map(|p| kv(Some(p), 5)),
+        };
+        let events = [
+            put(None, &a1),
+            put(Some(&a1), &a2),
+            put(Some(&a2), &b1),
+            put(Some(&b1), &a2),
+            store::Event {
+                kind: store::EventKind::Delete,
+                kv: kv(None, 11),
+                prev: Some(kv(Some(&a2), 9)),
+            },
+            store::Event {
+                kind: store::EventKind::Delete,
+                kv: kv(None, 11),
+                prev: Some(kv(Some(&b1), 9)),
+            },
+        ];
+        let selectors = [
+            (None, None),
+            (Some("app=web"), None),
+            (None, Some("spec.nodeName=n1")),
+            (None, Some("spec.nodeName!=")),
+            (Some("app!=web"), Some("spec.nodeName=")),
+        ];
+        let mut kinds = std::collections::BTreeSet::new();
+        for (label, field) in selectors {
+            let filter = Filter::new(&pods(), label, field).expect("selector");
+            for lean in [false, true] {
+                let enc = Encoder {
+                    info: pods(),
+                    output: Output::Json,
+                    include: IncludeObject::Metadata,
+                    lean,
+                };
+                for ev in &events {
+                    let raw = raw_event(&enc, &filter, ev)
+                        .expect("stored JSON takes the raw path")
+                        .map(|line| serde_json::from_slice::<Value>(&line).expect("json"));
+                    let want = decoded(&enc, &filter, ev);
+                    assert_eq!(raw, want, "{label:?} {field:?} lean={lean} {:?}", ev.kind);
+                    if let Some(line) = raw {
+                        kinds.insert(line["type"].as_str().unwrap_or_default().to_string());
+                        assert_eq!(
+                            line["object"]["metadata"].get("managedFields").is_some(),
+                            !lean
+                        );
+                    }
+                }
+            }
+        }
+        // Every kind of line was compared, entering and leaving selections included.
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            ["ADDED", "DELETED", "MODIFIED"]
+        );
+        // What is not JSON goes down the decoding path, which reports it.
+        let broken = store::Event {
+            kind: store::EventKind::Put,
+            kv: store::KeyValue {
+                value: b"{not json".to_vec(),
+                ..kv(None, 3)
+            },
+            prev: None,
+        };
+        let filter = Filter::new(&pods(), None, None).expect("no selector");
+        let enc = Encoder {
+            info: pods(),
+            output: Output::Json,
+            include: IncludeObject::Metadata,
+            lean: true,
+        };
+        assert!(raw_event(&enc, &filter, &broken).is_none());
+        assert!(translate(&pods(), &filter, &broken).is_err());
+    }
+}

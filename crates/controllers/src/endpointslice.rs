@@ -231,7 +231,12 @@ pub async fn run_with(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let pod_events = shared_pods.subscribe();
-    if !shared_pods.wait_until_ready().await {
+    // The shared watch outlives this controller's leader term: stop waiting when the term ends.
+    let ready = tokio::select! {
+        _ = shutdown.cancelled() => false,
+        ready = shared_pods.wait_until_ready() => ready,
+    };
+    if !ready {
         return Ok(());
     }
     let pods = shared_pods.store();

@@ -264,13 +264,9 @@ pub async fn run(
         }
         let pods_now = pods.state();
         bound.retain(|uid, _| {
-            pods_now.iter().any(|p| {
-                p.metadata.uid.as_deref() == Some(uid.as_str())
-                    && p.spec
-                        .as_ref()
-                        .and_then(|s| s.node_name.as_deref())
-                        .is_none()
-            })
+            pods_now
+                .iter()
+                .any(|p| p.metadata.uid.as_deref() == Some(uid.as_str()) && node_of(p).is_none())
         });
         let mut tracking = Tracking {
             refused: &mut refused,
@@ -308,6 +304,15 @@ pub async fn run(
     }
 }
 
+/// The node a pod is bound to; an empty `nodeName` is unbound, as for the API server's
+/// `spec.nodeName=` selector and the default scheduler.
+fn node_of(pod: &Pod) -> Option<&str> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .filter(|n| !n.is_empty())
+}
+
 fn pod_ref(pod: &Pod) -> ObjectReference {
     let mut r = pod.object_ref(&());
     r.field_path = None;
@@ -336,7 +341,7 @@ async fn pass(
     for pod in pods {
         let spec = pod.spec.as_ref();
         if spec.and_then(|s| s.scheduler_name.as_deref()) != Some(fargate::SCHEDULER_NAME)
-            || spec.is_some_and(|s| s.node_name.is_some())
+            || node_of(pod).is_some()
             || pod.metadata.deletion_timestamp.is_some()
         {
             continue;
@@ -573,7 +578,7 @@ async fn reap(
             continue;
         }
         let busy = |p: &Pod| {
-            p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
+            node_of(p) == Some(name.as_str())
                 && !matches!(
                     p.status.as_ref().and_then(|s| s.phase.as_deref()),
                     Some("Succeeded") | Some("Failed")
@@ -592,4 +597,28 @@ async fn reap(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_node_name_is_unbound() {
+        let pod = |spec: Value| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": spec})).expect("pod")
+        };
+        let containers = json!([{"name": "c", "image": "nginx"}]);
+        assert_eq!(node_of(&pod(json!({"containers": containers}))), None);
+        assert_eq!(
+            node_of(&pod(json!({"containers": containers, "nodeName": ""}))),
+            None
+        );
+        assert_eq!(
+            node_of(&pod(
+                json!({"containers": containers, "nodeName": "fargate-ip-1"})
+            )),
+            Some("fargate-ip-1")
+        );
+    }
 }

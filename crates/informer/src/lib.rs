@@ -26,7 +26,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::warn;
 
 /// One change to the watched objects.
 #[derive(Debug)]
@@ -187,7 +187,7 @@ async fn feed<K>(
         let event = match event {
             Some(Ok(event)) => event,
             Some(Err(error)) => {
-                debug!(%error, kind = %K::kind(&()), "shared watch failed; retrying");
+                warn!(%error, kind = %K::kind(&()), "shared watch failed; retrying");
                 continue;
             }
             None => return,
