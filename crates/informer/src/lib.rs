@@ -7,8 +7,8 @@
 //! Two kinds of subscription:
 //!
 //! - [`SharedInformer::subscribe`]: every object the watch touches from then on (created,
-//!   changed, deleted, and each object of a relist), as the `touched_objects` of a private
-//!   reflector would; for kube-runtime controllers' `watches_shared_stream`.
+//!   changed, deleted, each object of a relist, and the objects a relist no longer has, in
+//!   their last known state); for kube-runtime controllers' `watches_shared_stream`.
 //! - [`SharedInformer::changes`]: [`Change`]s that tell additions from deletions, starting
 //!   with the whole current list when the cache is already filled; for components that keep
 //!   their own state (a scheduler queue, a kubelet router).
@@ -35,8 +35,8 @@ pub enum Change<K> {
     Applied(Arc<K>),
     /// Deleted (its last state).
     Deleted(Arc<K>),
-    /// Every object there is (the first list, or a relist after the watch was interrupted):
-    /// what is not in it is gone.
+    /// Every object there is (the first list, or a relist after the watch was interrupted).
+    /// Objects the cache held that a relist no longer has come first as [`Change::Deleted`].
     Listed(Vec<Arc<K>>),
 }
 
@@ -103,14 +103,13 @@ where
         let (store, writer) = reflector::store();
         let subscribers: Subscribers<K> = Arc::default();
         let (ready_tx, ready) = watch::channel(false);
-        tokio::spawn(feed(
-            api,
+        let cache = Cache {
             writer,
-            store.clone(),
-            subscribers.clone(),
-            ready_tx,
-            shutdown,
-        ));
+            store: store.clone(),
+            listed: Vec::new(),
+            ready: ready_tx,
+        };
+        tokio::spawn(feed(api, cache, subscribers.clone(), shutdown));
         SharedInformer {
             store,
             subscribers,
@@ -159,14 +158,64 @@ where
     }
 }
 
-/// Keeps the cache and hands each change to the subscribers. Objects of a list are handed
-/// over once the list is complete, as the very `Arc`s the cache holds.
+/// The cache and what a watch event changes in it.
+struct Cache<K: Resource<DynamicType = ()> + Clone + 'static> {
+    writer: reflector::store::Writer<K>,
+    store: Store<K>,
+    /// The objects of the list being received.
+    listed: Vec<ObjectRef<K>>,
+    ready: watch::Sender<bool>,
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Cache<K> {
+    /// Applies one watch event and returns the changes to hand the subscribers, in order.
+    /// Objects of a list are handed over once the list is complete, as the very `Arc`s the
+    /// cache holds; a relist replaces the cache, and what it no longer holds (deleted while
+    /// the watch was down) comes first as [`Change::Deleted`].
+    fn apply(&mut self, event: watcher::Event<K>) -> Vec<Change<K>> {
+        let before = matches!(event, watcher::Event::InitDone).then(|| self.store.state());
+        self.writer.apply_watcher_event(&event);
+        match event {
+            watcher::Event::Apply(obj) => {
+                let key = ObjectRef::from_obj(&obj);
+                vec![Change::Applied(
+                    self.store.get(&key).unwrap_or_else(|| Arc::new(obj)),
+                )]
+            }
+            watcher::Event::Delete(obj) => vec![Change::Deleted(Arc::new(obj))],
+            watcher::Event::Init => {
+                self.listed.clear();
+                Vec::new()
+            }
+            watcher::Event::InitApply(obj) => {
+                self.listed.push(ObjectRef::from_obj(&obj));
+                Vec::new()
+            }
+            watcher::Event::InitDone => {
+                self.ready.send_replace(true);
+                let mut changes: Vec<Change<K>> = before
+                    .into_iter()
+                    .flatten()
+                    .filter(|old| self.store.get(&ObjectRef::from_obj(&**old)).is_none())
+                    .map(Change::Deleted)
+                    .collect();
+                changes.push(Change::Listed(
+                    std::mem::take(&mut self.listed)
+                        .iter()
+                        .filter_map(|key| self.store.get(key))
+                        .collect(),
+                ));
+                changes
+            }
+        }
+    }
+}
+
+/// Keeps the cache and hands each change to the subscribers.
 async fn feed<K>(
     api: Api<K>,
-    mut writer: reflector::store::Writer<K>,
-    store: Store<K>,
+    mut cache: Cache<K>,
     subscribers: Subscribers<K>,
-    ready: watch::Sender<bool>,
     shutdown: CancellationToken,
 ) where
     K: Resource<DynamicType = ()>
@@ -178,7 +227,6 @@ async fn feed<K>(
         + 'static,
 {
     let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
-    let mut listed: Vec<ObjectRef<K>> = Vec::new();
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -192,32 +240,104 @@ async fn feed<K>(
             }
             None => return,
         };
+        // The lock is held while the cache changes, so a new subscriber's snapshot and the
+        // changes queued after it never overlap or leave a gap.
         let mut subscribers = subscribers.lock().unwrap_or_else(PoisonError::into_inner);
-        writer.apply_watcher_event(&event);
-        let change = match event {
-            watcher::Event::Apply(obj) => {
-                let key = ObjectRef::from_obj(&obj);
-                Change::Applied(store.get(&key).unwrap_or_else(|| Arc::new(obj)))
-            }
-            watcher::Event::Delete(obj) => Change::Deleted(Arc::new(obj)),
-            watcher::Event::Init => {
-                listed.clear();
-                continue;
-            }
-            watcher::Event::InitApply(obj) => {
-                listed.push(ObjectRef::from_obj(&obj));
-                continue;
-            }
-            watcher::Event::InitDone => {
-                ready.send_replace(true);
-                Change::Listed(
-                    std::mem::take(&mut listed)
-                        .iter()
-                        .filter_map(|key| store.get(key))
-                        .collect(),
-                )
-            }
+        for change in cache.apply(event) {
+            subscribers.retain(|s| s.send(&change));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    fn map(name: &str, value: &str) -> ConfigMap {
+        let mut m = ConfigMap::default();
+        m.metadata.name = Some(name.into());
+        m.metadata.namespace = Some("ns".into());
+        m.data = Some([("k".to_string(), value.to_string())].into());
+        m
+    }
+
+    fn names(changes: &[Change<ConfigMap>]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| match c {
+                Change::Applied(o) => {
+                    format!("applied {}", o.metadata.name.clone().unwrap_or_default())
+                }
+                Change::Deleted(o) => {
+                    format!("deleted {}", o.metadata.name.clone().unwrap_or_default())
+                }
+                Change::Listed(all) => {
+                    let mut n: Vec<String> =
+                        all.iter().filter_map(|o| o.metadata.name.clone()).collect();
+                    n.sort();
+                    format!("listed {}", n.join(","))
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_relist_reports_what_vanished_then_the_whole_list() {
+        let (store, writer) = reflector::store();
+        let (ready, readiness) = watch::channel(false);
+        let mut cache = Cache {
+            writer,
+            store: store.clone(),
+            listed: Vec::new(),
+            ready,
         };
-        subscribers.retain(|s| s.send(&change));
+        let mut all = Vec::new();
+        for event in [
+            watcher::Event::Init,
+            watcher::Event::InitApply(map("a", "1")),
+            watcher::Event::InitApply(map("b", "1")),
+        ] {
+            all.extend(cache.apply(event));
+        }
+        assert!(
+            all.is_empty() && !*readiness.borrow(),
+            "nothing before the list is complete"
+        );
+        let listed = cache.apply(watcher::Event::InitDone);
+        assert_eq!(names(&listed), ["listed a,b"]);
+        assert!(*readiness.borrow());
+        // The list hands over the cache's own objects.
+        if let Change::Listed(objs) = &listed[0] {
+            for o in objs {
+                let cached = store.get(&ObjectRef::from_obj(&**o)).expect("cached");
+                assert!(Arc::ptr_eq(o, &cached));
+            }
+        }
+        assert_eq!(
+            names(&cache.apply(watcher::Event::Apply(map("c", "1")))),
+            ["applied c"]
+        );
+        assert_eq!(
+            names(&cache.apply(watcher::Event::Delete(map("a", "1")))),
+            ["deleted a"]
+        );
+        // The watch broke; meanwhile c was deleted and d created.
+        for event in [
+            watcher::Event::Init,
+            watcher::Event::InitApply(map("b", "2")),
+            watcher::Event::InitApply(map("d", "1")),
+        ] {
+            assert!(cache.apply(event).is_empty());
+        }
+        let relisted = cache.apply(watcher::Event::InitDone);
+        assert_eq!(names(&relisted), ["deleted c", "listed b,d"]);
+        let mut cached: Vec<String> = store
+            .state()
+            .iter()
+            .filter_map(|o| o.metadata.name.clone())
+            .collect();
+        cached.sort();
+        assert_eq!(cached, ["b", "d"]);
     }
 }
