@@ -1658,12 +1658,18 @@ impl PodWorker {
         {
             Ok(p) => {
                 if p.uid().as_deref() == Some(self.uid.as_str()) {
-                    self.last_written_rv = p
-                        .metadata
-                        .resource_version
-                        .as_deref()
-                        .and_then(|v| v.parse().ok());
-                    self.pod = Arc::new(p);
+                    let rv = |p: &Pod| {
+                        p.metadata
+                            .resource_version
+                            .as_deref()
+                            .and_then(|v| v.parse::<u64>().ok())
+                    };
+                    self.last_written_rv = rv(&p);
+                    // Unless the watch already brought this version or a newer one: then
+                    // keep the shared cache's copy instead of holding a second one.
+                    if rv(&p) > rv(&self.pod) {
+                        self.pod = Arc::new(p);
+                    }
                 }
                 self.last_written = Some(body);
             }
