@@ -238,7 +238,7 @@ pub struct PodWorker {
     init_failed: bool,
     timers: BinaryHeap<Reverse<Timer>>,
     seq: u64,
-    last_written: Option<serde_json::Value>,
+    last_written: Option<Written>,
     /// The resourceVersion our last status write produced.
     last_written_rv: Option<u64>,
     /// Whether the kubelet is stopped (a clone of the node's flag, watched by the loop).
@@ -546,7 +546,7 @@ impl PodWorker {
                 && self
                     .last_written
                     .as_ref()
-                    .and_then(|b| b.pointer("/status/phase"))
+                    .and_then(|w| w.phase.as_deref())
                     .is_some_and(|p| p == "Succeeded" || p == "Failed");
             if terminal && !self.terminating {
                 // A finished pod's sidecars stop; then it gives back its sandbox (and IP)
@@ -679,26 +679,23 @@ impl PodWorker {
             // A terminal phase is never taken back (the status manager refuses to).
             return;
         }
-        let phase_differs =
-            written.pointer("/status/phase").and_then(|p| p.as_str()) != status.phase.as_deref();
+        let phase_differs = written.phase.as_deref() != status.phase.as_deref();
         let conditions_differ = written
-            .pointer("/status/conditions")
-            .and_then(|c| c.as_array())
-            .into_iter()
-            .flatten()
-            .filter(|c| {
+            .conditions
+            .iter()
+            .filter(|(kind, _)| {
                 matches!(
-                    c["type"].as_str(),
-                    Some("PodReadyToStartContainers" | "Initialized" | "ContainersReady" | "Ready")
+                    kind.as_str(),
+                    "PodReadyToStartContainers" | "Initialized" | "ContainersReady" | "Ready"
                 )
             })
-            .any(|c| {
+            .any(|(kind, written_status)| {
                 let api = status
                     .conditions
                     .iter()
                     .flatten()
-                    .find(|a| Some(a.type_.as_str()) == c["type"].as_str());
-                api.map(|a| a.status.as_str()) != c["status"].as_str()
+                    .find(|a| &a.type_ == kind);
+                api.map(|a| a.status.as_str()) != Some(written_status.as_str())
             });
         if phase_differs || conditions_differ {
             self.last_written = None;
@@ -1643,11 +1640,11 @@ impl PodWorker {
         }
         let mut body = self.build_status();
         strip_nulls(&mut body);
-        if self.last_written.as_ref() == Some(&body) {
-            return;
-        }
-        if let Some(prev) = &self.last_written
-            && same_but_times(prev, &body)
+        let written = Written::of(&body);
+        if self
+            .last_written
+            .as_ref()
+            .is_some_and(|prev| prev.untimed == written.untimed)
         {
             return;
         }
@@ -1671,7 +1668,7 @@ impl PodWorker {
                         self.pod = Arc::new(p);
                     }
                 }
-                self.last_written = Some(body);
+                self.last_written = Some(written);
             }
             Err(kube::Error::Api(st)) if st.is_not_found() => self.deleted = true,
             Err(e) => debug!(pod = %self.name, "writing the pod status failed: {e}"),
@@ -1766,22 +1763,44 @@ fn term_from_api(t: &k8s_openapi::api::core::v1::ContainerStateTerminated) -> Te
 }
 
 /// Whether two status bodies differ only in condition transition times.
-fn same_but_times(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    fn scrub(v: &serde_json::Value) -> serde_json::Value {
-        let mut v = v.clone();
-        if let Some(cs) = v
+/// What the last status write said, kept small (a pod's status as a `Value` is several KB,
+/// held for every pod): the status without its conditions' transition times, as JSON, which
+/// tells whether a new status differs by more than times; its phase; and each condition's
+/// type and status, which the status manager's reconcile compares with the API's copy.
+struct Written {
+    untimed: Vec<u8>,
+    phase: Option<String>,
+    conditions: Vec<(String, String)>,
+}
+
+impl Written {
+    fn of(body: &serde_json::Value) -> Written {
+        let mut untimed = body.clone();
+        let conditions = untimed
             .pointer_mut("/status/conditions")
             .and_then(|c| c.as_array_mut())
-        {
-            for c in cs {
-                if let Some(o) = c.as_object_mut() {
-                    o.remove("lastTransitionTime");
-                }
-            }
+            .map(|cs| {
+                cs.iter_mut()
+                    .filter_map(|c| {
+                        let o = c.as_object_mut()?;
+                        o.remove("lastTransitionTime");
+                        Some((
+                            o.get("type")?.as_str()?.to_string(),
+                            o.get("status")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Written {
+            untimed: serde_json::to_vec(&untimed).unwrap_or_default(),
+            phase: body
+                .pointer("/status/phase")
+                .and_then(|p| p.as_str())
+                .map(str::to_string),
+            conditions,
         }
-        v
     }
-    scrub(a) == scrub(b)
 }
 
 fn strip_nulls(v: &mut serde_json::Value) {
@@ -1844,6 +1863,34 @@ async fn sleep_until_opt(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_differing_only_in_transition_times_is_not_written_again() {
+        let status = |phase: &str, ready: &str, at: &str| {
+            serde_json::json!({"status": {"phase": phase, "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": at},
+                {"type": "Ready", "status": ready, "lastTransitionTime": at}]}})
+        };
+        let first = Written::of(&status("Running", "True", "2026-01-01T00:00:00Z"));
+        let later = Written::of(&status("Running", "True", "2026-01-01T00:05:00Z"));
+        assert_eq!(first.untimed, later.untimed);
+        assert_ne!(
+            first.untimed,
+            Written::of(&status("Running", "False", "2026-01-01T00:00:00Z")).untimed
+        );
+        assert_ne!(
+            first.untimed,
+            Written::of(&status("Succeeded", "True", "2026-01-01T00:00:00Z")).untimed
+        );
+        assert_eq!(first.phase.as_deref(), Some("Running"));
+        assert_eq!(
+            first.conditions,
+            [
+                ("PodScheduled".to_string(), "True".to_string()),
+                ("Ready".to_string(), "True".to_string())
+            ]
+        );
+    }
 
     #[test]
     fn pull_policy_defaults_per_tag() {
