@@ -60,16 +60,9 @@ pub async fn run_with(
     shared_pods: SharedInformer<Pod>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let pod_events = shared_pods.subscribe();
-    // The shared watch outlives this controller's leader term: stop waiting when the term ends.
-    let ready = tokio::select! {
-        _ = shutdown.cancelled() => false,
-        ready = shared_pods.wait_until_ready() => ready,
-    };
-    if !ready {
+    let Some((pod_events, pods)) = shared_pods.subscribe_when_ready(&shutdown).await else {
         return Ok(());
-    }
-    let pods = shared_pods.store();
+    };
     let controller = Controller::new(
         Api::<PodDisruptionBudget>::all(client.clone()),
         watcher::Config::default(),

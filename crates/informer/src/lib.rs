@@ -130,6 +130,28 @@ where
         ready.wait_for(|r| *r).await.is_ok()
     }
 
+    /// [`SharedInformer::wait_until_ready`], giving up (false) when `shutdown` comes first:
+    /// for components whose run ends before the informer's (a leader term).
+    pub async fn wait_until_ready_or(&self, shutdown: &CancellationToken) -> bool {
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            ready = self.wait_until_ready() => ready,
+        }
+    }
+
+    /// Subscribes ([`SharedInformer::subscribe`]), then waits until the cache is filled: the
+    /// subscription and the cache, or `None` when `shutdown` (a controller's leader term, say)
+    /// ends first.
+    pub async fn subscribe_when_ready(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> Option<(impl Stream<Item = Arc<K>> + Send + 'static, Store<K>)> {
+        let objects = self.subscribe();
+        self.wait_until_ready_or(shutdown)
+            .await
+            .then(|| (objects, self.store()))
+    }
+
     /// Every object the watch touches from now on.
     pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
         let (tx, rx) = mpsc::unbounded_channel();
