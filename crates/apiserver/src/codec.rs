@@ -204,10 +204,11 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Members<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn pods() -> ResourceInfo {
+    /// The built-in pods resource (for this module's and the watch tests).
+    pub(crate) fn pods() -> ResourceInfo {
         crate::registry::Resources::builtin()
             .find("", "v1", "pods")
             .expect("builtin resource")

@@ -399,12 +399,7 @@ fn translate(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pods() -> ResourceInfo {
-        crate::registry::Resources::builtin()
-            .find("", "v1", "pods")
-            .expect("builtin resource")
-    }
+    use crate::codec::tests::pods;
 
     fn kv(obj: Option<&Value>, rev: i64) -> store::KeyValue {
         store::KeyValue {

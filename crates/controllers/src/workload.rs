@@ -15,7 +15,6 @@ use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 
 /// Expectations older than this are dropped (upstream's `ExpectationsTimeout`).
 const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -29,13 +28,7 @@ pub fn reflect<K>(
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: informer::Watched,
 {
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
@@ -175,13 +168,7 @@ pub fn reflect_owned<K>(
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: informer::Watched,
 {
     let index = OwnerIndex::new(owner_kind);
     let writer = index.clone();

@@ -70,6 +70,23 @@ impl<K> Subscriber<K> {
 
 type Subscribers<K> = Arc<Mutex<Vec<Subscriber<K>>>>;
 
+/// What a shared informer can watch: a typed, statically known Kubernetes kind.
+pub trait Watched:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A shared watch of every object of `K` and the cache it keeps.
 pub struct SharedInformer<K: Resource<DynamicType = ()> + 'static> {
     store: Store<K>,
@@ -90,13 +107,7 @@ impl<K: Resource<DynamicType = ()> + 'static> Clone for SharedInformer<K> {
 
 impl<K> SharedInformer<K>
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     /// Starts watching every object `api` reaches, until `shutdown`.
     pub fn start(api: Api<K>, shutdown: CancellationToken) -> Self {
@@ -240,13 +251,7 @@ async fn feed<K>(
     subscribers: Subscribers<K>,
     shutdown: CancellationToken,
 ) where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
     loop {

@@ -552,7 +552,7 @@ pub async fn nodegroup_scale(
                             .labels(&format!("{}={name}", eks::nodegroup::NODEGROUP_LABEL)),
                     )
                     .await?;
-                let ready = list.items.iter().filter(|n| is_ready(n)).count();
+                let ready = list.items.iter().filter(|n| node_ready(n)).count();
                 Ok((list.items.len() == want && ready == want).then_some(()))
             }
         },
@@ -561,7 +561,8 @@ pub async fn nodegroup_scale(
     Ok(format!("node group {name} scaled to {nodes} node(s)\n"))
 }
 
-fn is_ready(node: &k8s_openapi::api::core::v1::Node) -> bool {
+/// Whether `node` reports the condition `Ready=True`.
+pub fn node_ready(node: &k8s_openapi::api::core::v1::Node) -> bool {
     node.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
@@ -630,7 +631,7 @@ pub async fn nodegroup_replace(
                     .and_then(|v| v.parse::<i64>().ok())
                     .unwrap_or(1)
                     >= version
-                    && is_ready(n)
+                    && node_ready(n)
             })
             .count();
         let line = format!(

@@ -861,45 +861,69 @@ async fn two_api_servers_on_one_etcd_share_credentials_objects_and_watches() {
     first.stop().await;
 }
 
-#[tokio::test]
-async fn a_standby_server_takes_over_the_controllers_when_the_leader_is_killed() {
-    let Some(etcd) = testkit::etcd::TestEtcd::start() else {
-        return;
-    };
-    let store = format!("etcd://{}", etcd.endpoint());
-    let temp = tempfile::tempdir().expect("temp dir");
+/// Two API-only servers on one store: the first leads the controllers, the second stands
+/// by. A `web` Deployment of `replicas` is created through the standby and its pods made by
+/// the leader's controllers.
+struct LeaderAndStandby {
+    leader: Skiff,
+    standby: Skiff,
+    on_standby: kube::Client,
+    /// The standby's ready line (its kubeconfig).
+    standby_ready: crate::support::Ready,
+    /// Who held kube-controller-manager before the standby started.
+    first_holder: String,
+}
+
+async fn leader_and_standby(dir: &std::path::Path, store: &str, replicas: i32) -> LeaderAndStandby {
     let args = [
         "--listen",
         "127.0.0.1:0",
         "--store",
-        &store,
+        store,
         "--nodes",
         "0",
         "--speed",
         "10",
     ];
-    let mut leader = Skiff::spawn_with(&temp.path().join("a"), &args);
+    let mut leader = Skiff::spawn_with(&dir.join("a"), &args);
     let a = leader.ready().await;
-    let on_a = client(&a.kubeconfig).await;
-    let leases: Api<Lease> = Api::namespaced(on_a.clone(), "kube-system");
+    let leases: Api<Lease> = Api::namespaced(client(&a.kubeconfig).await, "kube-system");
     let first_holder = lease_holder(&leases, "kube-controller-manager").await;
-    let mut standby = Skiff::spawn_with(&temp.path().join("b"), &args);
+    let mut standby = Skiff::spawn_with(&dir.join("b"), &args);
     let b = standby.ready().await;
-    let on_b = client(&b.kubeconfig).await;
-    let deployments: Api<Deployment> = Api::namespaced(on_b.clone(), "default");
-    let pods: Api<Pod> = Api::namespaced(on_b.clone(), "default");
-    let deployment = web_deployment(2);
-    deployments
-        .create(&PostParams::default(), &deployment)
+    let on_standby = client(&b.kubeconfig).await;
+    Api::<Deployment>::namespaced(on_standby.clone(), "default")
+        .create(&PostParams::default(), &web_deployment(replicas))
         .await
         .expect("create the deployment");
-    let count = |n: usize| web_pods_are(&pods, n);
+    let pods: Api<Pod> = Api::namespaced(on_standby.clone(), "default");
     wait_for(
-        "the leader's controllers to create 2 pods",
+        &format!("the leader's controllers to create {replicas} pods"),
         Duration::from_secs(60),
-        || count(2),
+        || web_pods_are(&pods, replicas as usize),
     )
     .await;
+    LeaderAndStandby {
+        leader,
+        standby,
+        on_standby,
+        standby_ready: b,
+        first_holder,
+    }
+}
+
+#[tokio::test]
+async fn a_standby_server_takes_over_the_controllers_when_the_leader_is_killed() {
+    let Some(etcd) = testkit::etcd::TestEtcd::start() else {
+        return;
+    };
+    let temp = tempfile::tempdir().expect("temp dir");
+    let pair = leader_and_standby(temp.path(), &format!("etcd://{}", etcd.endpoint()), 2).await;
+    let (mut leader, mut standby, on_b) = (pair.leader, pair.standby, pair.on_standby);
+    let first_holder = pair.first_holder;
+    let deployments: Api<Deployment> = Api::namespaced(on_b.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(on_b.clone(), "default");
+    let count = |n: usize| web_pods_are(&pods, n);
     // The leader dies without releasing its leases.
     leader.kill9().await;
     scale_web(&deployments, 4)
@@ -931,35 +955,14 @@ async fn an_etcd_member_and_the_leading_server_die_mid_write_and_the_cluster_car
     let Some(mut etcd) = testkit::etcd::TestEtcdCluster::start(3) else {
         return;
     };
-    let store = format!("etcd://{}", etcd.endpoints().join(","));
     let temp = tempfile::tempdir().expect("temp dir");
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--store",
-        &store,
-        "--nodes",
-        "0",
-        "--speed",
-        "10",
-    ];
-    let mut leader = Skiff::spawn_with(&temp.path().join("a"), &args);
-    let a = leader.ready().await;
-    let on_a = client(&a.kubeconfig).await;
-    let leases: Api<Lease> = Api::namespaced(on_a.clone(), "kube-system");
-    let first_holder = lease_holder(&leases, "kube-controller-manager").await;
-    let mut survivor = Skiff::spawn_with(&temp.path().join("b"), &args);
-    let b = survivor.ready().await;
-    let on_b = client(&b.kubeconfig).await;
+    let store = format!("etcd://{}", etcd.endpoints().join(","));
+    let pair = leader_and_standby(temp.path(), &store, 3).await;
+    let (mut leader, mut survivor, on_b) = (pair.leader, pair.standby, pair.on_standby);
+    let (first_holder, b) = (pair.first_holder, pair.standby_ready);
     let deployments: Api<Deployment> = Api::namespaced(on_b.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(on_b.clone(), "default");
-    let deployment = web_deployment(3);
-    deployments
-        .create(&PostParams::default(), &deployment)
-        .await
-        .expect("create the deployment");
     let count = |n: usize| web_pods_are(&pods, n);
-    wait_for("3 pods", Duration::from_secs(60), || count(3)).await;
 
     // Writes through the survivor while an etcd member and the leading server die.
     let acknowledged = Arc::new(Mutex::new(Vec::new()));

@@ -290,15 +290,7 @@ pub async fn within<T>(
     }
 }
 
-/// Whether `node` reports the condition `Ready=True`.
-pub fn node_ready(node: &k8s_openapi::api::core::v1::Node) -> bool {
-    node.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True")
-}
+pub use skiff::ops::node_ready;
 
 /// Parses a resourceVersion as the integer skiff uses, naming the object on failure.
 pub fn rv_number(what: &str, rv: Option<&String>) -> u64 {
