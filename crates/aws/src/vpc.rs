@@ -161,7 +161,7 @@ pub enum AddressRequest {
 /// A VPC: its IPv4 CIDR blocks, subnets and network interfaces. Serializes whole to JSON so
 /// it can be persisted and reloaded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "VpcRecord")]
 pub struct Vpc {
     id: VpcId,
     cidr_blocks: Vec<Cidr>,
@@ -169,6 +169,45 @@ pub struct Vpc {
     subnets: BTreeMap<SubnetId, Subnet>,
     network_interfaces: BTreeMap<EniId, NetworkInterface>,
     id_state: u64,
+    /// Instance id → the ENIs attached to it (derived from `network_interfaces`, so a pod's
+    /// address lookup does not scan every ENI of the VPC).
+    #[serde(skip)]
+    attached: BTreeMap<String, BTreeSet<EniId>>,
+}
+
+/// A [`Vpc`] as stored: its fields without the derived index.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VpcRecord {
+    id: VpcId,
+    cidr_blocks: Vec<Cidr>,
+    max_cidr_blocks: u32,
+    subnets: BTreeMap<SubnetId, Subnet>,
+    network_interfaces: BTreeMap<EniId, NetworkInterface>,
+    id_state: u64,
+}
+
+impl From<VpcRecord> for Vpc {
+    fn from(r: VpcRecord) -> Vpc {
+        let mut attached: BTreeMap<String, BTreeSet<EniId>> = BTreeMap::new();
+        for e in r.network_interfaces.values() {
+            if let Some(a) = &e.attachment {
+                attached
+                    .entry(a.instance_id.clone())
+                    .or_default()
+                    .insert(e.id.clone());
+            }
+        }
+        Vpc {
+            id: r.id,
+            cidr_blocks: r.cidr_blocks,
+            max_cidr_blocks: r.max_cidr_blocks,
+            subnets: r.subnets,
+            network_interfaces: r.network_interfaces,
+            id_state: r.id_state,
+            attached,
+        }
+    }
 }
 
 impl Vpc {
@@ -185,6 +224,7 @@ impl Vpc {
             subnets: BTreeMap::new(),
             network_interfaces: BTreeMap::new(),
             id_state: id_seed,
+            attached: BTreeMap::new(),
         };
         vpc.id = VpcId(vpc.next_id("vpc"));
         Ok(vpc)
@@ -375,13 +415,11 @@ impl Vpc {
     /// The ENIs attached to an instance, by device index.
     pub fn instance_network_interfaces(&self, instance_id: &str) -> Vec<&NetworkInterface> {
         let mut enis: Vec<&NetworkInterface> = self
-            .network_interfaces
-            .values()
-            .filter(|e| {
-                e.attachment
-                    .as_ref()
-                    .is_some_and(|a| a.instance_id == instance_id)
-            })
+            .attached
+            .get(instance_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.network_interfaces.get(id))
             .collect();
         enis.sort_by_key(|e| e.attachment.as_ref().map(|a| a.device_index));
         enis
@@ -423,6 +461,10 @@ impl Vpc {
                 device_index,
                 ipv4_per_eni: instance.ipv4_per_eni,
             });
+            self.attached
+                .entry(instance.instance_id.clone())
+                .or_default()
+                .insert(eni.clone());
         }
         Ok(())
     }
@@ -444,9 +486,16 @@ impl Vpc {
         match &current.attachment {
             None => Err(Ec2Error::not_attached(eni)),
             Some(a) if a.device_index == 0 => Err(Ec2Error::primary_detach()),
-            Some(_) => {
+            Some(a) => {
+                let instance = a.instance_id.clone();
                 if let Some(e) = self.network_interfaces.get_mut(eni) {
                     e.attachment = None;
+                }
+                if let Some(set) = self.attached.get_mut(&instance) {
+                    set.remove(eni);
+                    if set.is_empty() {
+                        self.attached.remove(&instance);
+                    }
                 }
                 Ok(())
             }
@@ -474,6 +523,7 @@ impl Vpc {
         for id in &ids {
             self.network_interfaces.remove(id);
         }
+        self.attached.remove(instance_id);
         ids
     }
 

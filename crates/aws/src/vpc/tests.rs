@@ -286,10 +286,17 @@ fn attachments_respect_the_instance_eni_limit_and_the_primary_stays() {
         Ec2ErrorCode::InvalidParameterValue
     );
     ok(v.detach(&enis[1]));
-    ok(v.delete_network_interface(&enis[1]));
     assert_eq!(v.free_device_index("i-1"), 1);
     assert_eq!(v.instance_network_interfaces("i-1").len(), 2);
+    ok(v.delete_network_interface(&enis[1]));
+    assert_eq!(v.instance_network_interfaces("i-1").len(), 2);
     assert_eq!(v.terminate_instance("i-1").len(), 2);
+    assert!(v.instance_network_interfaces("i-1").is_empty());
+    // The instance → ENI index equals one rebuilt from the ENIs (as a reload does).
+    let rebuilt: Option<Vpc> = serde_json::to_string(&v)
+        .ok()
+        .and_then(|json| serde_json::from_str(&json).ok());
+    assert_eq!(rebuilt.as_ref(), Some(&v));
     assert_eq!(ok(v.available_ip_address_count(&s)), 251 - 1);
 }
 
@@ -302,7 +309,13 @@ fn the_whole_vpc_round_trips_through_json() {
     ok(v.assign_ipv4_prefixes(&e, 2));
     let json = serde_json::to_string(&v).unwrap_or_default();
     let back: Option<Vpc> = serde_json::from_str(&json).ok();
+    // Equal includes the instance → ENI index, rebuilt from the ENIs on reload.
     assert_eq!(back.as_ref(), Some(&v));
+    assert_eq!(
+        back.as_ref()
+            .map(|b| b.instance_network_interfaces("i-1").len()),
+        Some(1)
+    );
     // Ids keep coming from the same stream after a reload.
     if let Some(mut back) = back {
         assert_eq!(
