@@ -17,16 +17,19 @@
 //! Launching and terminating instances is the binary's business (the simulated EC2 and the
 //! simulated kubelet), handed in as [`Machines`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use api::clock::Clock;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use kube::api::{Api, ApiResource, DynamicObject, EvictParams, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +42,9 @@ pub const LAUNCH_TEMPLATE_VERSION_LABEL: &str = "eks.amazonaws.com/sourceLaunchT
 const MANAGER: &str = "eks-nodegroup-controller";
 /// How often a group is reconciled (simulated time).
 const RESYNC: Duration = Duration::from_secs(5);
+/// How long a launched node may be missing from the node cache before the loop stops counting
+/// it (the cache normally shows it within milliseconds).
+const UNSEEN_GRACE: Duration = Duration::from_secs(60);
 /// How long a new node may take to become Ready before the launch counts as failed.
 const NODE_READY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// How long a managed node group tries to evict a node's pods before the update fails
@@ -210,6 +216,41 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let groups: Api<DynamicObject> = Api::all_with(client.clone(), &node_group_resource());
+    // One watch of the groups' nodes feeds every group's loop (listing a group's nodes on
+    // every pass cost each of a 5,000-node cluster's groups a decode of every node).
+    let (nodes, writer) = reflector::store::<Node>();
+    let feed = watcher(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default().labels(NODEGROUP_LABEL),
+    )
+    .default_backoff()
+    .modify(|node| {
+        // What the loop reads is the labels, the creation time and the Ready condition.
+        node.managed_fields_mut().clear();
+        if let Some(status) = node.status.as_mut() {
+            status.images = None;
+        }
+    })
+    .reflect(writer)
+    .for_each(|_| async {});
+    let feed = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                _ = feed => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+    });
+    tokio::select! {
+        ready = nodes.wait_until_ready() => {
+            if let Err(error) = ready {
+                tracing::warn!(%error, "the node group controller's node watch ended");
+                return;
+            }
+        }
+        _ = shutdown.cancelled() => return,
+    }
     let mut running: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
     loop {
         match groups.list(&ListParams::default()).await {
@@ -224,6 +265,9 @@ pub async fn run(
                             clock,
                             name: name.clone(),
                             shutdown: shutdown.clone(),
+                            nodes: nodes.clone(),
+                            unseen: Mutex::default(),
+                            gone: Mutex::default(),
                         };
                         running.insert(name, tokio::spawn(task.run()));
                     }
@@ -239,6 +283,7 @@ pub async fn run(
     for (_, task) in running {
         let _ = task.await;
     }
+    let _ = feed.await;
 }
 
 /// The loop of one node group.
@@ -248,12 +293,20 @@ struct GroupLoop {
     clock: Clock,
     name: String,
     shutdown: CancellationToken,
+    /// The cache of every node group's nodes.
+    nodes: Store<Node>,
+    /// Nodes this loop launched that the cache does not show yet, with when they launched.
+    unseen: Mutex<BTreeMap<String, (Member, Instant)>>,
+    /// Uids of nodes this loop terminated that the cache still shows.
+    gone: Mutex<BTreeSet<String>>,
 }
 
 /// A node of the group as the loop sees it.
 #[derive(Debug, Clone)]
 struct Member {
     name: String,
+    /// The Node object's uid (empty for a node launched and not in the cache yet).
+    uid: String,
     zone: String,
     version: i64,
     ready: bool,
@@ -264,6 +317,7 @@ fn member(node: &Node) -> Member {
     let labels = node.labels();
     Member {
         name: node.name_any(),
+        uid: node.uid().unwrap_or_default(),
         zone: labels
             .get("topology.kubernetes.io/zone")
             .cloned()
@@ -295,7 +349,7 @@ impl GroupLoop {
                 Ok(true) => {}
                 Ok(false) | Err(StepError::Cancelled) => return,
                 Err(error @ StepError::EvictionFailure(_)) => {
-                    let members = self.members().await.unwrap_or_default();
+                    let members = self.members();
                     self.set_status("DEGRADED", &members, 0, &error.to_string())
                         .await;
                 }
@@ -318,14 +372,14 @@ impl GroupLoop {
     async fn reconcile(&self) -> Result<bool, StepError> {
         let Some(group) = self.groups().get_opt(&self.name).await? else {
             // A deleted node group's nodes are drained and terminated, as DeleteNodegroup does.
-            for member in self.members().await? {
-                self.retire(&member.name).await?;
+            for member in self.members() {
+                self.retire(&member).await?;
             }
             return Ok(false);
         };
         let spec = GroupSpec::from_object(&group.data);
         let zones = self.subnet_zones(&spec).await?;
-        let members = self.members().await?;
+        let members = self.members();
         let outdated: Vec<&Member> = members
             .iter()
             .filter(|m| m.version < spec.launch_template_version)
@@ -348,20 +402,29 @@ impl GroupLoop {
         let desired = usize::try_from(spec.desired.clamp(0, spec.max.max(0))).unwrap_or(0);
         let mut message = String::new();
         if members.len() < desired {
+            // Zones are balanced over the members listed above plus the ones this pass
+            // launches (listing the group's nodes before every launch made a scale-out of
+            // thousands of nodes quadratic).
+            let mut current = members.clone();
             for _ in members.len()..desired {
-                let current = self.members().await?;
-                if let Err(e) = self.launch(&spec, &zones, &current).await {
-                    message = e.to_string();
-                    break;
+                if self.shutdown.is_cancelled() {
+                    return Err(StepError::Cancelled);
+                }
+                match self.launch(&spec, &zones, &current).await {
+                    Ok(launched) => current.push(launched),
+                    Err(e) => {
+                        message = e.to_string();
+                        break;
+                    }
                 }
             }
         } else if members.len() > desired {
             let victim = scale_in_victim(&members);
             if let Some(victim) = victim {
-                self.retire(&victim.name).await?;
+                self.retire(&victim).await?;
             }
         }
-        let members = self.members().await?;
+        let members = self.members();
         let status = if message.is_empty() {
             "ACTIVE"
         } else {
@@ -387,22 +450,31 @@ impl GroupLoop {
         Ok(out)
     }
 
-    async fn members(&self) -> Result<Vec<Member>, kube::Error> {
-        let nodes: Api<Node> = Api::all(self.client.clone());
-        let list = nodes
-            .list(&ListParams::default().labels(&format!("{NODEGROUP_LABEL}={}", self.name)))
-            .await?;
-        Ok(list.items.iter().map(member).collect())
+    /// The group's nodes: the cache's, plus nodes launched and not in it yet, less nodes
+    /// terminated and still in it.
+    fn members(&self) -> Vec<Member> {
+        let cached: Vec<Member> = self
+            .nodes
+            .state()
+            .iter()
+            .filter(|n| n.labels().get(NODEGROUP_LABEL) == Some(&self.name))
+            .map(|n| member(n))
+            .collect();
+        match (self.unseen.lock(), self.gone.lock()) {
+            (Ok(mut unseen), Ok(mut gone)) => merge_members(cached, &mut unseen, &mut gone),
+            _ => cached,
+        }
     }
 
     /// Launches one instance in the zone with the fewest of the group's nodes (an Auto
-    /// Scaling group's AZ rebalancing), trying the group's instance types in order.
+    /// Scaling group's AZ rebalancing), trying the group's instance types in order; returns
+    /// the new (not yet Ready) member.
     async fn launch(
         &self,
         spec: &GroupSpec,
         zones: &[(String, String)],
         members: &[Member],
-    ) -> Result<String, LaunchError> {
+    ) -> Result<Member, LaunchError> {
         if zones.is_empty() {
             return Err(LaunchError {
                 code: "Ec2SubnetInvalidConfiguration".into(),
@@ -427,7 +499,26 @@ impl GroupLoop {
                     launch_template_version: spec.launch_template_version,
                 };
                 match self.machines.launch(&request).await {
-                    Ok(node) => return Ok(node),
+                    Ok(node) => {
+                        // Created now, to the second as the API server stamps it.
+                        let now = jiff::Timestamp::now();
+                        let created = jiff::Timestamp::from_second(now.as_second())
+                            .map(|t| t.to_string())
+                            .unwrap_or_default();
+                        let launched = Member {
+                            name: node,
+                            uid: String::new(),
+                            zone: az.clone(),
+                            version: spec.launch_template_version,
+                            ready: false,
+                            created,
+                        };
+                        if let Ok(mut unseen) = self.unseen.lock() {
+                            unseen
+                                .insert(launched.name.clone(), (launched.clone(), Instant::now()));
+                        }
+                        return Ok(launched);
+                    }
                     Err(e) => {
                         tracing::info!(group = %self.name, %subnet, error = %e, "launch failed");
                         last = Some(e);
@@ -458,7 +549,7 @@ impl GroupLoop {
         let surge = if leftover {
             Ok(String::new())
         } else {
-            self.launch(spec, zones, members).await
+            self.launch(spec, zones, members).await.map(|m| m.name)
         };
         match &surge {
             Ok(node) if node.is_empty() => {}
@@ -485,11 +576,11 @@ impl GroupLoop {
                 return Ok(());
             }
         }
-        self.retire(&old.name).await?;
+        self.retire(old).await?;
         if surge.is_err() {
-            let current = self.members().await?;
+            let current = self.members();
             match self.launch(spec, zones, &current).await {
-                Ok(node) => self.wait_ready(&node).await?,
+                Ok(node) => self.wait_ready(&node.name).await?,
                 Err(e) => {
                     self.set_status(
                         "DEGRADED",
@@ -521,8 +612,10 @@ impl GroupLoop {
         Ok(())
     }
 
-    /// Cordons `node`, evicts its pods (honouring disruption budgets) and terminates it.
-    async fn retire(&self, node: &str) -> Result<(), StepError> {
+    /// Cordons `member`'s node, evicts its pods (honouring disruption budgets) and
+    /// terminates it.
+    async fn retire(&self, member: &Member) -> Result<(), StepError> {
+        let node = member.name.as_str();
         let nodes: Api<Node> = Api::all(self.client.clone());
         let cordon = json!({"spec": {"unschedulable": true}});
         nodes
@@ -532,8 +625,22 @@ impl GroupLoop {
         if self.shutdown.is_cancelled() {
             return Err(StepError::Cancelled);
         }
-        if let Err(e) = self.machines.terminate(node).await {
-            tracing::warn!(group = %self.name, %node, error = %e, "terminating the instance failed");
+        match self.machines.terminate(node).await {
+            Ok(()) => {
+                // A node's name is its address, which a later launch may reuse: the cache's
+                // copy of this node is told apart by its uid.
+                if let Ok(mut unseen) = self.unseen.lock() {
+                    unseen.remove(node);
+                }
+                if !member.uid.is_empty()
+                    && let Ok(mut gone) = self.gone.lock()
+                {
+                    gone.insert(member.uid.clone());
+                }
+            }
+            Err(e) => {
+                tracing::warn!(group = %self.name, %node, error = %e, "terminating the instance failed")
+            }
         }
         Ok(())
     }
@@ -560,6 +667,24 @@ impl GroupLoop {
             tracing::debug!(group = %self.name, %error, "writing node group status failed");
         }
     }
+}
+
+/// The group's members: the `cached` ones, plus the `unseen` ones (launched, not cached yet,
+/// for at most [`UNSEEN_GRACE`]), less the `gone` ones (uids of nodes terminated and still
+/// cached; a new node may reuse a terminated one's name, never its uid). Entries the cache
+/// has caught up with are dropped from both.
+fn merge_members(
+    mut cached: Vec<Member>,
+    unseen: &mut BTreeMap<String, (Member, Instant)>,
+    gone: &mut BTreeSet<String>,
+) -> Vec<Member> {
+    let names: BTreeSet<&str> = cached.iter().map(|m| m.name.as_str()).collect();
+    let uids: BTreeSet<&str> = cached.iter().map(|m| m.uid.as_str()).collect();
+    unseen.retain(|name, (_, at)| !names.contains(name.as_str()) && at.elapsed() < UNSEEN_GRACE);
+    gone.retain(|uid| uids.contains(uid.as_str()));
+    cached.retain(|m| !gone.contains(&m.uid));
+    cached.extend(unseen.values().map(|(m, _)| m.clone()));
+    cached
 }
 
 /// The node an Auto Scaling group terminates when it scales in: from the zone with the most
@@ -643,6 +768,7 @@ mod tests {
     fn m(name: &str, zone: &str, version: i64, created: &str) -> Member {
         Member {
             name: name.into(),
+            uid: format!("uid-{name}"),
             zone: zone.into(),
             version,
             ready: true,
@@ -666,6 +792,42 @@ mod tests {
         ];
         assert_eq!(scale_in_victim(&members).map(|v| v.name), Some("b3".into()));
         assert!(scale_in_victim(&[]).is_none());
+    }
+
+    #[test]
+    fn members_count_launches_the_cache_has_not_shown_and_not_terminated_nodes() {
+        let names = |v: &[Member]| v.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
+        let t = "2026-01-01T00:00:00Z";
+        let mut unseen =
+            BTreeMap::from([("new".to_string(), (m("new", "b", 1, ""), Instant::now()))]);
+        let mut gone = BTreeSet::from(["uid-old".to_string()]);
+        // The cache still has `old` and lacks `new`: `new` counts, `old` does not.
+        let cached = vec![m("a1", "a", 1, t), m("old", "a", 1, t)];
+        let members = merge_members(cached, &mut unseen, &mut gone);
+        assert_eq!(names(&members), ["a1", "new"]);
+        // The cache caught up: both bookkeeping entries are dropped.
+        let cached = vec![m("a1", "a", 1, t), m("new", "b", 1, t)];
+        let members = merge_members(cached, &mut unseen, &mut gone);
+        assert_eq!(names(&members), ["a1", "new"]);
+        assert!(unseen.is_empty() && gone.is_empty());
+        // A launch the cache never shows stops counting after the grace period.
+        let Some(long_ago) = Instant::now().checked_sub(UNSEEN_GRACE + Duration::from_secs(1))
+        else {
+            return; // a machine up for less than a minute
+        };
+        unseen.insert("lost".into(), (m("lost", "a", 1, ""), long_ago));
+        let members = merge_members(vec![m("a1", "a", 1, t)], &mut unseen, &mut gone);
+        assert_eq!(names(&members), ["a1"]);
+        // A new node that took a terminated node's name (its address) counts once the cache
+        // shows it, while the old one, with the same name, is still cached.
+        gone.insert("uid-x".into());
+        let mut reused = m("x", "a", 1, t);
+        reused.uid = "uid-x2".into();
+        let members = merge_members(vec![m("x", "a", 1, t), reused], &mut unseen, &mut gone);
+        assert_eq!(
+            members.iter().map(|m| m.uid.as_str()).collect::<Vec<_>>(),
+            ["uid-x2"]
+        );
     }
 
     #[test]
