@@ -39,6 +39,8 @@ pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
 const RETRY: Duration = Duration::from_secs(1);
 /// Delay before looking again while the cache catches up with our own writes.
 const CATCH_UP: Duration = Duration::from_millis(200);
+/// Upstream's `BurstReplicas` for DaemonSets: the most pods one sync creates.
+const BURST_REPLICAS: usize = 250;
 
 struct Context {
     client: Client,
@@ -802,50 +804,68 @@ async fn sync_nodes(
     let uid = set.uid().unwrap_or_default();
     let api = Api::<Pod>::namespaced(ctx.client.clone(), &ns);
     let meta = template.metadata.clone().unwrap_or_default();
-    let mut first_error = None;
-    for node in create_on {
-        let mut spec = template.spec.clone().unwrap_or_default();
-        spec.affinity = Some(pin_to_node(spec.affinity.take(), node));
-        let pod = Pod {
-            metadata: ObjectMeta {
-                generate_name: Some(format!("{}-", set.name_any())),
-                namespace: Some(ns.clone()),
-                labels: meta.labels.clone(),
-                annotations: meta.annotations.clone(),
-                finalizers: meta.finalizers.clone(),
-                owner_references: Some(vec![controller_ref(set)]),
-                ..Default::default()
-            },
-            spec: Some(spec),
-            status: None,
-        };
-        match api.create(&PostParams::default(), &pod).await {
-            Ok(created) => {
-                ctx.expectations.created(&uid, &created.name_any());
-                ctx.events
-                    .publish(
-                        &workload::reference(set),
-                        EventType::Normal,
-                        "SuccessfulCreate",
-                        "Create",
-                        format!("Created pod: {}", created.name_any()),
-                    )
-                    .await;
+    // As upstream's `syncNodes`: at most `BURST_REPLICAS` pods a sync, created in batches
+    // of 1, 2, 4, ... that run concurrently, stopping after a batch with a failure; the
+    // watch of the new pods brings the next sync.
+    let create_on = &create_on[..create_on.len().min(BURST_REPLICAS)];
+    let mut nodes = create_on.iter();
+    let (_, mut first_error) = crate::replicaset::slow_start_batch(
+        create_on.len(),
+        crate::replicaset::SLOW_START_INITIAL_BATCH_SIZE,
+        || {
+            let node = nodes.next().cloned().unwrap_or_default();
+            let (api, meta, ns, uid) = (&api, &meta, &ns, &uid);
+            async move {
+                let mut spec = template.spec.clone().unwrap_or_default();
+                spec.affinity = Some(pin_to_node(spec.affinity.take(), &node));
+                let pod = Pod {
+                    metadata: ObjectMeta {
+                        generate_name: Some(format!("{}-", set.name_any())),
+                        namespace: Some(ns.clone()),
+                        labels: meta.labels.clone(),
+                        annotations: meta.annotations.clone(),
+                        finalizers: meta.finalizers.clone(),
+                        owner_references: Some(vec![controller_ref(set)]),
+                        ..Default::default()
+                    },
+                    spec: Some(spec),
+                    status: None,
+                };
+                match api.create(&PostParams::default(), &pod).await {
+                    Ok(created) => {
+                        ctx.expectations.created(uid, &created.name_any());
+                        ctx.events
+                            .publish(
+                                &workload::reference(set),
+                                EventType::Normal,
+                                "SuccessfulCreate",
+                                "Create",
+                                format!("Created pod: {}", created.name_any()),
+                            )
+                            .await;
+                        Ok(())
+                    }
+                    // The namespace is going away: nothing to create, nothing to report.
+                    Err(e) if crate::replicaset::has_status_cause(&e, "NamespaceTerminating") => {
+                        Ok(())
+                    }
+                    Err(e) => {
+                        ctx.events
+                            .publish(
+                                &workload::reference(set),
+                                EventType::Warning,
+                                "FailedCreate",
+                                "Create",
+                                format!("Error creating: {e}"),
+                            )
+                            .await;
+                        Err(Error::request("create", format!("pods {ns}/"), e))
+                    }
+                }
             }
-            Err(e) => {
-                ctx.events
-                    .publish(
-                        &workload::reference(set),
-                        EventType::Warning,
-                        "FailedCreate",
-                        "Create",
-                        format!("Error creating: {e}"),
-                    )
-                    .await;
-                first_error.get_or_insert(Error::request("create", format!("pods {ns}/"), e));
-            }
-        }
-    }
+        },
+    )
+    .await;
     for pod in delete {
         let pod_name = pod.name_any();
         let params = DeleteParams {

@@ -1521,14 +1521,14 @@ pub fn pod_from_template(rs: &ReplicaSet) -> Pod {
 
 /// Runs `count` calls of `call` in batches of 1, 2, 4, ... (upstream's `slowStartBatch`),
 /// stopping after the first batch with a failure; returns the successes and the first error.
-pub async fn slow_start_batch<F, Fut>(
+pub async fn slow_start_batch<F, Fut, E>(
     count: usize,
     initial: usize,
     mut call: F,
-) -> (usize, Option<String>)
+) -> (usize, Option<E>)
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
+    Fut: std::future::Future<Output = Result<(), E>>,
 {
     let mut remaining = count;
     let mut successes = 0;
