@@ -118,7 +118,14 @@ impl<K: Resource> OwnerIndex<K> {
     {
         let mut maps = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         match event {
-            watcher::Event::Apply(obj) => Self::insert(&mut maps, obj.clone()),
+            // Most objects (every pod of the cluster, for a pod index) have no owner of this
+            // kind: they are only looked up for removal, never copied.
+            watcher::Event::Apply(obj)
+                if controller_of(obj).is_some_and(|o| o.kind == maps.owner_kind) =>
+            {
+                Self::insert(&mut maps, obj.clone())
+            }
+            watcher::Event::Apply(obj) => Self::remove(&mut maps, &Self::object_key(obj)),
             watcher::Event::Delete(obj) => Self::remove(&mut maps, &Self::object_key(obj)),
             watcher::Event::Init => maps.buffer = Some(Vec::new()),
             watcher::Event::InitApply(obj) => {
