@@ -527,15 +527,23 @@ async fn the_default_cluster_is_eksctls_with_real_ec2_nodes() {
         c.client.clone(),
         &ec2("NetworkInterface", "networkinterfaces"),
     );
-    let held: usize = enis
-        .list(&ListParams::default())
-        .await
-        .expect("ENIs")
-        .items
-        .iter()
-        .map(|e| e.data["status"]["podCount"].as_u64().unwrap_or(0) as usize)
-        .sum();
-    assert_eq!(held, 2, "the ENIs record which pods hold their addresses");
+    // The cloud writes ENI objects after the sandboxes are set up, asynchronously.
+    wait_for(
+        "the ENIs to record the two pods holding their addresses",
+        SLOW,
+        || async {
+            let held: usize = enis
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .iter()
+                .map(|e| e.data["status"]["podCount"].as_u64().unwrap_or(0) as usize)
+                .sum();
+            (held == 2).then_some(())
+        },
+    )
+    .await;
 
     // Prefix delegation, turned on as on EKS (the aws-node environment), applies to a new
     // node: the calculator's 110 pods for an m5.large, and /28 prefixes on its ENIs.
