@@ -6,6 +6,7 @@
 mod boot;
 mod create;
 pub mod etcd;
+mod large;
 mod list;
 mod pods;
 mod process;

@@ -107,18 +107,15 @@ pub async fn wait_ready(client: &kube::Client, nodes: usize) {
     let poll = if nodes > 100 { POLL_BIG } else { POLL };
     loop {
         if let Ok(list) = api.list(&ListParams::default()).await
-            && list.items.iter().filter(|n| node_ready(n)).count() >= nodes
+            && list
+                .items
+                .iter()
+                .filter(|n| crate::ops::node_ready(n))
+                .count()
+                >= nodes
         {
             return;
         }
         tokio::time::sleep(poll).await;
     }
-}
-
-/// Whether the node's Ready condition is True.
-pub fn node_ready(n: &Node) -> bool {
-    n.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }

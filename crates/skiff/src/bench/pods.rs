@@ -25,8 +25,6 @@ const STARTUP_RATE: u64 = 100;
 /// the measured pods find it present and no simulated delay is left in their startup: what
 /// is measured is skiff's own work.
 const STARTUP_SPEED: &str = "1";
-/// Pods an m5.large node admits (its max pods).
-const MAX_PODS_PER_NODE: usize = 29;
 /// DaemonSet pods on every node of the default cluster (aws-node, kube-proxy).
 const DAEMON_PODS_PER_NODE: usize = 2;
 /// CoreDNS replicas of the default cluster.
@@ -145,30 +143,20 @@ pub async fn schedule_and_scale(
         Size::Medium => (500, 5_000, 15_000, "1", Duration::from_secs(3600)),
         Size::Full => (5000, 50_000, 150_000, "1", Duration::from_secs(4 * 3600)),
     };
-    // Each node also runs aws-node and kube-proxy, and two nodes CoreDNS: what is left for
-    // the bench's pods.
-    let room = nodes * (MAX_PODS_PER_NODE - DAEMON_PODS_PER_NODE) - COREDNS_REPLICAS;
-    let scale_pods = if scale_pods > room {
-        report.note(
-            "scalePods",
-            format!(
-                "{scale_pods} pods asked, but {nodes} m5.large nodes admit {MAX_PODS_PER_NODE} each, \
-                 {DAEMON_PODS_PER_NODE} of them taken by aws-node and kube-proxy and \
-                 {COREDNS_REPLICAS} more by CoreDNS: created {room}"
-            ),
-        );
-        room
-    } else {
-        scale_pods
-    };
-    let args = [
-        "--nodes".to_string(),
-        nodes.to_string(),
-        "--speed".into(),
-        speed.into(),
-    ];
     let boot_started = Instant::now();
-    let p = SkiffProcess::start(bin, &args, None).await?;
+    // The full size needs a cluster laid out for 150,000 pod addresses (see `large`); the
+    // smaller ones run on the default cluster.
+    let p = if size == Size::Full {
+        super::large::start(bin, nodes, speed).await?
+    } else {
+        let args = [
+            "--nodes".to_string(),
+            nodes.to_string(),
+            "--speed".into(),
+            speed.into(),
+        ];
+        SkiffProcess::start(bin, &args, None).await?
+    };
     let client = p.client().await?;
     within(
         wait,
@@ -177,6 +165,23 @@ pub async fn schedule_and_scale(
     )
     .await?;
     let boot_secs = boot_started.elapsed().as_secs_f64();
+    // Each node also runs aws-node and kube-proxy, and two nodes CoreDNS: what is left for
+    // the bench's pods.
+    let admitted = admitted_pods(&client).await?;
+    let room = admitted.saturating_sub(nodes * DAEMON_PODS_PER_NODE + COREDNS_REPLICAS);
+    let scale_pods = if scale_pods > room {
+        report.note(
+            "scalePods",
+            format!(
+                "{scale_pods} pods asked, but the {nodes} nodes admit {admitted} pods (their max pods), \
+                 {DAEMON_PODS_PER_NODE} a node taken by aws-node and kube-proxy and \
+                 {COREDNS_REPLICAS} by CoreDNS: created {room}"
+            ),
+        );
+        room
+    } else {
+        scale_pods
+    };
     super::wait_for_service_account(&client, "default").await?;
     let mut seen = watch_pods(&client, "bench").await?;
     let clients = p.clients(16).await?;
@@ -241,12 +246,35 @@ pub async fn schedule_and_scale(
     report.note(
         "scaleRssMiB",
         format!(
-            "skiff up --nodes {nodes} --speed {speed}; {more} more pods created, all {scale_pods} \
-             Running {running_secs:.1} s later"
+            "{}; {more} more pods created, all {scale_pods} Running {running_secs:.1} s later",
+            if size == Size::Full {
+                format!(
+                    "skiff up -f (the large cluster of bench/large.rs: {} managed node groups of \
+                     m5.large, custom networking, prefix delegation) --speed {speed}",
+                    super::large::group_count(nodes)
+                )
+            } else {
+                format!("skiff up --nodes {nodes} --speed {speed}")
+            }
         ),
     );
     p.stop().await;
     Ok(())
+}
+
+/// How many pods the cluster's nodes admit in all (the sum of their allocatable `pods`).
+async fn admitted_pods(client: &kube::Client) -> Result<usize, BenchError> {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let list = nodes
+        .list(&ListParams::default())
+        .await
+        .map_err(kube_err("listing nodes"))?;
+    Ok(list
+        .items
+        .iter()
+        .filter_map(|n| n.status.as_ref()?.allocatable.as_ref()?.get("pods"))
+        .filter_map(|q| q.0.parse::<usize>().ok())
+        .sum())
 }
 
 /// Runs one pause pod on every node (bound by `nodeName`, so the scheduler plays no part)
