@@ -216,8 +216,16 @@ impl Report {
     }
 
     /// Records a measured value.
+    ///
+    /// Each figure is also printed to stderr as it is measured, so a long run stopped before
+    /// its table keeps what it measured.
     pub fn set(&mut self, key: &str, value: f64) {
-        self.row(key).value = Some(value);
+        let row = self.row(key);
+        row.value = Some(value);
+        eprintln!(
+            "    {} {}: {value:.1} {}",
+            row.scenario, row.figure, row.unit
+        );
     }
 
     /// Marks a figure as left out by `--only`.
