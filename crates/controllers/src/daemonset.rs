@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
+use informer::SharedInformer;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{
     Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod,
@@ -86,13 +87,27 @@ pub fn next_backoff(
     }
 }
 
-/// Runs the controller until `shutdown` is cancelled.
+/// Runs the controller until `shutdown` is cancelled, with a pod watch of its own.
 pub async fn run(
     client: Client,
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()), "DaemonSet");
+    let pods = SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+    run_with(client, clock, pods, shutdown).await
+}
+
+/// Runs the controller until `shutdown` is cancelled, reading pods from a shared watch.
+pub async fn run_with(
+    client: Client,
+    clock: api::clock::Clock,
+    shared_pods: SharedInformer<Pod>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let Some((pods, pod_stream)) = workload::owned_pods(&shared_pods, "DaemonSet", &shutdown).await
+    else {
+        return Ok(());
+    };
     let (nodes, node_writer) = kube::runtime::reflector::store();
     let node_stream = relevant_node_changes(
         kube::runtime::watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
@@ -115,7 +130,7 @@ pub async fn run(
     // A node change concerns every DaemonSet.
     let all_sets = sets.clone();
     Controller::for_stream(set_stream, sets)
-        .owns_stream(pod_stream)
+        .owns_shared_stream(pod_stream)
         .owns_stream(revision_stream)
         .watches_stream(node_stream, move |_node: Node| {
             all_sets
@@ -282,7 +297,7 @@ pub fn node_matches(spec: &PodSpec, node: &Node) -> bool {
 /// running one stay; an untolerated NoExecute taint evicts it.
 pub fn should_run(spec: &PodSpec, node: &Node) -> (bool, bool) {
     if let Some(name) = spec.node_name.as_deref().filter(|n| !n.is_empty())
-        && name != node.name_any()
+        && Some(name) != node.metadata.name.as_deref()
     {
         return (false, false);
     }
@@ -292,10 +307,10 @@ pub fn should_run(spec: &PodSpec, node: &Node) -> (bool, bool) {
     let taints = node
         .spec
         .as_ref()
-        .and_then(|s| s.taints.clone())
+        .and_then(|s| s.taints.as_deref())
         .unwrap_or_default();
-    let tolerations = spec.tolerations.clone().unwrap_or_default();
-    match untolerated_taint(&taints, &tolerations) {
+    let tolerations = spec.tolerations.as_deref().unwrap_or_default();
+    match untolerated_taint(taints, tolerations) {
         None => (true, true),
         Some(t) if t.effect == "NoExecute" => (false, false),
         Some(_) => (false, true),
@@ -590,7 +605,7 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
     for node in &nodes {
         let node_name = node.name_any();
         let (run, keep) = should_run(&template_spec, node);
-        let on_node: Vec<Arc<Pod>> = by_node.get(&node_name).cloned().unwrap_or_default();
+        let on_node: &[Arc<Pod>] = by_node.get(&node_name).map_or(&[], Vec::as_slice);
         // Status, from the oldest pod of each node.
         if run {
             desired += 1;
@@ -710,7 +725,7 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
         }
         let mut plan_input = Vec::new();
         for node in &eligible {
-            let on_node = by_node.get(node).cloned().unwrap_or_default();
+            let on_node: &[Arc<Pod>] = by_node.get(node).map_or(&[], Vec::as_slice);
             let mut entry = NodePods {
                 node: node.clone(),
                 old: None,

@@ -23,7 +23,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use informer::{Change, SharedInformer};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Client;
 use kube::api::{
     Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
@@ -66,8 +68,17 @@ const CONFLICT_RETRIES: usize = 5;
 /// watches, single objects) are logged and retried with back-off; an error is returned only if
 /// an internal task dies.
 pub async fn run(client: Client, shutdown: CancellationToken) -> Result<(), Error> {
+    run_with(client, None, shutdown).await
+}
+
+/// [`run`], reading pods from a shared watch (when given) instead of a watch of its own.
+pub async fn run_with(
+    client: Client,
+    pods: Option<SharedInformer<Pod>>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
     let token = shutdown.child_token();
-    let gc = Arc::new(Collector::new(client));
+    let gc = Arc::new(Collector::new(client, pods));
     let mut monitors: HashMap<(String, String), Monitor> = HashMap::new();
     let mut tasks: JoinSet<()> = JoinSet::new();
     let result = supervise(&gc, &mut monitors, &mut tasks, &token).await;
@@ -237,6 +248,8 @@ async fn wait_for_initial_sync(
 /// State shared by monitors and workers.
 struct Collector {
     client: Client,
+    /// The shared pod watch, read instead of a watch of its own when given.
+    pods: Option<SharedInformer<Pod>>,
     graph: Mutex<Graph>,
     queue: WorkQueue,
     resources: RwLock<Arc<DiscoveredResources>>,
@@ -245,9 +258,10 @@ struct Collector {
 }
 
 impl Collector {
-    fn new(client: Client) -> Self {
+    fn new(client: Client, pods: Option<SharedInformer<Pod>>) -> Self {
         Collector {
             client,
+            pods,
             graph: Mutex::new(Graph::default()),
             queue: WorkQueue::default(),
             resources: RwLock::new(Arc::new(DiscoveredResources::default())),
@@ -276,8 +290,8 @@ impl Collector {
     }
 
     /// Records an added or updated object; returns its uid.
-    fn observe(&self, resource: &Arc<ApiResource>, object: &DynamicObject) -> Option<String> {
-        let node = Node::from_object(resource, object)?;
+    fn observe(&self, resource: &Arc<ApiResource>, meta: &ObjectMeta) -> Option<String> {
+        let node = Node::from_meta(resource, meta)?;
         let uid = node.uid.clone();
         let dirty = self.graph().upsert(node);
         self.queue.add_all(dirty);
@@ -285,8 +299,8 @@ impl Collector {
     }
 
     /// Records a deleted object.
-    fn forget_object(&self, object: &DynamicObject) {
-        let Some(uid) = object.metadata.uid.as_deref() else {
+    fn forget_object(&self, meta: &ObjectMeta) {
+        let Some(uid) = meta.uid.as_deref() else {
             return;
         };
         let dirty = self.graph().remove(uid);
@@ -575,12 +589,24 @@ impl Monitor {
     fn start(gc: &Arc<Collector>, resource: ServedResource, parent: &CancellationToken) -> Self {
         let stop = parent.child_token();
         let synced = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(watch_resource(
-            Arc::clone(gc),
-            Arc::new(resource.api.clone()),
-            stop.clone(),
-            Arc::clone(&synced),
-        ));
+        let api = Arc::new(resource.api.clone());
+        let task = match &gc.pods {
+            Some(pods) if api.group.is_empty() && api.plural == "pods" => {
+                tokio::spawn(watch_shared_pods(
+                    Arc::clone(gc),
+                    api,
+                    pods.clone(),
+                    stop.clone(),
+                    Arc::clone(&synced),
+                ))
+            }
+            _ => tokio::spawn(watch_resource(
+                Arc::clone(gc),
+                api,
+                stop.clone(),
+                Arc::clone(&synced),
+            )),
+        };
         Monitor {
             resource,
             stop,
@@ -618,7 +644,7 @@ async fn watch_resource(
                 None => break,
                 Some(Ok(Event::Init)) => listed = Some(HashSet::new()),
                 Some(Ok(Event::InitApply(object))) => {
-                    if let Some(uid) = gc.observe(&resource, &object) {
+                    if let Some(uid) = gc.observe(&resource, &object.metadata) {
                         listed.get_or_insert_with(HashSet::new).insert(uid);
                     }
                 }
@@ -627,9 +653,9 @@ async fn watch_resource(
                     synced.store(true, Ordering::Release);
                 }
                 Some(Ok(Event::Apply(object))) => {
-                    gc.observe(&resource, &object);
+                    gc.observe(&resource, &object.metadata);
                 }
-                Some(Ok(Event::Delete(object))) => gc.forget_object(&object),
+                Some(Ok(Event::Delete(object))) => gc.forget_object(&object.metadata),
                 Some(Err(error)) => {
                     warn!(resource = %name, error = %error_chain(&error), "garbage collector: watch failed; retrying with back-off");
                 }
@@ -639,6 +665,40 @@ async fn watch_resource(
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Feeds the graph from the shared pod watch until `stop` (pods are the most numerous and
+/// most changed objects: this saves decoding each pod change once more).
+async fn watch_shared_pods(
+    gc: Arc<Collector>,
+    resource: Arc<ApiResource>,
+    pods: SharedInformer<Pod>,
+    stop: CancellationToken,
+    synced: Arc<AtomicBool>,
+) {
+    let mut changes = pin!(pods.changes());
+    loop {
+        let change = tokio::select! {
+            _ = stop.cancelled() => return,
+            change = changes.next() => change,
+        };
+        match change {
+            // The shared watch ends only at shutdown.
+            None => return,
+            Some(Change::Listed(all)) => {
+                let listed: HashSet<String> = all
+                    .iter()
+                    .filter_map(|pod| gc.observe(&resource, &pod.metadata))
+                    .collect();
+                gc.prune(&resource, &listed);
+                synced.store(true, Ordering::Release);
+            }
+            Some(Change::Applied(pod)) => {
+                gc.observe(&resource, &pod.metadata);
+            }
+            Some(Change::Deleted(pod)) => gc.forget_object(&pod.metadata),
         }
     }
 }

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
+use informer::SharedInformer;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::{
     EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodSpec, PodTemplateSpec,
@@ -246,13 +247,27 @@ struct Context {
     events: Events,
 }
 
-/// Runs the controller until `shutdown` is cancelled.
+/// Runs the controller until `shutdown` is cancelled, with a pod watch of its own.
 pub async fn run(
     client: Client,
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (pods, pod_stream) = workload::reflect_owned(Api::<Pod>::all(client.clone()), "Job");
+    let pods = SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+    run_with(client, clock, pods, shutdown).await
+}
+
+/// Runs the controller until `shutdown` is cancelled, reading pods from a shared watch.
+pub async fn run_with(
+    client: Client,
+    clock: api::clock::Clock,
+    shared_pods: SharedInformer<Pod>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let Some((pods, pod_stream)) = workload::owned_pods(&shared_pods, "Job", &shutdown).await
+    else {
+        return Ok(());
+    };
     let context = Arc::new(Context {
         client: client.clone(),
         clock,
@@ -263,7 +278,7 @@ pub async fn run(
         events: Events::new(client.clone(), "job-controller"),
     });
     Controller::new(Api::<Job>::all(client), watcher::Config::default())
-        .owns_stream(pod_stream)
+        .owns_shared_stream(pod_stream)
         .graceful_shutdown_on(shutdown.cancelled_owned())
         .run(reconcile, error_policy, context)
         .for_each(|_| futures::future::ready(()))

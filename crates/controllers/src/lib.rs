@@ -166,7 +166,8 @@ pub struct Config {
 /// Runs every controller until `shutdown` is cancelled; a controller that fails or panics is
 /// logged and restarted after a back-off (1 s doubling up to 60 s).
 ///
-/// `pods` is the shared watch of every pod the controllers that read all pods use.
+/// `pods` is the shared watch of every pod: every controller that reads pods reads them
+/// there (one watch and one decode of each pod change for all of them).
 pub async fn run_all(
     client: Client,
     config: Config,
@@ -174,13 +175,21 @@ pub async fn run_all(
     shutdown: CancellationToken,
 ) {
     let (disruption_pods, endpoints_pods, slice_pods, lifecycle_pods) =
-        (pods.clone(), pods.clone(), pods.clone(), pods);
+        (pods.clone(), pods.clone(), pods.clone(), pods.clone());
+    let (set_pods, daemon_pods, job_pods, rs_pods, deployment_pods, gc_pods) = (
+        pods.clone(),
+        pods.clone(),
+        pods.clone(),
+        pods.clone(),
+        pods.clone(),
+        pods,
+    );
     let mut handles = vec![
         tokio::spawn(supervise(
             "garbage collector",
             client.clone(),
             shutdown.clone(),
-            garbage_collector::run,
+            move |c, s| garbage_collector::run_with(c, Some(gc_pods.clone()), s),
         )),
         tokio::spawn(supervise(
             "namespace controller",
@@ -198,13 +207,13 @@ pub async fn run_all(
             "replicaset controller",
             client.clone(),
             shutdown.clone(),
-            move |c, s| replicaset::run(c, config.clock, s),
+            move |c, s| replicaset::run_with(c, config.clock, rs_pods.clone(), s),
         )),
         tokio::spawn(supervise(
             "deployment controller",
             client.clone(),
             shutdown.clone(),
-            move |c, s| deployment::run(c, config.clock, s),
+            move |c, s| deployment::run_with(c, config.clock, deployment_pods.clone(), s),
         )),
         tokio::spawn(supervise(
             "disruption controller",
@@ -242,19 +251,19 @@ pub async fn run_all(
         "statefulset controller",
         client.clone(),
         shutdown.clone(),
-        move |c, s| statefulset::run(c, clock, s),
+        move |c, s| statefulset::run_with(c, clock, set_pods.clone(), s),
     )));
     handles.push(tokio::spawn(supervise(
         "daemonset controller",
         client.clone(),
         shutdown.clone(),
-        move |c, s| daemonset::run(c, clock, s),
+        move |c, s| daemonset::run_with(c, clock, daemon_pods.clone(), s),
     )));
     handles.push(tokio::spawn(supervise(
         "job controller",
         client.clone(),
         shutdown.clone(),
-        move |c, s| job::run(c, clock, s),
+        move |c, s| job::run_with(c, clock, job_pods.clone(), s),
     )));
     handles.push(tokio::spawn(supervise(
         "ttl-after-finished controller",

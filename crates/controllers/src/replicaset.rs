@@ -17,8 +17,9 @@ use std::time::Duration;
 use events::EventType;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
+use informer::{Change, SharedInformer};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodCondition, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, ObjectMeta, OwnerReference, Time,
 };
@@ -30,6 +31,7 @@ use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -248,6 +250,8 @@ impl Indexes {
 pub(crate) struct Informer<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
     indexes: Arc<RwLock<Indexes>>,
+    /// Set once the first list is in the store and the indexes.
+    ready: watch::Receiver<bool>,
 }
 
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Clone for Informer<K> {
@@ -255,6 +259,7 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Clone for Informer<K> {
         Informer {
             store: self.store.clone(),
             indexes: Arc::clone(&self.indexes),
+            ready: self.ready.clone(),
         }
     }
 }
@@ -310,13 +315,25 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Informer<K> {
 
     /// Waits for the first list.
     pub(crate) async fn ready(&self) {
-        let _ = self.store.wait_until_ready().await;
+        let mut ready = self.ready.clone();
+        let _ = ready.wait_for(|r| *r).await;
     }
 }
 
+/// What an informer's handler is told, before the informer's indexes change (its `old`
+/// argument is the object's previous version, if it had one).
+pub(crate) enum Seen<'a, K> {
+    /// Created or changed, or listed.
+    Applied(&'a K),
+    /// Deleted (its last state).
+    Deleted(&'a K),
+    /// A list (the first, or a relist after the watch was interrupted) is complete.
+    Listed,
+}
+
 /// Starts an [`Informer`] over `api`: objects pass `strip` (to drop fields the controller
-/// never reads) and then `handler`, which sees every event *before* the cache applies it (so
-/// the cache still holds the previous version).
+/// never reads) and then `handler`, which sees every event *before* the cache applies it, with
+/// the cached previous version.
 pub(crate) fn informer<K, S, H>(
     api: Api<K>,
     mut strip: S,
@@ -325,13 +342,15 @@ pub(crate) fn informer<K, S, H>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     S: FnMut(&mut K) + Send + 'static,
-    H: FnMut(&Store<K>, &Event<K>) + Send + 'static,
+    H: FnMut(Option<&K>, Seen<'_, K>) + Send + 'static,
 {
     let (reader, writer) = reflector::store();
     let indexes: Arc<RwLock<Indexes>> = Arc::default();
+    let (ready_tx, ready) = watch::channel(false);
     let informer = Informer {
         store: reader.clone(),
         indexes: Arc::clone(&indexes),
+        ready,
     };
     let mut building: Option<Indexes> = None;
     let kind = K::kind(&()).to_string();
@@ -353,7 +372,15 @@ where
         })
         .map(move |event| {
             if let Ok(event) = &event {
-                handler(&reader, event);
+                match event {
+                    Event::Apply(obj) | Event::InitApply(obj) => handler(
+                        reader.get(&ObjectRef::from_obj(obj)).as_deref(),
+                        Seen::Applied(obj),
+                    ),
+                    Event::Delete(obj) => handler(None, Seen::Deleted(obj)),
+                    Event::Init => {}
+                    Event::InitDone => handler(None, Seen::Listed),
+                }
                 let mut idx = indexes.write().unwrap_or_else(PoisonError::into_inner);
                 match event {
                     Event::Apply(obj) | Event::Delete(obj) => {
@@ -375,9 +402,109 @@ where
             event
         })
         .reflect(writer)
-        .for_each(|_| futures::future::ready(()))
+        .for_each(move |event| {
+            if let Ok(Event::InitDone) = event {
+                ready_tx.send_replace(true);
+            }
+            futures::future::ready(())
+        })
         .boxed();
     (informer, task)
+}
+
+/// An [`Informer`] over a shared informer's cache: it holds no copy of the objects, only its
+/// indexes and a reference to the last version of each object it handled (the `old` its
+/// handler is given), and it decodes nothing.
+pub(crate) fn shared_informer<K, H>(
+    shared: &SharedInformer<K>,
+    handler: H,
+) -> (Informer<K>, BoxFuture<'static, ()>)
+where
+    K: informer::Watched,
+    H: FnMut(Option<&K>, Seen<'_, K>) + Send + 'static,
+{
+    let indexes: Arc<RwLock<Indexes>> = Arc::default();
+    let (ready_tx, ready) = watch::channel(false);
+    let informer = Informer {
+        store: shared.store(),
+        indexes: Arc::clone(&indexes),
+        ready,
+    };
+    let mut feed = SharedFeed {
+        seen: HashMap::new(),
+        indexes,
+        handler,
+        ready: ready_tx,
+    };
+    let task = shared
+        .changes()
+        .for_each(move |change| {
+            feed.apply(change);
+            futures::future::ready(())
+        })
+        .boxed();
+    (informer, task)
+}
+
+/// What a [`shared_informer`] keeps besides the shared cache.
+struct SharedFeed<K, H> {
+    /// The last version handled of each object, by `namespace/name` (the shared cache's own
+    /// `Arc`s: the previous version lives only until its change is handled).
+    seen: HashMap<String, Arc<K>>,
+    indexes: Arc<RwLock<Indexes>>,
+    handler: H,
+    ready: watch::Sender<bool>,
+}
+
+impl<K: Resource, H: FnMut(Option<&K>, Seen<'_, K>)> SharedFeed<K, H> {
+    fn key(obj: &K) -> String {
+        key_of(
+            obj.meta().namespace.as_deref().unwrap_or_default(),
+            obj.meta().name.as_deref().unwrap_or_default(),
+        )
+    }
+
+    fn indexes(&self) -> std::sync::RwLockWriteGuard<'_, Indexes> {
+        self.indexes.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands one change to the handler, then applies it to the indexes.
+    fn apply(&mut self, change: Change<K>) {
+        match change {
+            Change::Applied(obj) => {
+                let old = self.seen.insert(Self::key(&obj), Arc::clone(&obj));
+                (self.handler)(old.as_deref(), Seen::Applied(&obj));
+                let mut idx = self.indexes();
+                if let Some(old) = &old {
+                    idx.remove(old.meta());
+                }
+                idx.insert(obj.meta());
+            }
+            Change::Deleted(obj) => {
+                let old = self.seen.remove(&Self::key(&obj));
+                (self.handler)(old.as_deref(), Seen::Deleted(&obj));
+                let mut idx = self.indexes();
+                if let Some(old) = &old {
+                    idx.remove(old.meta());
+                }
+                idx.remove(obj.meta());
+            }
+            Change::Listed(all) => {
+                let mut fresh = Indexes::default();
+                let mut listed = HashMap::with_capacity(all.len());
+                for obj in all {
+                    let key = Self::key(&obj);
+                    (self.handler)(self.seen.get(&key).map(|o| &**o), Seen::Applied(&obj));
+                    fresh.insert(obj.meta());
+                    listed.insert(key, obj);
+                }
+                self.seen = listed;
+                (self.handler)(None, Seen::Listed);
+                *self.indexes() = fresh;
+                self.ready.send_replace(true);
+            }
+        }
+    }
 }
 
 /// Pending delayed requeues of one controller, one timer per key (the earliest wins), so a
@@ -868,57 +995,6 @@ struct Controller {
     shutdown: CancellationToken,
 }
 
-/// Drops the pod fields this controller never reads (containers, volumes, ...), keeping what
-/// the template match, readiness and the deletion ranking need.
-fn strip_pod(pod: &mut Pod) {
-    if let Some(spec) = pod.spec.as_mut() {
-        let init = spec.init_containers.take().map(|cs| {
-            cs.into_iter()
-                .filter(|c| c.restart_policy.is_some())
-                .map(|c| k8s_openapi::api::core::v1::Container {
-                    name: c.name,
-                    restart_policy: c.restart_policy,
-                    ..Default::default()
-                })
-                .collect()
-        });
-        *spec = PodSpec {
-            node_name: spec.node_name.take(),
-            init_containers: init,
-            ..Default::default()
-        };
-    }
-    if let Some(status) = pod.status.as_mut() {
-        let restarts = |statuses: Option<Vec<ContainerStatus>>| {
-            statuses.map(|cs| {
-                cs.into_iter()
-                    .map(|c| ContainerStatus {
-                        name: c.name,
-                        restart_count: c.restart_count,
-                        ..Default::default()
-                    })
-                    .collect()
-            })
-        };
-        *status = PodStatus {
-            phase: status.phase.take(),
-            conditions: status.conditions.take().map(|cs| {
-                cs.into_iter()
-                    .filter(|c| c.type_ == "Ready")
-                    .map(|c| PodCondition {
-                        message: None,
-                        reason: None,
-                        ..c
-                    })
-                    .collect()
-            }),
-            container_statuses: restarts(status.container_statuses.take()),
-            init_container_statuses: restarts(status.init_container_statuses.take()),
-            ..Default::default()
-        };
-    }
-}
-
 /// The ReplicaSets of namespace `ns` whose selector matches `labels`.
 fn matching_replica_sets(
     replica_sets: &Informer<ReplicaSet>,
@@ -1047,21 +1123,18 @@ impl PodHandler {
         }
     }
 
-    fn handle(&self, store: &Store<Pod>, event: &Event<Pod>) {
-        match event {
-            Event::Apply(pod) | Event::InitApply(pod) => {
-                match store.get(&ObjectRef::from_obj(pod)) {
-                    Some(old) if old.metadata.uid == pod.metadata.uid => self.updated(&old, pod),
-                    Some(old) => {
-                        self.deleted(&old);
-                        self.added(pod);
-                    }
-                    None => self.added(pod),
+    fn handle(&self, old: Option<&Pod>, seen: Seen<'_, Pod>) {
+        match seen {
+            Seen::Applied(pod) => match old {
+                Some(old) if old.metadata.uid == pod.metadata.uid => self.updated(old, pod),
+                Some(old) => {
+                    self.deleted(old);
+                    self.added(pod);
                 }
-            }
-            Event::Delete(pod) => self.deleted(pod),
-            Event::Init => {}
-            Event::InitDone => {
+                None => self.added(pod),
+            },
+            Seen::Deleted(pod) => self.deleted(pod),
+            Seen::Listed => {
                 self.expectations.clear();
                 self.queue.add_all(
                     self.replica_sets
@@ -1074,10 +1147,22 @@ impl PodHandler {
     }
 }
 
-/// Runs the ReplicaSet controller until `shutdown` is cancelled.
+/// Runs the ReplicaSet controller until `shutdown` is cancelled, with a pod watch of its own.
 pub async fn run(
     client: Client,
     clock: api::clock::Clock,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let pods = SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+    run_with(client, clock, pods, shutdown).await
+}
+
+/// Runs the ReplicaSet controller until `shutdown` is cancelled, reading pods from a shared
+/// watch.
+pub async fn run_with(
+    client: Client,
+    clock: api::clock::Clock,
+    shared_pods: SharedInformer<Pod>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let queue = Arc::new(WorkQueue::default());
@@ -1091,16 +1176,16 @@ pub async fn run(
         informer(
             Api::<ReplicaSet>::all(client.clone()),
             |_| {},
-            move |_, event: &Event<ReplicaSet>| match event {
-                Event::Apply(rs) | Event::InitApply(rs) => {
+            move |_, seen: Seen<'_, ReplicaSet>| match seen {
+                Seen::Applied(rs) => {
                     queue.add(key_of(&rs.namespace().unwrap_or_default(), &rs.name_any()))
                 }
-                Event::Delete(rs) => {
+                Seen::Deleted(rs) => {
                     let key = key_of(&rs.namespace().unwrap_or_default(), &rs.name_any());
                     expectations.delete(&key);
                     queue.add(key);
                 }
-                Event::Init | Event::InitDone => {}
+                Seen::Listed => {}
             },
         )
     };
@@ -1113,9 +1198,8 @@ pub async fn run(
         clock,
         shutdown: shutdown.clone(),
     };
-    let (pods, pod_task) = informer(Api::<Pod>::all(client.clone()), strip_pod, move |s, e| {
-        handler.handle(s, e)
-    });
+    let (pods, pod_task) =
+        shared_informer(&shared_pods, move |old, seen| handler.handle(old, seen));
     tasks.spawn(pod_task);
 
     tokio::select! {
@@ -1711,6 +1795,97 @@ mod tests {
         assert_eq!(
             pods_to_delete(pods, &[], 5, jiff::Timestamp::now()).len(),
             2
+        );
+    }
+
+    #[test]
+    fn a_shared_informer_hands_its_handler_the_previous_version_and_indexes_by_owner() {
+        let pod = |name: &str, rv: &str, owner: Option<&str>| {
+            let mut p = Arc::unwrap_or_clone(P::new(name).build());
+            p.metadata.namespace = Some("ns".into());
+            p.metadata.resource_version = Some(rv.into());
+            p.metadata.owner_references = owner.map(|uid| {
+                vec![OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "ReplicaSet".into(),
+                    name: "rs".into(),
+                    uid: uid.into(),
+                    controller: Some(true),
+                    block_owner_deletion: None,
+                }]
+            });
+            Arc::new(p)
+        };
+        let handled: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (ready_tx, ready) = watch::channel(false);
+        let indexes: Arc<RwLock<Indexes>> = Arc::default();
+        let log = Arc::clone(&handled);
+        let mut feed = SharedFeed {
+            seen: HashMap::new(),
+            indexes: Arc::clone(&indexes),
+            handler: move |old: Option<&Pod>, seen: Seen<'_, Pod>| {
+                let old = old.and_then(|o| o.metadata.resource_version.clone());
+                let line = match seen {
+                    Seen::Applied(p) => format!("applied {} old {old:?}", p.name_any()),
+                    Seen::Deleted(p) => format!("deleted {} old {old:?}", p.name_any()),
+                    Seen::Listed => "listed".into(),
+                };
+                log.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line);
+            },
+            ready: ready_tx,
+        };
+        let owned = |key: &str| -> Vec<String> {
+            let idx = indexes.read().unwrap_or_else(PoisonError::into_inner);
+            let mut names: Vec<String> = idx
+                .by_owner
+                .get(key)
+                .into_iter()
+                .flatten()
+                .map(|(_, name)| name.clone())
+                .collect();
+            names.sort();
+            names
+        };
+        let ns = "ns";
+        feed.apply(Change::Listed(vec![
+            pod("a", "1", Some("u1")),
+            pod("b", "1", None),
+        ]));
+        assert!(*ready.borrow(), "ready once listed");
+        assert_eq!(owned("u1"), ["a"]);
+        assert_eq!(owned(&orphan_key(ns)), ["b"]);
+        feed.apply(Change::Applied(pod("a", "2", Some("u2"))));
+        assert!(owned("u1").is_empty(), "a changed controller moves the pod");
+        assert_eq!(owned("u2"), ["a"]);
+        feed.apply(Change::Applied(pod("b", "2", Some("u1"))));
+        assert!(owned(&orphan_key(ns)).is_empty(), "an adopted orphan");
+        feed.apply(Change::Deleted(pod("a", "3", Some("u2"))));
+        assert!(owned("u2").is_empty());
+        feed.apply(Change::Listed(vec![
+            pod("c", "4", None),
+            pod("b", "4", Some("u1")),
+        ]));
+        assert_eq!(
+            owned(&orphan_key(ns)),
+            ["c"],
+            "a relist replaces the indexes"
+        );
+        assert_eq!(owned("u1"), ["b"]);
+        assert_eq!(
+            *handled.lock().unwrap_or_else(PoisonError::into_inner),
+            [
+                "applied a old None",
+                "applied b old None",
+                "listed",
+                "applied a old Some(\"1\")",
+                "applied b old Some(\"1\")",
+                "deleted a old Some(\"2\")",
+                "applied c old None",
+                "applied b old Some(\"2\")",
+                "listed",
+            ]
         );
     }
 

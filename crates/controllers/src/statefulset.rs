@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use informer::SharedInformer;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume,
@@ -50,14 +51,28 @@ struct Context {
     events: Events,
 }
 
-/// Runs the controller until `shutdown` is cancelled.
+/// Runs the controller until `shutdown` is cancelled, with a pod watch of its own.
 pub async fn run(
     client: Client,
     clock: api::clock::Clock,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let (pods, pod_stream) =
-        workload::reflect_owned(Api::<Pod>::all(client.clone()), "StatefulSet");
+    let pods = SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+    run_with(client, clock, pods, shutdown).await
+}
+
+/// Runs the controller until `shutdown` is cancelled, reading pods from a shared watch.
+pub async fn run_with(
+    client: Client,
+    clock: api::clock::Clock,
+    shared_pods: SharedInformer<Pod>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let Some((pods, pod_stream)) =
+        workload::owned_pods(&shared_pods, "StatefulSet", &shutdown).await
+    else {
+        return Ok(());
+    };
     let (revisions, revision_stream) = workload::reflect_owned(
         Api::<ControllerRevision>::all(client.clone()),
         "StatefulSet",
@@ -74,7 +89,7 @@ pub async fn run(
         events: Events::new(client.clone(), "statefulset-controller"),
     });
     Controller::new(Api::<StatefulSet>::all(client), watcher::Config::default())
-        .owns_stream(pod_stream)
+        .owns_shared_stream(pod_stream)
         .owns_stream(revision_stream)
         .watches_stream(claim_stream, |_| None::<ObjectRef<StatefulSet>>)
         .graceful_shutdown_on(shutdown.cancelled_owned())

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use events::EventType;
-use futures::{Stream, TryStreamExt};
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
+use informer::{Change, SharedInformer};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
@@ -97,18 +98,33 @@ impl<K: Resource> OwnerIndex<K> {
         }
     }
 
-    fn insert(maps: &mut OwnerMaps<K>, obj: K) {
+    fn insert(maps: &mut OwnerMaps<K>, obj: impl Into<Arc<K>>) {
+        let obj = obj.into();
         let key = Self::object_key(&obj);
         Self::remove(maps, &key);
-        if let Some(owner) = controller_of(&obj)
+        if let Some(owner) = controller_of(&*obj)
             .filter(|o| o.kind == maps.owner_kind)
             .map(|o| o.uid.clone())
         {
             maps.owner_of.insert(key.clone(), owner.clone());
-            maps.by_owner
-                .entry(owner)
-                .or_default()
-                .insert(key, Arc::new(obj));
+            maps.by_owner.entry(owner).or_default().insert(key, obj);
+        }
+    }
+
+    /// Applies one change of a shared informer, holding the informer's own `Arc`s: nothing
+    /// is copied.
+    fn apply_change(&self, change: &Change<K>) {
+        let mut maps = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        match change {
+            Change::Applied(obj) => Self::insert(&mut maps, obj.clone()),
+            Change::Deleted(obj) => Self::remove(&mut maps, &Self::object_key(obj)),
+            Change::Listed(all) => {
+                maps.by_owner.clear();
+                maps.owner_of.clear();
+                for obj in all {
+                    Self::insert(&mut maps, obj.clone());
+                }
+            }
         }
     }
 
@@ -187,6 +203,44 @@ where
         })
         .touched_objects();
     (index, stream)
+}
+
+/// The pods of a shared informer controlled by an `owner_kind`, indexed by controller uid,
+/// and the stream of every pod touched from now on (applied or deleted, whatever its owner),
+/// for a controller's `owns_shared_stream`. Waits for the informer's first list and returns
+/// with the index already filled, so that no sync ever reads a half-filled cache (upstream
+/// starts its workers only after `WaitForCacheSync`); `None` when `shutdown` comes first.
+///
+/// One watch and one decode of each pod change serve every workload controller; the index
+/// holds the informer's own objects.
+pub async fn owned_pods(
+    shared: &SharedInformer<Pod>,
+    owner_kind: &'static str,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<(
+    OwnerIndex<Pod>,
+    impl Stream<Item = Arc<Pod>> + Send + 'static,
+)> {
+    if !shared.wait_until_ready_or(shutdown).await {
+        return None;
+    }
+    let index = OwnerIndex::new(owner_kind);
+    let mut changes = Box::pin(shared.changes());
+    // A filled informer queues its whole cache as the first change, before `changes` returns.
+    if let Some(first) = changes.next().now_or_never().flatten() {
+        index.apply_change(&first);
+    }
+    let writer = index.clone();
+    let touched = changes
+        .map(move |change| {
+            writer.apply_change(&change);
+            futures::stream::iter(match change {
+                Change::Applied(obj) | Change::Deleted(obj) => vec![obj],
+                Change::Listed(all) => all,
+            })
+        })
+        .flatten();
+    Some((index, touched))
 }
 
 /// The writes of one owner that the cache has not reflected yet.
@@ -459,6 +513,33 @@ mod tests {
             names(&index, "u2").is_empty(),
             "a relist replaces everything"
         );
+    }
+
+    #[test]
+    fn the_owner_index_holds_a_shared_informers_own_objects() {
+        let index = OwnerIndex::<Pod>::new("StatefulSet");
+        let a = Arc::new(pod("a", Some("u1")));
+        index.apply_change(&Change::Listed(vec![
+            a.clone(),
+            Arc::new(pod("free", None)),
+        ]));
+        assert_eq!(names(&index, "u1"), ["a"]);
+        assert!(
+            Arc::ptr_eq(&index.owned_by("u1")[0], &a),
+            "the informer's object, not a copy"
+        );
+        index.apply_change(&Change::Applied(Arc::new(pod("a", Some("u2")))));
+        index.apply_change(&Change::Applied(Arc::new(pod("b", Some("u1")))));
+        assert_eq!(names(&index, "u1"), ["b"], "a changed owner moves the pod");
+        assert_eq!(names(&index, "u2"), ["a"]);
+        index.apply_change(&Change::Deleted(Arc::new(pod("b", Some("u1")))));
+        assert!(names(&index, "u1").is_empty());
+        index.apply_change(&Change::Listed(vec![Arc::new(pod("c", Some("u3")))]));
+        assert!(
+            names(&index, "u2").is_empty(),
+            "a relist replaces everything"
+        );
+        assert_eq!(names(&index, "u3"), ["c"]);
     }
 
     #[test]

@@ -43,8 +43,9 @@ mod deployment {
         }
     }
 
-    /// A fresh API server with the ReplicaSet, Deployment and garbage collector controllers,
-    /// on a clock running 20 times faster than real time.
+    /// A fresh API server with the ReplicaSet, Deployment and garbage collector controllers
+    /// reading one shared pod watch (as `run_all` has them), on a clock running 20 times
+    /// faster than real time.
     async fn start() -> Cluster {
         let shutdown = CancellationToken::new();
         let (server, client) =
@@ -53,18 +54,22 @@ mod deployment {
                 .expect("bootstrap");
         crate::default_service_account(&client, "default").await;
         let clock = api::clock::Clock::with_speed(20.0).expect("clock");
-        tokio::spawn(controllers::replicaset::run(
+        let pods = informer::SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+        tokio::spawn(controllers::replicaset::run_with(
             client.clone(),
             clock,
+            pods.clone(),
             shutdown.clone(),
         ));
-        tokio::spawn(controllers::deployment::run(
+        tokio::spawn(controllers::deployment::run_with(
             client.clone(),
             clock,
+            pods.clone(),
             shutdown.clone(),
         ));
-        tokio::spawn(controllers::garbage_collector::run(
+        tokio::spawn(controllers::garbage_collector::run_with(
             client.clone(),
+            Some(pods),
             shutdown.clone(),
         ));
         Cluster {

@@ -17,13 +17,12 @@ pub mod sync;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use informer::SharedInformer;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::SelectorExt;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher::Event;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::task::JoinSet;
@@ -32,8 +31,8 @@ use tracing::info;
 
 use crate::garbage_collector::queue::WorkQueue;
 use crate::replicaset::{
-    EventSink, Informer, Timers, api_message, controller_ref, informer, key_of, labels_of,
-    new_controller_ref, record, run_workers, selector_of, split_key,
+    EventSink, Informer, Seen, Timers, api_message, controller_ref, informer, key_of, labels_of,
+    new_controller_ref, record, run_workers, selector_of, shared_informer, split_key,
 };
 use crate::{Error, is_not_found};
 
@@ -53,16 +52,6 @@ pub(crate) struct Controller {
     timers: Arc<Timers>,
     recorder: EventSink,
     shutdown: CancellationToken,
-}
-
-/// Keeps only what the Recreate strategy reads of a pod: metadata and phase.
-fn strip_pod(pod: &mut Pod) {
-    pod.spec = Some(PodSpec::default());
-    let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
-    pod.status = Some(PodStatus {
-        phase,
-        ..Default::default()
-    });
 }
 
 /// Whether a selector selects everything (empty).
@@ -112,13 +101,12 @@ fn owning_deployment(deployments: &Informer<Deployment>, rs: &ReplicaSet) -> Opt
 fn on_replica_set(
     deployments: &Informer<Deployment>,
     queue: &WorkQueue,
-    store: &Store<ReplicaSet>,
-    event: &Event<ReplicaSet>,
+    old: Option<&ReplicaSet>,
+    seen: Seen<'_, ReplicaSet>,
 ) {
-    match event {
-        Event::Apply(rs) | Event::InitApply(rs) => {
-            let old = store.get(&ObjectRef::from_obj(rs));
-            if let Some(old) = &old
+    match seen {
+        Seen::Applied(rs) => {
+            if let Some(old) = old
                 && controller_ref(&old.metadata) != controller_ref(&rs.metadata)
             {
                 queue.add_all(owning_deployment(deployments, old));
@@ -127,7 +115,7 @@ fn on_replica_set(
                 queue.add_all(owning_deployment(deployments, rs));
                 return;
             }
-            let changed = old.as_ref().is_none_or(|o| {
+            let changed = old.is_none_or(|o| {
                 o.metadata.labels != rs.metadata.labels
                     || controller_ref(&o.metadata) != controller_ref(&rs.metadata)
             });
@@ -140,15 +128,27 @@ fn on_replica_set(
                 ));
             }
         }
-        Event::Delete(rs) => queue.add_all(owning_deployment(deployments, rs)),
-        Event::Init | Event::InitDone => {}
+        Seen::Deleted(rs) => queue.add_all(owning_deployment(deployments, rs)),
+        Seen::Listed => {}
     }
 }
 
-/// Runs the Deployment controller until `shutdown` is cancelled.
+/// Runs the Deployment controller until `shutdown` is cancelled, with a pod watch of its own.
 pub async fn run(
     client: Client,
     clock: api::clock::Clock,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let pods = SharedInformer::start(Api::all(client.clone()), shutdown.clone());
+    run_with(client, clock, pods, shutdown).await
+}
+
+/// Runs the Deployment controller until `shutdown` is cancelled, reading pods from a shared
+/// watch.
+pub async fn run_with(
+    client: Client,
+    clock: api::clock::Clock,
+    shared_pods: SharedInformer<Pod>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let queue = Arc::new(WorkQueue::default());
@@ -159,11 +159,11 @@ pub async fn run(
         informer(
             Api::<Deployment>::all(client.clone()),
             |_| {},
-            move |_, event: &Event<Deployment>| match event {
-                Event::Apply(d) | Event::InitApply(d) | Event::Delete(d) => {
+            move |_, seen: Seen<'_, Deployment>| match seen {
+                Seen::Applied(d) | Seen::Deleted(d) => {
                     queue.add(key_of(&d.namespace().unwrap_or_default(), &d.name_any()))
                 }
-                Event::Init | Event::InitDone => {}
+                Seen::Listed => {}
             },
         )
     };
@@ -174,7 +174,7 @@ pub async fn run(
         informer(
             Api::<ReplicaSet>::all(client.clone()),
             |_| {},
-            move |store, event| on_replica_set(&deployments, &queue, store, event),
+            move |old, seen| on_replica_set(&deployments, &queue, old, seen),
         )
     };
     tasks.spawn(rs_task);
@@ -182,22 +182,18 @@ pub async fn run(
         let queue = Arc::clone(&queue);
         let deployments = deployments.clone();
         let replica_sets = replica_sets.clone();
-        informer(
-            Api::<Pod>::all(client.clone()),
-            strip_pod,
-            move |_, event: &Event<Pod>| {
-                // A Recreate rollout waits for old pods to go away.
-                if let Event::Delete(pod) = event {
-                    let ns = pod.namespace().unwrap_or_default();
-                    let rs = controller_ref(&pod.metadata)
-                        .filter(|r| r.kind == "ReplicaSet")
-                        .and_then(|r| replica_sets.get(&ns, &r.name));
-                    if let Some(rs) = rs {
-                        queue.add_all(owning_deployment(&deployments, &rs));
-                    }
+        shared_informer(&shared_pods, move |_, seen: Seen<'_, Pod>| {
+            // A Recreate rollout waits for old pods to go away.
+            if let Seen::Deleted(pod) = seen {
+                let ns = pod.namespace().unwrap_or_default();
+                let rs = controller_ref(&pod.metadata)
+                    .filter(|r| r.kind == "ReplicaSet")
+                    .and_then(|r| replica_sets.get(&ns, &r.name));
+                if let Some(rs) = rs {
+                    queue.add_all(owning_deployment(&deployments, &rs));
                 }
-            },
-        )
+            }
+        })
     };
     tasks.spawn(pod_task);
 

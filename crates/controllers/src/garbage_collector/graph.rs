@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DynamicObject, PropagationPolicy};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::PropagationPolicy;
 use kube::discovery::ApiResource;
 
 use crate::discovery::{DiscoveredResources, parse_api_version};
@@ -36,9 +36,8 @@ pub struct Node {
 }
 
 impl Node {
-    /// Reads a node from a watched object; `None` if the object has no uid or name.
-    pub fn from_object(resource: &Arc<ApiResource>, object: &DynamicObject) -> Option<Node> {
-        let meta = &object.metadata;
+    /// Reads a node from a watched object's metadata; `None` if it has no uid or name.
+    pub fn from_meta(resource: &Arc<ApiResource>, meta: &ObjectMeta) -> Option<Node> {
         Some(Node {
             resource: Arc::clone(resource),
             namespace: meta.namespace.clone().filter(|ns| !ns.is_empty()),
