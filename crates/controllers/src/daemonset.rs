@@ -374,10 +374,10 @@ pub fn pin_to_node(affinity: Option<Affinity>, node: &str) -> Affinity {
 
 /// The node a daemon pod is for: its node name, else its pinned `metadata.name`
 /// (`util.GetTargetNodeName`).
-pub fn target_node(pod: &Pod) -> Option<String> {
+pub fn target_node(pod: &Pod) -> Option<&str> {
     let spec = pod.spec.as_ref()?;
     if let Some(n) = spec.node_name.as_deref().filter(|n| !n.is_empty()) {
-        return Some(n.to_string());
+        return Some(n);
     }
     spec.affinity
         .as_ref()?
@@ -389,7 +389,7 @@ pub fn target_node(pod: &Pod) -> Option<String> {
         .iter()
         .flat_map(|t| t.match_fields.iter().flatten())
         .find(|r| r.key == "metadata.name" && r.operator == "In")
-        .and_then(|r| r.values.as_ref()?.first().cloned())
+        .and_then(|r| r.values.as_ref()?.first().map(String::as_str))
 }
 
 /// A percentage or count scaled to `total`, rounding up (`GetScaledValueFromIntOrPercent`).
@@ -570,8 +570,11 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
     let generation = set.metadata.generation;
 
     let nodes: Vec<Arc<Node>> = ctx.nodes.state();
-    let node_names: HashSet<String> = nodes.iter().map(|n| n.name_any()).collect();
-    let mut by_node: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
+    let node_names: HashSet<&str> = nodes
+        .iter()
+        .filter_map(|n| n.metadata.name.as_deref())
+        .collect();
+    let mut by_node: HashMap<&str, Vec<Arc<Pod>>> = HashMap::new();
     let mut orphaned: Vec<Arc<Pod>> = Vec::new();
     for pod in &pods {
         match target_node(pod) {
@@ -589,7 +592,7 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
     let rolling = strategy.type_.as_deref() != Some("OnDelete");
     let mut to_create: Vec<String> = Vec::new();
     let mut to_delete: Vec<Arc<Pod>> = Vec::new();
-    let mut eligible: Vec<String> = Vec::new();
+    let mut eligible: Vec<&str> = Vec::new();
     let (mut desired, mut current, mut misscheduled, mut ready, mut available, mut updated) =
         (0, 0, 0, 0, 0, 0);
     let mut requeue: Option<Duration> = None;
@@ -603,13 +606,13 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
         false
     };
     for node in &nodes {
-        let node_name = node.name_any();
+        let node_name = node.metadata.name.as_deref().unwrap_or_default();
         let (run, keep) = should_run(&template_spec, node);
-        let on_node: &[Arc<Pod>] = by_node.get(&node_name).map_or(&[], Vec::as_slice);
+        let on_node: &[Arc<Pod>] = by_node.get(node_name).map_or(&[], Vec::as_slice);
         // Status, from the oldest pod of each node.
         if run {
             desired += 1;
-            eligible.push(node_name.clone());
+            eligible.push(node_name);
             if let Some(pod) = on_node.first() {
                 current += 1;
                 if workload::is_ready(pod) {
@@ -637,7 +640,7 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
             .filter(|p| !workload::is_terminating(p))
             .collect();
         if run && !exists {
-            to_create.push(node_name.clone());
+            to_create.push(node_name.to_string());
             continue;
         }
         if !keep {
@@ -724,10 +727,10 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
             max_surge = 0;
         }
         let mut plan_input = Vec::new();
-        for node in &eligible {
+        for &node in &eligible {
             let on_node: &[Arc<Pod>] = by_node.get(node).map_or(&[], Vec::as_slice);
             let mut entry = NodePods {
-                node: node.clone(),
+                node: node.to_string(),
                 old: None,
                 new: None,
                 conflict: false,
@@ -745,9 +748,17 @@ async fn reconcile(set: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Err
             plan_input.push(entry);
         }
         let plan = rolling_plan(&plan_input, max_unavailable, max_surge);
-        let by_name: HashMap<String, Arc<Pod>> =
-            pods.iter().map(|p| (p.name_any(), p.clone())).collect();
-        to_delete.extend(plan.delete.iter().filter_map(|n| by_name.get(n).cloned()));
+        if !plan.delete.is_empty() {
+            let by_name: HashMap<&str, &Arc<Pod>> = pods
+                .iter()
+                .filter_map(|p| Some((p.metadata.name.as_deref()?, p)))
+                .collect();
+            to_delete.extend(
+                plan.delete
+                    .iter()
+                    .filter_map(|n| by_name.get(n.as_str()).map(|p| Arc::clone(p))),
+            );
+        }
         to_create.extend(plan.surge_onto);
     }
 
@@ -1148,7 +1159,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(target_node(&pod).as_deref(), Some("node-1"));
+        assert_eq!(target_node(&pod), Some("node-1"));
         let terms = &affinity
             .node_affinity
             .and_then(|a| a.required_during_scheduling_ignored_during_execution)

@@ -303,18 +303,21 @@ impl Expectations {
     /// holds for the owner: every created name is there, every deleted object is gone (or
     /// terminating).
     pub fn satisfied<K: Resource>(&self, owner: &str, objects: &[Arc<K>]) -> bool {
-        let present_names: HashSet<String> = objects.iter().map(|o| o.name_any()).collect();
-        let live_uids: HashSet<String> = objects
-            .iter()
-            .filter(|o| o.meta().deletion_timestamp.is_none())
-            .filter_map(|o| o.uid())
-            .collect();
         self.with(|m| {
             let Some(p) = m.get_mut(owner) else {
                 return true;
             };
-            p.creates.retain(|n| !present_names.contains(n));
-            p.deletes.retain(|u| live_uids.contains(u));
+            let present_names: HashSet<&str> = objects
+                .iter()
+                .filter_map(|o| o.meta().name.as_deref())
+                .collect();
+            let live_uids: HashSet<&str> = objects
+                .iter()
+                .filter(|o| o.meta().deletion_timestamp.is_none())
+                .filter_map(|o| o.meta().uid.as_deref())
+                .collect();
+            p.creates.retain(|n| !present_names.contains(n.as_str()));
+            p.deletes.retain(|u| live_uids.contains(u.as_str()));
             if (p.creates.is_empty() && p.deletes.is_empty())
                 || p.since.elapsed() > EXPECTATIONS_TIMEOUT
             {
