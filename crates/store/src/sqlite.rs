@@ -36,8 +36,11 @@ use crate::{
 
 /// Most write requests committed in one transaction.
 const MAX_BATCH: usize = 256;
-/// Read connections kept open between reads.
-const IDLE_READERS: usize = 8;
+/// Reads running at once, each on its own connection (kept open between reads) and its own
+/// blocking thread; further reads wait for one to finish. Unbounded, a burst of reads (a
+/// thousand kubelets and controllers listing at once) opened a connection and started a
+/// thread for each, and closed most of them again afterwards.
+const READERS: usize = 8;
 /// How far a watcher may fall behind the live broadcast before it re-reads history.
 const HUB_CAPACITY: usize = 1024;
 /// How long a connection waits for a lock held by another connection before failing.
@@ -166,6 +169,7 @@ impl SqliteBackend {
             reads: Arc::new(ReadPool {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
+                permits: Arc::new(tokio::sync::Semaphore::new(READERS)),
             }),
             hub,
             path: path.to_owned(),
@@ -347,10 +351,11 @@ impl Backend for SqliteBackend {
 // ---------------------------------------------------------------------------------------------
 // Reads
 
-/// Read connections, each used by one blocking task at a time.
+/// Read connections, each used by one blocking task at a time, at most [`READERS`] at once.
 struct ReadPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl ReadPool {
@@ -361,7 +366,12 @@ impl ReadPool {
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
         let pool = self.clone();
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|e| storage_msg(format!("the store's read pool closed: {e}")))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn = pool.take()?;
             let result = conn
                 .transaction_with_behavior(TransactionBehavior::Deferred)
@@ -384,7 +394,7 @@ impl ReadPool {
 
     fn give(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < IDLE_READERS {
+        if idle.len() < READERS {
             idle.push(conn);
         }
     }
@@ -1035,6 +1045,43 @@ mod tests {
         assert!(b"/a/zzz".as_slice() < prefix_end("/a/").as_slice());
         assert!(b"/a0".as_slice() >= prefix_end("/a/").as_slice());
         assert!("é".as_bytes() < prefix_end("").as_slice());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_beyond_the_pool_wait_for_a_connection_and_all_complete() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend = SqliteBackend::open(&dir.path().join("state.db")).expect("open");
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let reads: Vec<_> = (0..READERS * 8)
+            .map(|_| {
+                let (pool, running, most) = (backend.reads.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    pool.run(move |tx| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(5));
+                        let revision = snapshot(tx)?.0;
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Ok(revision)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for read in reads {
+            read.await.expect("task").expect("read");
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(most <= READERS, "{most} reads ran at once");
+        assert!(most > 1, "reads ran one at a time");
+        let idle = backend
+            .reads
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        assert!(idle <= READERS, "{idle} idle connections");
     }
 
     #[test]
