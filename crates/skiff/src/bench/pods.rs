@@ -165,6 +165,15 @@ pub async fn schedule_and_scale(
     )
     .await?;
     let boot_secs = boot_started.elapsed().as_secs_f64();
+    // A node takes workloads once its aws-node (the VPC CNI) and kube-proxy run: the
+    // scheduling figure starts from a settled cluster, as kube-scheduler's scheduler_perf does.
+    within(
+        wait,
+        "the DaemonSets' pods available on every node",
+        daemon_sets_available(&client, nodes),
+    )
+    .await??;
+    let settled_secs = boot_started.elapsed().as_secs_f64();
     // Each node also runs aws-node and kube-proxy, and two nodes CoreDNS: what is left for
     // the bench's pods.
     let admitted = admitted_pods(&client).await?;
@@ -214,7 +223,8 @@ pub async fn schedule_and_scale(
     report.note(
         "schedulePodsPerSec",
         format!(
-            "{nodes} nodes booted in {boot_secs:.1} s; {sched_pods} pods (requests 10m–100m CPU, \
+            "{nodes} nodes booted in {boot_secs:.1} s, their DaemonSets' pods available \
+             {settled_secs:.1} s after the start; {sched_pods} pods (requests 10m–100m CPU, \
              every 10th zone-spread, every 10th zone affinity) created by 16 clients in \
              {created_secs:.2} s, all bound {secs:.2} s after the first create"
         ),
@@ -260,6 +270,27 @@ pub async fn schedule_and_scale(
     );
     p.stop().await;
     Ok(())
+}
+
+/// Waits until every DaemonSet has an available pod on each of the `nodes` nodes.
+async fn daemon_sets_available(client: &kube::Client, nodes: usize) -> Result<(), BenchError> {
+    let api: Api<k8s_openapi::api::apps::v1::DaemonSet> = Api::all(client.clone());
+    loop {
+        let sets = api
+            .list(&ListParams::default())
+            .await
+            .map_err(kube_err("listing DaemonSets"))?;
+        let settled = sets.items.iter().all(|d| {
+            d.status.as_ref().is_some_and(|s| {
+                s.desired_number_scheduled as usize == nodes
+                    && s.number_available.unwrap_or(0) == s.desired_number_scheduled
+            })
+        });
+        if settled {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
 
 /// How many pods the cluster's nodes admit in all (the sum of their allocatable `pods`).
