@@ -343,6 +343,12 @@ struct ContinueToken {
     v: String,
     rv: i64,
     start: String,
+    /// The objects after `start` at `rv`, when the page that issued the token counted them
+    /// (lists without selectors): every page is read at `rv`, so the next page's
+    /// `remainingItemCount` follows without counting again. Not in upstream's token, whose
+    /// `remainingItemCount` comes from etcd's count of the range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remaining: Option<u64>,
 }
 
 /// Whether a stored object may pass `filter`: judged on its [`codec::selector_view`] for
@@ -355,11 +361,12 @@ fn may_match(info: &ResourceInfo, filter: &Filter, kv: &store::KeyValue) -> bool
     codec::selector_view(&kv.value).is_none_or(|view| filter.matches(&view))
 }
 
-fn encode_continue(rv: i64, start: &str) -> String {
+fn encode_continue(rv: i64, start: &str, remaining: Option<u64>) -> String {
     let token = ContinueToken {
         v: "meta.k8s.io/v1".into(),
         rv,
         start: start.to_string(),
+        remaining,
     };
     base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&token).unwrap_or_default())
 }
@@ -537,6 +544,7 @@ impl Registry {
             _ => info.key_prefix(),
         };
         let (mut revision, mut after) = (0i64, None::<String>);
+        let mut carried: Option<u64> = None;
         if let Some(token) = &params.continue_token {
             if params
                 .resource_version
@@ -550,6 +558,7 @@ impl Registry {
             let t = decode_continue(token)?;
             revision = t.rv;
             after = Some(format!("{prefix}{}", t.start));
+            carried = t.remaining.filter(|_| filter.is_empty());
         } else if let Some(rv) = params.resource_version.as_deref() {
             let want = parse_rv(rv)?;
             match params.resource_version_match.as_deref() {
@@ -594,7 +603,17 @@ impl Registry {
         loop {
             let page = self
                 .store
-                .list(&prefix, ListOptions { revision, limit: if limit == 0 { 0 } else { limit.max(1) }, after: after.clone() })
+                .list(
+                    &prefix,
+                    ListOptions {
+                        revision,
+                        limit: if limit == 0 { 0 } else { limit.max(1) },
+                        after: after.clone(),
+                        // A filtered list reports no count; a later page of an unfiltered
+                        // one knows it from the token.
+                        skip_count: !filter.is_empty() || carried.is_some(),
+                    },
+                )
                 .await
                 .map_err(|e| match (e, &params.continue_token) {
                     (store::Error::Compacted { .. }, Some(_)) => ApiError::Expired(
@@ -625,7 +644,10 @@ impl Registry {
                 }
             }
             if filter.is_empty() && more {
-                remaining = Some(page.remaining);
+                remaining = Some(match carried {
+                    Some(before) => before.saturating_sub(page.items.len() as u64),
+                    None => page.remaining,
+                });
             }
             if limit == 0 || items.len() >= limit || !more {
                 break;
@@ -636,6 +658,7 @@ impl Registry {
             (true, Some(k)) => Some(encode_continue(
                 served_revision,
                 k.strip_prefix(&prefix).unwrap_or(k),
+                remaining,
             )),
             _ => None,
         };
@@ -1663,9 +1686,11 @@ mod tests {
 
     #[test]
     fn continue_tokens_round_trip_and_reject_garbage() {
-        let t = encode_continue(42, "demo/c1");
+        let t = encode_continue(42, "demo/c1", None);
         let d = decode_continue(&t).expect("valid token");
-        assert_eq!((d.rv, d.start.as_str()), (42, "demo/c1"));
+        assert_eq!((d.rv, d.start.as_str(), d.remaining), (42, "demo/c1", None));
+        let counted = decode_continue(&encode_continue(42, "demo/c1", Some(7))).expect("valid");
+        assert_eq!(counted.remaining, Some(7));
         assert!(decode_continue("not-base64!").is_err());
         assert!(
             decode_continue(

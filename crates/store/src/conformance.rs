@@ -457,6 +457,7 @@ pub async fn list_pages_with_limit_after_more_and_remaining(b: Arc<dyn Backend>)
         revision,
         limit: 4,
         after: after.map(str::to_owned),
+        skip_count: false,
     };
     let first = list(b, "/p/", page(None, 0)).await;
     assert_eq!(keys(&first.items), ["/p/00", "/p/01", "/p/02", "/p/03"]);
@@ -472,6 +473,29 @@ pub async fn list_pages_with_limit_after_more_and_remaining(b: Arc<dyn Backend>)
     assert!(second.more);
     assert_eq!(second.remaining, 1);
     assert_eq!(second.revision, first.revision);
+    // Without the count, the same page and the same `more`.
+    let uncounted = list(
+        b,
+        "/p/",
+        ListOptions {
+            skip_count: true,
+            ..page(Some("/p/03"), first.revision)
+        },
+    )
+    .await;
+    assert_eq!(keys(&uncounted.items), keys(&second.items));
+    assert!(uncounted.more, "a cut list says more without counting");
+    let uncounted_last = list(
+        b,
+        "/p/",
+        ListOptions {
+            skip_count: true,
+            ..page(Some("/p/08"), first.revision)
+        },
+    )
+    .await;
+    assert_eq!(keys(&uncounted_last.items), ["/p/09"]);
+    assert!(!uncounted_last.more);
     let third = list(b, "/p/", page(Some("/p/08"), first.revision)).await;
     assert_eq!(keys(&third.items), ["/p/09"]);
     assert!(!third.more, "the last page must not say more");

@@ -78,6 +78,10 @@ pub struct ListOptions {
     pub limit: usize,
     /// Only return keys strictly greater than this one (paging continuation).
     pub after: Option<String>,
+    /// The caller does not need [`ListResult::remaining`]: a backend for which the count
+    /// costs a scan of the rest of the range may leave it at 0 ([`ListResult::more`] still
+    /// says whether keys were left out).
+    pub skip_count: bool,
 }
 
 /// The answer to [`Backend::list`].
@@ -89,7 +93,8 @@ pub struct ListResult {
     pub revision: Revision,
     /// True when `limit` cut the list short.
     pub more: bool,
-    /// How many live keys under the prefix (after `after`) were left out by `limit`.
+    /// How many live keys under the prefix (after `after`) were left out by `limit` (may be
+    /// 0 when [`ListOptions::skip_count`] was set).
     pub remaining: u64,
 }
 

@@ -86,6 +86,7 @@ pub async fn migrate(
                     revision,
                     limit: PAGE,
                     after: after.clone(),
+                    skip_count: true,
                 },
             )
             .await?;

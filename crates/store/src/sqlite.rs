@@ -243,9 +243,10 @@ impl Backend for SqliteBackend {
                     Some(after) if after.as_str() >= prefix.as_str() => successor(after),
                     _ => prefix.as_bytes().to_vec(),
                 };
+                // One row more than the page tells whether more follow, without counting them.
                 let limit = match opts.limit {
                     0 => -1,
-                    n => i64::try_from(n).unwrap_or(i64::MAX),
+                    n => i64::try_from(n).unwrap_or(i64::MAX - 1) + 1,
                 };
                 let items = {
                     let mut stmt = tx.prepare_cached(LIST_SQL).map_err(storage)?;
@@ -271,8 +272,13 @@ impl Backend for SqliteBackend {
                     }
                     items
                 };
+                let mut items = items;
+                let more = opts.limit > 0 && items.len() > opts.limit;
+                items.truncate(if more { opts.limit } else { items.len() });
+                // The count scans the rest of the range (each key's newest row): a paged list
+                // that counted on every page read the range quadratically.
                 let remaining = match items.last() {
-                    Some(last) if opts.limit > 0 && items.len() == opts.limit => {
+                    Some(last) if more && !opts.skip_count => {
                         count_live(tx, &successor(&last.key), &upper, revision)?
                     }
                     _ => 0,
@@ -280,7 +286,7 @@ impl Backend for SqliteBackend {
                 Ok(ListResult {
                     items,
                     revision,
-                    more: remaining > 0,
+                    more,
                     remaining,
                 })
             })
