@@ -11,6 +11,8 @@ use skiff::{StoreKind, UpConfig};
 /// mimalloc rather than the system allocator: a cluster allocates and frees small objects
 /// from many threads at once, where glibc's malloc spent a third of the CPU at 5,000 nodes
 /// (arena locks, consolidation) and kept freed memory fragmented.
+/// (The `mimalloc` feature, on by default; heap profilers need the system allocator.)
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
