@@ -246,7 +246,7 @@ impl Backend for SqliteBackend {
                 // One row more than the page tells whether more follow, without counting them.
                 let limit = match opts.limit {
                     0 => -1,
-                    n => i64::try_from(n).unwrap_or(i64::MAX - 1) + 1,
+                    n => i64::try_from(n).unwrap_or(i64::MAX).saturating_add(1),
                 };
                 let items = {
                     let mut stmt = tx.prepare_cached(LIST_SQL).map_err(storage)?;
