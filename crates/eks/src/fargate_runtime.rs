@@ -83,6 +83,42 @@ impl Profiles {
         self.set(list.items.iter().map(profile_from_object).collect());
         Ok(())
     }
+
+    /// Keeps the profiles current from a watch of the `FargateProfile` objects until
+    /// `shutdown`, so a profile applies to the pods created right after it (every API server
+    /// admits pods, so each follows the profiles itself). Watch failures are retried with a
+    /// back-off and logged.
+    pub async fn follow(&self, client: Client, shutdown: CancellationToken) {
+        let api: Api<DynamicObject> = Api::all_with(client, &profile_resource());
+        let writer = reflector::store::Writer::new(profile_resource());
+        let store = writer.as_reader();
+        let mut changes = std::pin::pin!(reflector(
+            writer,
+            watcher::watcher(api, watcher::Config::default()).default_backoff(),
+        ));
+        loop {
+            let change = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                change = changes.next() => change,
+            };
+            match change {
+                None => return,
+                Some(Err(error)) => tracing::warn!(%error, "watching Fargate profiles failed"),
+                // The store is filled once the first list is complete; before that it may hold
+                // only part of the profiles.
+                Some(Ok(_)) if store.wait_until_ready().now_or_never().is_some() => {
+                    let mut profiles: Vec<FargateProfile> = store
+                        .state()
+                        .iter()
+                        .map(|o| profile_from_object(o))
+                        .collect();
+                    profiles.sort_by(|a, b| a.name.cmp(&b.name));
+                    self.set(profiles);
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
 }
 
 /// The `FargateProfile` API resource.

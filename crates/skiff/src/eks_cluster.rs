@@ -687,6 +687,11 @@ impl DataPlane {
                 _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
             }
         };
+        // The admission applies the file's profiles from the first pod on (its watch may
+        // not have seen them yet).
+        if let Err(error) = self.profiles.refresh(&self.admin).await {
+            tracing::warn!(%error, "reading Fargate profiles failed");
+        }
         self.slot.set(Some(cloud.clone()));
         if let Err(error) = restart_nodes(&self.admin, &cloud, &self.agent).await {
             tracing::error!(%error, "restarting the kubelets of the cluster's instances failed");

@@ -660,11 +660,10 @@ async fn start_eks(
         .add_admission_plugin(Arc::new(eks::fargate_runtime::FargateAdmission::new(
             profiles.clone(),
         )));
-    tasks.push(tokio::spawn(refresh_profiles(
-        admin.clone(),
-        profiles.clone(),
-        shutdown.clone(),
-    )));
+    tasks.push(tokio::spawn({
+        let (profiles, admin, shutdown) = (profiles.clone(), admin.clone(), shutdown.clone());
+        async move { profiles.follow(admin, shutdown).await }
+    }));
     let slot = Arc::new(eks_cluster::NetworkSlot::default());
     let (started_tx, mut started_rx) = tokio::sync::watch::channel(None);
     let client = component_client(server, "system:node-agent", &["system:nodes"]);
@@ -714,23 +713,6 @@ async fn start_eks(
         }
     }
     Ok(agent)
-}
-
-/// Keeps a server's Fargate admission up to date with the profiles.
-async fn refresh_profiles(
-    client: kube::Client,
-    profiles: eks::fargate_runtime::Profiles,
-    shutdown: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-        }
-        if let Err(error) = profiles.refresh(&client).await {
-            tracing::debug!(%error, "reading Fargate profiles failed");
-        }
-    }
 }
 
 /// The built-in image catalog, extended with the user's file if one is given.

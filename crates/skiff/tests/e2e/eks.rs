@@ -756,6 +756,66 @@ async fn fargate_pods_get_their_own_right_sized_node_and_refusals_name_fargate()
         image,
         "602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/coredns:v1.11.4-eksbuild.24"
     );
+
+    // A profile made through the API applies to the pods created after it, and stops
+    // applying once deleted (a dry-run create shows the admission's mutation).
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "batch"}})).expect("ns"),
+        )
+        .await
+        .expect("create the namespace");
+    let batch: Api<Pod> = Api::namespaced(c.client.clone(), "batch");
+    let gvk = GroupVersionKind::gvk("eks.skiff.dev", "v1alpha1", "FargateProfile");
+    let profiles: Api<DynamicObject> =
+        Api::all_with(c.client.clone(), &ApiResource::from_gvk(&gvk));
+    let profile = json!({"apiVersion": "eks.skiff.dev/v1alpha1", "kind": "FargateProfile",
+        "metadata": {"name": "fp-batch"},
+        "spec": {"selectors": [{"namespace": "batch", "labels": {"tier": "jobs"}}]}});
+    profiles
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(profile).expect("profile"),
+        )
+        .await
+        .expect("create the profile");
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let job_pod: Pod = serde_json::from_value(
+        json!({"metadata": {"name": "job", "labels": {"tier": "jobs"}},
+        "spec": {"containers": [{"name": "app", "image": "busybox"}]}}),
+    )
+    .expect("pod");
+    let admitted_to = |p: Pod| {
+        p.metadata
+            .labels
+            .unwrap_or_default()
+            .get("eks.amazonaws.com/fargate-profile")
+            .cloned()
+    };
+    let admitted = wait_for(
+        "the API-made profile applied to a new pod",
+        SLOW,
+        || async {
+            let p = batch.create(&dry_run, &job_pod).await.ok()?;
+            (p.spec.as_ref()?.scheduler_name.as_deref() == Some("fargate-scheduler")).then_some(p)
+        },
+    )
+    .await;
+    assert_eq!(admitted_to(admitted).as_deref(), Some("fp-batch"));
+    profiles
+        .delete("fp-batch", &DeleteParams::default())
+        .await
+        .expect("delete the profile");
+    let left = wait_for("the deleted profile no longer applied", SLOW, || async {
+        let p = batch.create(&dry_run, &job_pod).await.ok()?;
+        (p.spec.as_ref()?.scheduler_name.as_deref() == Some("default-scheduler")).then_some(p)
+    })
+    .await;
+    assert_eq!(admitted_to(left), None);
     c.stop().await;
 }
 
