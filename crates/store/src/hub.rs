@@ -18,12 +18,17 @@ use crate::{Error, Event, Result, Revision, WatchStream};
 /// How many events one history read returns at most.
 pub(crate) const HISTORY_PAGE: usize = 1000;
 
-/// Events read from a backend's history, and the revision that read was served at.
+/// Events read from a backend's history, and how far that read got.
 pub(crate) struct HistoryPage {
     /// Events under the prefix, oldest first.
     pub events: Vec<Event>,
-    /// The store's current revision in the snapshot the events were read from.
+    /// Every event under the prefix at or below this revision (and after the read's start)
+    /// is in `events`: the current revision when the read reached it, else the last revision
+    /// the read covered.
     pub revision: Revision,
+    /// The read stopped before the current revision (a full page, or the backend bounds how
+    /// much of its log one read scans): more history may follow `revision`.
+    pub more: bool,
 }
 
 /// A backend's event history, as a watch needs it.
@@ -110,17 +115,12 @@ struct WatchState {
 impl WatchState {
     /// Queue a page of history and move the watermark past it.
     fn absorb(&mut self, page: HistoryPage) {
-        let full = page.events.len() >= HISTORY_PAGE;
         if let Some(last) = page.events.last() {
             self.watermark = self.watermark.max(last.revision());
         }
-        if full {
-            // More history may follow the last event; read it before trusting the snapshot.
-            self.needs_history = true;
-        } else {
-            self.needs_history = false;
-            self.watermark = self.watermark.max(page.revision);
-        }
+        self.watermark = self.watermark.max(page.revision);
+        // With more to come, read it before following the broadcast.
+        self.needs_history = page.more;
         self.pending.extend(page.events);
     }
 

@@ -145,7 +145,7 @@ impl History for MemoryHistory {
         let state = lock(&self.0);
         hub::check_history(after, state.compacted)?;
         let start = usize::try_from(after - state.compacted).unwrap_or(0);
-        let events = state
+        let events: Vec<Event> = state
             .log
             .iter()
             .skip(start)
@@ -153,9 +153,14 @@ impl History for MemoryHistory {
             .take(limit)
             .map(|e| Event::clone(e))
             .collect();
+        let full = limit > 0 && events.len() >= limit;
         Ok(HistoryPage {
+            revision: match events.last() {
+                Some(last) if full => last.revision(),
+                _ => state.revision,
+            },
+            more: full,
             events,
-            revision: state.revision,
         })
     }
 

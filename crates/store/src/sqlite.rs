@@ -41,6 +41,9 @@ const MAX_BATCH: usize = 256;
 /// thousand kubelets and controllers listing at once) opened a connection and started a
 /// thread for each, and closed most of them again afterwards.
 const READERS: usize = 8;
+/// How many revisions one history read walks at most, so that a watch far behind (or on a
+/// prefix with few keys) catches up in bounded reads instead of one long one.
+const HISTORY_WINDOW: Revision = 20_000;
 /// How far a watcher may fall behind the live broadcast before it re-reads history.
 const HUB_CAPACITY: usize = 1024;
 /// How long a connection waits for a lock held by another connection before failing.
@@ -88,13 +91,18 @@ const COUNT_SQL: &str = "SELECT COUNT(*) FROM kv
       AND NOT EXISTS (SELECT 1 FROM kv AS newer
                       WHERE newer.name = kv.name AND newer.id > kv.id AND newer.id <= ?3)";
 
-/// Events with revision `> ?1` for keys in `[?2, ?3)`, oldest first, at most `?4`; an update
-/// joins the row it replaced for its previous value.
+/// Events with revision in `(?1, ?5]` for keys in `[?2, ?3)`, oldest first, at most `?4`; an
+/// update joins the row it replaced for its previous value.
+///
+/// The rows are walked in revision order (the `+` keeps SQLite off the `(name, id)` index): a
+/// watch catching up reads the revisions it missed, not every version of every key under its
+/// prefix, which is what the index walk plus a sort cost (tens of milliseconds a read for the
+/// pods of a busy cluster).
 const HISTORY_SQL: &str = "SELECT kv.id, kv.name, kv.created, kv.deleted, kv.create_revision,
         kv.prev_revision, kv.value, kv.old_value, prev.value
     FROM kv LEFT JOIN kv AS prev
         ON prev.id = kv.prev_revision AND kv.created = 0 AND kv.deleted = 0
-    WHERE kv.id > ?1 AND kv.name >= ?2 AND kv.name < ?3
+    WHERE kv.id > ?1 AND kv.id <= ?5 AND +kv.name >= ?2 AND +kv.name < ?3
     ORDER BY kv.id LIMIT ?4";
 
 /// Rows compaction to `?1` drops: tombstones and versions superseded at or before `?1`.
@@ -115,6 +123,8 @@ pub struct SqliteBackend {
     writer: Option<JoinHandle<()>>,
     reads: Arc<ReadPool>,
     hub: Arc<Hub>,
+    /// [`HISTORY_WINDOW`] (smaller in tests).
+    history_window: Revision,
     path: PathBuf,
     /// Held (and so locked) until the backend is dropped; declared last so it is released last.
     _lock: DirLock,
@@ -172,6 +182,7 @@ impl SqliteBackend {
                 permits: Arc::new(tokio::sync::Semaphore::new(READERS)),
             }),
             hub,
+            history_window: HISTORY_WINDOW,
             path: path.to_owned(),
             _lock: lock,
         })
@@ -335,7 +346,10 @@ impl Backend for SqliteBackend {
     }
 
     async fn watch(&self, prefix: &str, from: Revision) -> Result<WatchStream> {
-        let history = Arc::new(SqliteHistory(self.reads.clone()));
+        let history = Arc::new(SqliteHistory {
+            reads: self.reads.clone(),
+            window: self.history_window,
+        });
         self.hub.watch(history, prefix, from).await
     }
 
@@ -406,22 +420,28 @@ impl ReadPool {
     }
 }
 
-/// The SQLite store's revision log, as watches read it.
-struct SqliteHistory(Arc<ReadPool>);
+/// The SQLite store's revision log, as watches read it: each read walks at most `window`
+/// revisions.
+struct SqliteHistory {
+    reads: Arc<ReadPool>,
+    window: Revision,
+}
 
 #[async_trait::async_trait]
 impl History for SqliteHistory {
     async fn history(&self, prefix: &str, after: Revision, limit: usize) -> Result<HistoryPage> {
         let prefix = prefix.to_owned();
-        self.0
+        let window = self.window.max(1);
+        self.reads
             .run(move |tx| {
                 let (current, compacted) = snapshot(tx)?;
                 hub::check_history(after, compacted)?;
+                let until = current.min(after.saturating_add(window));
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                 let mut stmt = tx.prepare_cached(HISTORY_SQL).map_err(storage)?;
                 let rows = stmt
                     .query_map(
-                        params![after, prefix.as_bytes(), prefix_end(&prefix), limit],
+                        params![after, prefix.as_bytes(), prefix_end(&prefix), limit, until],
                         HistoryRow::from_row,
                     )
                     .map_err(storage)?;
@@ -429,16 +449,22 @@ impl History for SqliteHistory {
                 for row in rows {
                     events.push(row.map_err(storage)?.into_event()?);
                 }
+                let full = limit > 0 && events.len() as i64 >= limit;
+                let revision = match events.last() {
+                    Some(last) if full => last.revision(),
+                    _ => until,
+                };
                 Ok(HistoryPage {
                     events,
-                    revision: current,
+                    revision,
+                    more: revision < current,
                 })
             })
             .await
     }
 
     async fn current_revision(&self) -> Result<Revision> {
-        self.0.run(|tx| Ok(snapshot(tx)?.0)).await
+        self.reads.run(|tx| Ok(snapshot(tx)?.0)).await
     }
 }
 
@@ -1088,6 +1114,57 @@ mod tests {
             .unwrap_or_else(|p| p.into_inner())
             .len();
         assert!(idle <= READERS, "{idle} idle connections");
+    }
+
+    #[tokio::test]
+    async fn history_reads_walk_a_bounded_window_and_watches_still_see_every_event() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut backend = SqliteBackend::open(&dir.path().join("state.db")).expect("open");
+        backend.history_window = 3;
+        // Revisions 1..=12: /other/ keys, with /mine/ keys at 2, 7 and 12 (12 an update).
+        let mut mine = Vec::new();
+        for i in 1..=11 {
+            let key = if i == 2 || i == 7 {
+                format!("/mine/{i}")
+            } else {
+                format!("/other/{i}")
+            };
+            let kv = backend.create(&key, b"v".to_vec()).await.expect("create");
+            if key.starts_with("/mine/") {
+                mine.push((key, kv.mod_revision));
+            }
+        }
+        let kv = backend
+            .update("/mine/2", b"w".to_vec(), mine[0].1)
+            .await
+            .expect("update");
+        mine.push(("/mine/2".to_string(), kv.mod_revision));
+        assert_eq!(kv.mod_revision, 12);
+
+        let history = SqliteHistory {
+            reads: backend.reads.clone(),
+            window: 3,
+        };
+        let page = history.history("/mine/", 0, 1000).await.expect("history");
+        let revisions: Vec<_> = page.events.iter().map(Event::revision).collect();
+        assert_eq!((revisions, page.revision, page.more), (vec![2], 3, true));
+        let page = history.history("/mine/", 9, 1000).await.expect("history");
+        let revisions: Vec<_> = page.events.iter().map(Event::revision).collect();
+        assert_eq!((revisions, page.revision, page.more), (vec![12], 12, false));
+        // A full page ends at its last event, whatever the window.
+        let page = history.history("/other/", 0, 1).await.expect("history");
+        assert_eq!((page.events.len(), page.revision, page.more), (1, 1, true));
+
+        let mut watch = backend.watch("/mine/", 1).await.expect("watch");
+        let mut seen = Vec::new();
+        for _ in 0..mine.len() {
+            let event = watch.next().await.expect("an event").expect("no error");
+            seen.push((event.kv.key.clone(), event.revision()));
+        }
+        assert_eq!(seen, mine);
+        let update = backend.get("/mine/2", 0).await.expect("get").expect("live");
+        assert_eq!(update.value, b"w".to_vec());
     }
 
     #[test]
