@@ -74,12 +74,7 @@ pub async fn admit_create(
             .resources()
             .find("scheduling.k8s.io", "v1", "priorityclasses")
         {
-            Some(pc) => {
-                registry
-                    .list(&pc, None, &ListParams::default())
-                    .await?
-                    .items
-            }
+            Some(pc) => registry.all_for_admission(&pc).await?,
             None => Vec::new(),
         };
         admit_pod_priority(obj, &classes)?;

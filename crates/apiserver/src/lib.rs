@@ -26,6 +26,7 @@ pub mod deletion;
 pub mod discovery;
 pub mod field_manager;
 pub mod field_validation;
+mod mirror;
 pub mod negotiate;
 pub mod openapi;
 pub mod patch;
@@ -173,6 +174,9 @@ impl ApiServer {
         admission::ensure_system_priority_classes(&self.state.registry).await?;
         services::ensure_kubernetes_service(&self.state.registry, &self.state.advertise_address)
             .await?;
+        self.state
+            .registry
+            .start_mirrors(self.state.shutdown.clone());
         self.state.ready.store(true, Ordering::SeqCst);
         tokio::spawn(compactor(
             self.state.registry.store().clone(),

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use store::{Backend, ListOptions};
 
 use crate::codec::{self, meta_mut, meta_str};
+use crate::mirror::Mirror;
 
 /// Finalizer the server adds on `propagationPolicy=Orphan`.
 pub const ORPHAN_FINALIZER: &str = "orphan";
@@ -235,7 +236,20 @@ pub struct Registry {
     /// Held while the custom part of the resource table is rebuilt, so a rebuild from an
     /// older list of CRDs never lands after a newer one.
     custom_refresh: tokio::sync::Mutex<()>,
+    /// Live copies of what admission reads on every create: namespaces, service accounts,
+    /// priority classes.
+    mirrors: Vec<Arc<Mirror>>,
+    /// Set once the mirrors' watches are started.
+    mirrors_started: std::sync::atomic::AtomicBool,
 }
+
+/// The resources (group, plural; version v1) admission reads on every create, kept in
+/// [`Mirror`]s.
+const MIRRORED: [(&str, &str); 3] = [
+    ("", "namespaces"),
+    ("", "serviceaccounts"),
+    ("scheduling.k8s.io", "priorityclasses"),
+];
 
 /// The key of the cluster's identity, outside the object keyspace.
 pub const CLUSTER_KEY: &str = "/skiff.dev/cluster";
@@ -396,6 +410,11 @@ fn parse_rv(rv: &str) -> Result<i64, ApiError> {
 impl Registry {
     /// A registry over `store` serving `resources`.
     pub fn new(store: Arc<dyn Backend>, resources: Arc<Resources>) -> Self {
+        let mirrors = MIRRORED
+            .iter()
+            .filter_map(|(group, plural)| resources.find(group, "v1", plural))
+            .map(|info| Arc::new(Mirror::new(info)))
+            .collect();
         Registry {
             store,
             resources,
@@ -403,7 +422,61 @@ impl Registry {
             service_allocation: tokio::sync::Mutex::new(()),
             plugins: std::sync::RwLock::new(Vec::new()),
             custom_refresh: tokio::sync::Mutex::new(()),
+            mirrors,
+            mirrors_started: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Starts following the mirrored resources (once; later calls do nothing).
+    pub fn start_mirrors(&self, shutdown: tokio_util::sync::CancellationToken) {
+        if self.mirrors_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for mirror in &self.mirrors {
+            tokio::spawn(mirror.clone().run(self.store.clone(), shutdown.clone()));
+        }
+    }
+
+    fn mirror_of(&self, key: &str) -> Option<&Arc<Mirror>> {
+        self.mirrors.iter().find(|m| m.holds(key))
+    }
+
+    /// Tells the mirrors about a version this server stored.
+    fn stored(&self, kv: &store::KeyValue) {
+        if let Some(mirror) = self.mirror_of(&kv.key) {
+            mirror.put(kv);
+        }
+    }
+
+    /// Tells the mirrors about a delete this server made.
+    fn removed(&self, key: &str, revision: i64) {
+        if let Some(mirror) = self.mirror_of(key) {
+            mirror.deleted(key, revision);
+        }
+    }
+
+    /// An object as admission reads it: from the mirror of its resource when that holds it,
+    /// else from the store (as [`Registry::get`]).
+    pub async fn get_for_admission(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let key = Self::key(info, ns, name);
+        if let Some(object) = self.mirror_of(&key).and_then(|m| m.get(&key)) {
+            return Ok(Value::clone(&object));
+        }
+        self.get(info, ns, name, None).await
+    }
+
+    /// Every object of a cluster-scoped resource as admission reads them: from its mirror
+    /// when that is filled, else listed from the store.
+    pub async fn all_for_admission(&self, info: &ResourceInfo) -> Result<Vec<Value>, ApiError> {
+        if let Some(objects) = self.mirror_of(&info.key_prefix()).and_then(|m| m.objects()) {
+            return Ok(objects.iter().map(|o| Value::clone(o)).collect());
+        }
+        Ok(self.list(info, None, &ListParams::default()).await?.items)
     }
 
     /// Adds an admission plugin, run on creates after the built-in plugins.
@@ -680,18 +753,16 @@ impl Registry {
         let Some(ns_info) = self.resources.namespaces() else {
             return Ok(());
         };
-        let kv = self
-            .store
-            .get(&ns_info.key(None, ns), 0)
-            .await
-            .map_err(store_err)?;
-        let Some(kv) = kv else {
-            return Err(ApiError::NotFound {
-                resource: GroupResource::new("", "namespaces"),
-                name: ns.to_string(),
-            });
+        let obj = match self.get_for_admission(&ns_info, None, ns).await {
+            Ok(obj) => obj,
+            Err(ApiError::NotFound { .. }) => {
+                return Err(ApiError::NotFound {
+                    resource: GroupResource::new("", "namespaces"),
+                    name: ns.to_string(),
+                });
+            }
+            Err(e) => return Err(e),
         };
-        let obj = codec::decode(&ns_info, &kv)?;
         if meta_str(&obj, "deletionTimestamp").is_some() || obj["status"]["phase"] == "Terminating"
         {
             return Err(ApiError::Forbidden {
@@ -885,6 +956,7 @@ impl Registry {
             }
             match self.store.create(&key, codec::encode(info, &obj)?).await {
                 Ok(kv) => {
+                    self.stored(&kv);
                     codec::set_resource_version(&mut obj, kv.mod_revision);
                     return Ok(obj);
                 }
@@ -1356,6 +1428,7 @@ impl Registry {
         if finalize_now {
             return match self.store.delete(key, Some(expected)).await {
                 Ok(ev) => {
+                    self.removed(key, ev.kv.mod_revision);
                     codec::set_resource_version(&mut new, ev.kv.mod_revision);
                     Ok(new)
                 }
@@ -1367,6 +1440,7 @@ impl Registry {
         }
         match self.store.update(key, new_bytes, expected).await {
             Ok(kv) => {
+                self.stored(&kv);
                 codec::set_resource_version(&mut new, kv.mod_revision);
                 Ok(new)
             }
@@ -1464,7 +1538,10 @@ impl Registry {
                         return Ok(Deleted::Gone(last));
                     }
                     match self.store.delete(&key, Some(current.mod_revision)).await {
-                        Ok(_) => return Ok(Deleted::Gone(last)),
+                        Ok(ev) => {
+                            self.removed(&key, ev.kv.mod_revision);
+                            return Ok(Deleted::Gone(last));
+                        }
                         Err(store::Error::Conflict { .. }) | Err(store::Error::NotFound(_)) => {
                             continue;
                         }
@@ -1482,6 +1559,7 @@ impl Registry {
             let bytes = codec::encode(info, &new)?;
             match self.store.update(&key, bytes, current.mod_revision).await {
                 Ok(kv) => {
+                    self.stored(&kv);
                     codec::set_resource_version(&mut new, kv.mod_revision);
                     return Ok(Deleted::Pending(new));
                 }
@@ -1659,6 +1737,59 @@ fn qos_class(spec: Option<&Value>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The mirrors learn this server's writes as they succeed, without their watch.
+    #[tokio::test]
+    async fn this_servers_writes_reach_the_mirrors_without_a_watch() {
+        let registry = Registry::new(
+            Arc::new(store::MemoryBackend::new()),
+            Arc::new(Resources::builtin()),
+        );
+        for mirror in &registry.mirrors {
+            mirror.fill_for_test();
+        }
+        let namespaces = registry.resources().namespaces().expect("namespaces");
+        let accounts = registry
+            .resources()
+            .find("", "v1", "serviceaccounts")
+            .expect("serviceaccounts");
+        let mirrored = |key: String| registry.mirror_of(&key).and_then(|m| m.get(&key));
+        let opts = WriteOptions::default();
+        registry
+            .create(&namespaces, None, json!({"metadata": {"name": "n"}}), &opts)
+            .await
+            .expect("create the namespace");
+        registry
+            .create(
+                &accounts,
+                Some("n"),
+                json!({"metadata": {"name": "robot"}}),
+                &opts,
+            )
+            .await
+            .expect("create the account");
+        assert!(mirrored(namespaces.key(None, "n")).is_some());
+        let account = mirrored(accounts.key(Some("n"), "robot")).expect("the account");
+        assert_eq!(account["metadata"]["name"], "robot");
+
+        registry
+            .delete(&accounts, Some("n"), "robot", &DeleteOptions::default())
+            .await
+            .expect("delete the account");
+        assert!(mirrored(accounts.key(Some("n"), "robot")).is_none());
+        // The namespace's finalizer keeps it, Terminating.
+        registry
+            .delete(&namespaces, None, "n", &DeleteOptions::default())
+            .await
+            .expect("delete the namespace");
+        let ns = mirrored(namespaces.key(None, "n")).expect("still there");
+        assert_eq!(ns["status"]["phase"], "Terminating");
+        let err = registry
+            .get_for_admission(&accounts, Some("n"), "robot")
+            .await
+            .expect_err("gone");
+        assert!(matches!(err, ApiError::NotFound { .. }), "{err:?}");
+    }
 
     #[test]
     fn qos_class_follows_requests_and_limits() {

@@ -56,7 +56,7 @@ pub async fn admit_pod(
         .find("", "v1", "serviceaccounts")
         .ok_or_else(|| ApiError::Internal("serviceaccounts are not served".into()))?;
     let sa = match registry
-        .get(&accounts, Some(namespace), &account, None)
+        .get_for_admission(&accounts, Some(namespace), &account)
         .await
     {
         Ok(sa) => sa,

@@ -1479,7 +1479,7 @@ async fn token_request(
             .ok_or_else(|| ApiError::Internal(format!("{plural} are not served")))
     };
     let sa = registry
-        .get(&find("serviceaccounts")?, Some(ns), name, None)
+        .get_for_admission(&find("serviceaccounts")?, Some(ns), name)
         .await?;
     let sa_uid = sa
         .pointer("/metadata/uid")
