@@ -236,13 +236,28 @@ pub async fn run_with(
             Some(done) = bind_rx.recv() => s.bind_done(done),
             _ = flush.tick() => s.queue.flush(Instant::now()),
             _ = std::future::ready(()), if ready => {
-                s.schedule_one();
+                // Cycles back to back for up to CYCLE_BUDGET: yielding after each one put the
+                // scheduler behind every other runnable task (kubelets, API requests) once per
+                // pod, which at 5,000 nodes held it near 200 pods a second with most of a core
+                // to spare.
+                let started = Instant::now();
+                for _ in 0..MAX_CYCLES_PER_TURN {
+                    s.schedule_one();
+                    if !s.queue.has_active() || started.elapsed() >= CYCLE_BUDGET {
+                        break;
+                    }
+                }
                 // Let other tasks (binding, the API server in-process) make progress.
                 tokio::task::yield_now().await;
             }
         }
     }
 }
+
+/// How long the scheduler runs scheduling cycles before it lets other tasks run.
+const CYCLE_BUDGET: Duration = Duration::from_millis(2);
+/// At most this many cycles in one turn, however fast they are.
+const MAX_CYCLES_PER_TURN: usize = 256;
 
 struct BindDone {
     qp: QueuedPod,
