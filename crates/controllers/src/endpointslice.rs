@@ -471,6 +471,7 @@ fn error_policy(service: Arc<Service>, error: &Error, _: Arc<Context>) -> Action
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn only_a_new_node_or_a_new_zone_touches_endpoints() {
@@ -501,7 +502,6 @@ mod tests {
         );
         assert!(!zone_changed(&mut zones, &node(None, "True")));
     }
-    use serde_json::json;
 
     fn pod(name: &str, ip: &str, ready: bool, terminating: bool) -> Pod {
         let mut p: Pod = serde_json::from_value(json!({

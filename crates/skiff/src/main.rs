@@ -10,8 +10,9 @@ use skiff::{StoreKind, UpConfig};
 
 /// mimalloc rather than the system allocator: a cluster allocates and frees small objects
 /// from many threads at once, where glibc's malloc spent a third of the CPU at 5,000 nodes
-/// (arena locks, consolidation) and kept freed memory fragmented.
-/// (The `mimalloc` feature, on by default; heap profilers need the system allocator.)
+/// (arena locks, consolidation) and kept freed memory fragmented. It is the default
+/// `mimalloc` feature; builds for heap profilers, which need the system allocator, leave it
+/// out.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
