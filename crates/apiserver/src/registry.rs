@@ -753,16 +753,8 @@ impl Registry {
         let Some(ns_info) = self.resources.namespaces() else {
             return Ok(());
         };
-        let obj = match self.get_for_admission(&ns_info, None, ns).await {
-            Ok(obj) => obj,
-            Err(ApiError::NotFound { .. }) => {
-                return Err(ApiError::NotFound {
-                    resource: GroupResource::new("", "namespaces"),
-                    name: ns.to_string(),
-                });
-            }
-            Err(e) => return Err(e),
-        };
+        // A missing namespace answers `namespaces "<ns>" not found`, as the get does.
+        let obj = self.get_for_admission(&ns_info, None, ns).await?;
         if meta_str(&obj, "deletionTimestamp").is_some() || obj["status"]["phase"] == "Terminating"
         {
             return Err(ApiError::Forbidden {
