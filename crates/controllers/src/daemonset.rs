@@ -146,27 +146,21 @@ pub async fn run_with(
     Ok(())
 }
 
-/// What of a node matters to DaemonSets: everything but its resourceVersion, managed fields
-/// and condition heartbeat times (upstream's `shouldIgnoreNodeUpdate`), hashed.
+/// What of a node a DaemonSet's placement reads (`NodeShouldRunDaemonPod`: the name, the
+/// labels its node selector and affinity match, the taints its tolerations face), hashed.
+/// Upstream enqueues a DaemonSet on a node update only when that answer changes; status
+/// changes (heartbeats, readiness, the image list a first pull adds) never change it, and in
+/// a big cluster they come thousands a minute.
 pub fn node_fingerprint(node: &Node) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut value = serde_json::to_value(node).unwrap_or_default();
-    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.remove("resourceVersion");
-        meta.remove("managedFields");
-    }
-    if let Some(conditions) = value
-        .get_mut("status")
-        .and_then(|s| s.get_mut("conditions"))
-        .and_then(|c| c.as_array_mut())
-    {
-        for c in conditions.iter_mut() {
-            let kept = serde_json::json!({"type": c.get("type"), "status": c.get("status")});
-            *c = kept;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    node.metadata.name.hash(&mut hasher);
+    node.metadata.labels.hash(&mut hasher);
+    if let Some(taints) = node.spec.as_ref().and_then(|s| s.taints.as_ref()) {
+        for t in taints {
+            (&t.key, &t.value, &t.effect).hash(&mut hasher);
         }
     }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    value.to_string().hash(&mut hasher);
     hasher.finish()
 }
 
@@ -1121,31 +1115,58 @@ mod tests {
     }
 
     #[test]
-    fn heartbeats_do_not_change_a_nodes_fingerprint() {
-        let at = |t: &str, status: &str, rv: &str| -> Node {
+    fn only_what_placement_reads_changes_a_nodes_fingerprint() {
+        let at = |t: &str, status: &str, rv: &str, images: serde_json::Value| -> Node {
             serde_json::from_value(j!({
-                "metadata": {"name": "n", "resourceVersion": rv},
+                "metadata": {"name": "n", "resourceVersion": rv, "labels": {"zone": "a"}},
                 "status": {"conditions": [{"type": "Ready", "status": status,
-                    "lastHeartbeatTime": t, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+                    "lastHeartbeatTime": t, "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                    "images": images}
             }))
             .expect("node")
         };
-        let base = node_fingerprint(&at("2026-01-01T00:00:10Z", "True", "1"));
+        let base = node_fingerprint(&at("2026-01-01T00:00:10Z", "True", "1", j!([])));
         assert_eq!(
             base,
-            node_fingerprint(&at("2026-01-01T00:00:20Z", "True", "2")),
+            node_fingerprint(&at("2026-01-01T00:00:20Z", "True", "2", j!([]))),
             "a heartbeat"
         );
-        assert_ne!(
+        assert_eq!(
             base,
-            node_fingerprint(&at("2026-01-01T00:00:20Z", "False", "3")),
-            "readiness changed"
+            node_fingerprint(&at("2026-01-01T00:00:20Z", "False", "3", j!([]))),
+            "readiness alone (the not-ready taint is what daemon pods face)"
+        );
+        assert_eq!(
+            base,
+            node_fingerprint(&at(
+                "2026-01-01T00:00:20Z",
+                "True",
+                "4",
+                j!([{"names": ["registry.k8s.io/pause:3.10"], "sizeBytes": 320000}])
+            )),
+            "an image pulled"
         );
         let tainted = node("n", j!({}), j!([{"key": "k", "effect": "NoSchedule"}]));
         assert_ne!(
             node_fingerprint(&tainted),
             node_fingerprint(&node("n", j!({}), j!([]))),
             "a taint"
+        );
+        let no_execute = node("n", j!({}), j!([{"key": "k", "effect": "NoExecute"}]));
+        assert_ne!(
+            node_fingerprint(&tainted),
+            node_fingerprint(&no_execute),
+            "a taint's effect"
+        );
+        assert_ne!(
+            node_fingerprint(&node("n", j!({"zone": "a"}), j!([]))),
+            node_fingerprint(&node("n", j!({"zone": "b"}), j!([]))),
+            "a label"
+        );
+        assert_ne!(
+            node_fingerprint(&node("n", j!({}), j!([]))),
+            node_fingerprint(&node("m", j!({}), j!([]))),
+            "the name"
         );
     }
 
