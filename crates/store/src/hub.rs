@@ -6,9 +6,15 @@
 //! follows the live broadcast, skipping anything at or below the last revision it has accounted
 //! for. When the broadcast overflows (`Lagged`), the watch re-reads history from that revision,
 //! so a slow watcher loses nothing; if that history has been compacted it ends with `Compacted`.
+//!
+//! The broadcast is split by resource (the key's first four `/`-separated parts, as in
+//! `/registry/core/pods/`): a watch within one resource hears only that resource's events. A
+//! namespaces watch is then neither woken by nor made to lag behind the pods traffic of a busy
+//! cluster, and a lagging watch re-reads only when its own resource outran it. A watch whose
+//! prefix spans resources follows the broadcast of every event.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -44,20 +50,67 @@ pub(crate) trait History: Send + Sync + 'static {
 
 /// Fan-out of committed events to every watch.
 pub(crate) struct Hub {
-    tx: broadcast::Sender<Arc<Event>>,
+    /// How far (in events of its broadcast) a watch may fall behind before it re-reads.
+    capacity: usize,
+    /// Every event, for watches whose prefix spans resources.
+    all: broadcast::Sender<Arc<Event>>,
+    /// Per resource prefix ([`resource_of`]), that resource's events; made by the first watch
+    /// of the resource and kept (one per resource kind ever watched).
+    by_resource: RwLock<HashMap<String, broadcast::Sender<Arc<Event>>>>,
+}
+
+/// The resource part of a key or watch prefix: up to and including its fourth `/`
+/// (`/registry/core/pods/` of `/registry/core/pods/default/web-0`). `None` when it has fewer,
+/// which for a watch prefix means it may span resources.
+fn resource_of(key: &str) -> Option<&str> {
+    key.match_indices('/').nth(3).map(|(at, _)| &key[..=at])
 }
 
 impl Hub {
     /// A hub whose watchers may fall `capacity` events behind before they re-read history.
     pub(crate) fn new(capacity: usize) -> Self {
-        let (tx, _) = broadcast::channel(capacity.max(1));
-        Self { tx }
+        let capacity = capacity.max(1);
+        let (all, _) = broadcast::channel(capacity);
+        Self {
+            capacity,
+            all,
+            by_resource: RwLock::default(),
+        }
     }
 
     /// Publish one committed event. Callers publish in strictly increasing revision order.
     pub(crate) fn publish(&self, event: Arc<Event>) {
         // `send` only fails when nobody is watching, which is fine.
-        let _ = self.tx.send(event);
+        if let Some(resource) = resource_of(&event.kv.key) {
+            let channels = self.by_resource.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(tx) = channels.get(resource) {
+                let _ = tx.send(event.clone());
+            }
+        }
+        if self.all.receiver_count() > 0 {
+            let _ = self.all.send(event);
+        }
+    }
+
+    /// A receiver of every event a watch of `prefix` can match.
+    fn subscribe(&self, prefix: &str) -> broadcast::Receiver<Arc<Event>> {
+        let Some(resource) = resource_of(prefix) else {
+            return self.all.subscribe();
+        };
+        if let Some(tx) = self
+            .by_resource
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(resource)
+        {
+            return tx.subscribe();
+        }
+        self.by_resource
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(resource.to_owned())
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
     }
 
     /// A watch of `prefix` delivering every event with revision `> from` (`from <= 0`: from now).
@@ -70,7 +123,7 @@ impl Hub {
     ) -> Result<WatchStream> {
         // Subscribe before reading anything: every event committed after the history read below
         // is then guaranteed to arrive through `rx`.
-        let rx = self.tx.subscribe();
+        let rx = self.subscribe(prefix);
         let mut state = WatchState {
             rx,
             history,
@@ -152,8 +205,9 @@ impl WatchState {
                     if event.revision() <= self.watermark {
                         continue;
                     }
-                    // The broadcast carries every revision in order, so everything up to this
-                    // one is now accounted for, whether or not it matches the prefix.
+                    // The broadcast carries every revision of the resource (or of the store) in
+                    // order, so everything of the prefix up to this one is now accounted for,
+                    // whether or not this event matches the prefix.
                     self.watermark = event.revision();
                     if event.kv.key.starts_with(&self.prefix) {
                         return Some(Ok(Event::clone(&event)));
@@ -204,4 +258,123 @@ pub(crate) fn check_history(after: Revision, compacted: Revision) -> Result<()> 
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::{EventKind, KeyValue};
+
+    /// A history with nothing in it that counts its reads.
+    #[derive(Default)]
+    struct Counting {
+        reads: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl History for Counting {
+        async fn history(&self, _: &str, after: Revision, _: usize) -> Result<HistoryPage> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            Ok(HistoryPage {
+                events: Vec::new(),
+                revision: after,
+                more: false,
+            })
+        }
+
+        async fn current_revision(&self) -> Result<Revision> {
+            Ok(1)
+        }
+    }
+
+    fn put(key: &str, revision: Revision) -> Arc<Event> {
+        Arc::new(Event {
+            kind: EventKind::Put,
+            kv: KeyValue {
+                key: key.into(),
+                value: b"v".to_vec(),
+                create_revision: revision,
+                mod_revision: revision,
+            },
+            prev: None,
+        })
+    }
+
+    #[test]
+    fn the_resource_of_a_key_is_its_first_four_parts() {
+        assert_eq!(
+            resource_of("/registry/core/pods/default/web-0"),
+            Some("/registry/core/pods/")
+        );
+        assert_eq!(
+            resource_of("/registry/core/pods/"),
+            Some("/registry/core/pods/")
+        );
+        assert_eq!(resource_of("/registry/core/pods"), None);
+        assert_eq!(resource_of("/registry/"), None);
+        assert_eq!(resource_of(""), None);
+    }
+
+    #[tokio::test]
+    async fn a_watch_is_not_made_to_lag_by_other_resources() {
+        let hub = Hub::new(8);
+        let history = Arc::new(Counting::default());
+        let mut namespaces = hub
+            .watch(history.clone(), "/registry/core/namespaces/", 0)
+            .await
+            .expect("watch");
+        let mut everything = hub
+            .watch(history.clone(), "/registry/", 0)
+            .await
+            .expect("watch");
+        // Far more pod events than the broadcast holds, then one namespace.
+        for rev in 2..100 {
+            hub.publish(put(&format!("/registry/core/pods/default/p{rev}"), rev));
+        }
+        hub.publish(put("/registry/core/namespaces/demo", 100));
+        let event = namespaces.next().await.expect("an event").expect("ok");
+        assert_eq!(event.kv.key, "/registry/core/namespaces/demo");
+        assert_eq!(
+            history.reads.load(Ordering::SeqCst),
+            0,
+            "the namespaces watch re-read history, as if the pods had overrun it"
+        );
+        // The watch across resources did fall behind the 98 pod events: it re-reads.
+        let _ = everything.next().await;
+        assert!(history.reads.load(Ordering::SeqCst) > 0);
+    }
+
+    #[tokio::test]
+    async fn a_watch_across_resources_hears_them_all() {
+        let hub = Hub::new(64);
+        let history = Arc::new(Counting::default());
+        let mut all = hub
+            .watch(history.clone(), "/registry/", 0)
+            .await
+            .expect("watch");
+        let mut pods = hub
+            .watch(history.clone(), "/registry/core/pods/default/", 0)
+            .await
+            .expect("watch");
+        hub.publish(put("/registry/core/pods/other/a", 2));
+        hub.publish(put("/registry/core/namespaces/demo", 3));
+        hub.publish(put("/registry/core/pods/default/b", 4));
+        let mut keys = Vec::new();
+        for _ in 0..3 {
+            keys.push(all.next().await.expect("event").expect("ok").kv.key);
+        }
+        assert_eq!(
+            keys,
+            [
+                "/registry/core/pods/other/a",
+                "/registry/core/namespaces/demo",
+                "/registry/core/pods/default/b"
+            ]
+        );
+        let event = pods.next().await.expect("event").expect("ok");
+        assert_eq!(event.kv.key, "/registry/core/pods/default/b");
+        assert_eq!(history.reads.load(Ordering::SeqCst), 0);
+    }
 }
