@@ -48,10 +48,18 @@ pub(crate) trait History: Send + Sync + 'static {
     async fn current_revision(&self) -> Result<Revision>;
 }
 
+/// How far a watch spanning resources may fall behind the broadcast of every event before it
+/// re-reads history.
+pub(crate) const ALL_CAPACITY: usize = 1024;
+/// How far a watch within one resource may fall behind that resource's broadcast. A watched
+/// resource's broadcast holds this many slots (about 40 bytes each) from its first watch on;
+/// an idle cluster watches some forty resources.
+pub(crate) const RESOURCE_CAPACITY: usize = 256;
+
 /// Fan-out of committed events to every watch.
 pub(crate) struct Hub {
-    /// How far (in events of its broadcast) a watch may fall behind before it re-reads.
-    capacity: usize,
+    /// How far (in events of its resource) a watch within one resource may fall behind.
+    resource_capacity: usize,
     /// Every event, for watches whose prefix spans resources.
     all: broadcast::Sender<Arc<Event>>,
     /// Per resource prefix ([`resource_of`]), that resource's events; made by the first watch
@@ -67,12 +75,12 @@ fn resource_of(key: &str) -> Option<&str> {
 }
 
 impl Hub {
-    /// A hub whose watchers may fall `capacity` events behind before they re-read history.
-    pub(crate) fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        let (all, _) = broadcast::channel(capacity);
+    /// A hub whose watchers may fall `all` events behind (a watch spanning resources) or
+    /// `per_resource` events of their resource behind before they re-read history.
+    pub(crate) fn new(all: usize, per_resource: usize) -> Self {
+        let (all, _) = broadcast::channel(all.max(1));
         Self {
-            capacity,
+            resource_capacity: per_resource.max(1),
             all,
             by_resource: RwLock::default(),
         }
@@ -109,7 +117,7 @@ impl Hub {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .entry(resource.to_owned())
-            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .or_insert_with(|| broadcast::channel(self.resource_capacity).0)
             .subscribe()
     }
 
@@ -319,7 +327,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_watch_is_not_made_to_lag_by_other_resources() {
-        let hub = Hub::new(8);
+        let hub = Hub::new(8, 8);
         let history = Arc::new(Counting::default());
         let mut namespaces = hub
             .watch(history.clone(), "/registry/core/namespaces/", 0)
@@ -348,7 +356,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_watch_across_resources_hears_them_all() {
-        let hub = Hub::new(64);
+        let hub = Hub::new(64, 64);
         let history = Arc::new(Counting::default());
         let mut all = hub
             .watch(history.clone(), "/registry/", 0)

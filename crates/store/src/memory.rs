@@ -11,9 +11,6 @@ use crate::{
     WatchStream,
 };
 
-/// How far a watcher may fall behind the live broadcast before it re-reads history.
-const HUB_CAPACITY: usize = 1024;
-
 /// A revisioned key/value store held entirely in memory.
 ///
 /// `compact` at or below the already compacted revision is a no-op. Watch streams end with
@@ -54,7 +51,7 @@ impl MemoryBackend {
     pub fn new() -> Self {
         Self {
             state: Arc::new(Mutex::new(State::default())),
-            hub: Hub::new(HUB_CAPACITY),
+            hub: Hub::new(hub::ALL_CAPACITY, hub::RESOURCE_CAPACITY),
         }
     }
 

@@ -44,8 +44,6 @@ const READERS: usize = 8;
 /// How many revisions one history read walks at most, so that a watch far behind (or on a
 /// prefix with few keys) catches up in bounded reads instead of one long one.
 const HISTORY_WINDOW: Revision = 20_000;
-/// How far a watcher may fall behind the live broadcast before it re-reads history.
-const HUB_CAPACITY: usize = 1024;
 /// How long a connection waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The schema version this code writes (`PRAGMA user_version`).
@@ -160,7 +158,7 @@ impl SqliteBackend {
         let (revision, compacted) = conn
             .query_row(SNAPSHOT_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(storage)?;
-        let hub = Arc::new(Hub::new(HUB_CAPACITY));
+        let hub = Arc::new(Hub::new(hub::ALL_CAPACITY, hub::RESOURCE_CAPACITY));
         let writer = Writer {
             conn,
             revision,
