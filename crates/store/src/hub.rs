@@ -52,8 +52,7 @@ pub(crate) trait History: Send + Sync + 'static {
 /// re-reads history.
 pub(crate) const ALL_CAPACITY: usize = 1024;
 /// How far a watch within one resource may fall behind that resource's broadcast. A watched
-/// resource's broadcast holds this many slots (about 40 bytes each) from its first watch on;
-/// an idle cluster watches some forty resources.
+/// resource's broadcast holds this many slots (about 40 bytes each) from its first watch on.
 pub(crate) const RESOURCE_CAPACITY: usize = 256;
 
 /// Fan-out of committed events to every watch.
