@@ -109,10 +109,11 @@ pub async fn run_with(
         return Ok(());
     };
     let (nodes, node_writer) = kube::runtime::reflector::store();
-    let node_stream = relevant_node_changes(
+    let node_stream = workload::changed_nodes(
         kube::runtime::watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
             .default_backoff()
             .reflect(node_writer),
+        node_fingerprint,
     );
     let (revisions, revision_stream) =
         workload::reflect_owned(Api::<ControllerRevision>::all(client.clone()), "DaemonSet");
@@ -162,34 +163,6 @@ pub fn node_fingerprint(node: &Node) -> u64 {
         }
     }
     hasher.finish()
-}
-
-/// The nodes whose DaemonSet-relevant content changed (or that were deleted), from a node
-/// watch: heartbeats alone, thousands a minute in a big cluster, trigger nothing.
-fn relevant_node_changes(
-    events: impl futures::Stream<Item = Result<watcher::Event<Node>, watcher::Error>> + Send + 'static,
-) -> impl futures::Stream<Item = Result<Node, watcher::Error>> + Send + 'static {
-    use futures::TryStreamExt;
-    let seen: Arc<std::sync::Mutex<HashMap<String, u64>>> = Arc::default();
-    events
-        .map_ok(move |event| {
-            let mut seen = seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let changed = match event {
-                watcher::Event::Apply(node) | watcher::Event::InitApply(node) => {
-                    let print = node_fingerprint(&node);
-                    (seen.insert(node.name_any(), print) != Some(print)).then_some(node)
-                }
-                watcher::Event::Delete(node) => {
-                    seen.remove(&node.name_any());
-                    Some(node)
-                }
-                watcher::Event::Init | watcher::Event::InitDone => None,
-            };
-            futures::stream::iter(changed.map(Ok))
-        })
-        .try_flatten()
 }
 
 /// Whether `toleration` tolerates `taint` (`Toleration.ToleratesTaint`).

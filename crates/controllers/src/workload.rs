@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use events::EventType;
 use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use informer::{Change, SharedInformer};
-use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -329,6 +329,31 @@ impl Expectations {
     }
 }
 
+/// The nodes of a node watch whose `fingerprint` (what a controller reads of a node) changed,
+/// and the nodes deleted. Status changes a controller does not read (heartbeats, thousands a
+/// minute in a big cluster; image lists) pass no node through.
+pub fn changed_nodes(
+    events: impl Stream<Item = Result<watcher::Event<Node>, watcher::Error>> + Send + 'static,
+    fingerprint: fn(&Node) -> u64,
+) -> impl Stream<Item = Result<Node, watcher::Error>> + Send + 'static {
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    events
+        .map_ok(move |event| {
+            let changed = match event {
+                watcher::Event::Apply(node) | watcher::Event::InitApply(node) => {
+                    let print = fingerprint(&node);
+                    (seen.insert(node.name_any(), print) != Some(print)).then_some(node)
+                }
+                watcher::Event::Delete(node) => {
+                    seen.remove(&node.name_any());
+                    Some(node)
+                }
+                watcher::Event::Init | watcher::Event::InitDone => None,
+            };
+            futures::stream::iter(changed.map(Ok))
+        })
+        .try_flatten()
+}
 /// The controller owner reference of an object, if any.
 pub fn controller_of<K: Resource>(obj: &K) -> Option<&OwnerReference> {
     obj.meta()
