@@ -84,38 +84,35 @@ impl Mirror {
     }
 
     /// Applies a stored version of one of its keys (a write of this server, or a watch event).
+    /// The watch brings this server's own writes again: those are not decoded twice.
     pub(crate) fn put(&self, kv: &KeyValue) {
+        if !self.is_newer(&kv.key, kv.mod_revision) {
+            return;
+        }
         let Ok(object) = codec::decode(&self.info, kv) else {
             return;
         };
-        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        let newer = state
-            .entries
-            .get(&kv.key)
-            .is_none_or(|e| e.revision < kv.mod_revision);
-        if newer {
-            state.entries.insert(
-                kv.key.clone(),
-                Entry {
-                    revision: kv.mod_revision,
-                    object: Some(Arc::new(object)),
-                },
-            );
-        }
+        self.offer(&kv.key, kv.mod_revision, Some(Arc::new(object)));
     }
 
     /// Applies a delete of this server's at `revision`.
     pub(crate) fn deleted(&self, key: &str, revision: Revision) {
+        self.offer(key, revision, None);
+    }
+
+    fn is_newer(&self, key: &str, revision: Revision) -> bool {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state.entries.get(key).is_none_or(|e| e.revision < revision)
+    }
+
+    /// Records `object` (`None`: deleted) as `key`'s version at `revision` unless a newer one
+    /// is known.
+    fn offer(&self, key: &str, revision: Revision, object: Option<Arc<Value>>) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        let newer = state.entries.get(key).is_none_or(|e| e.revision < revision);
-        if newer {
-            state.entries.insert(
-                key.to_string(),
-                Entry {
-                    revision,
-                    object: None,
-                },
-            );
+        if state.entries.get(key).is_none_or(|e| e.revision < revision) {
+            state
+                .entries
+                .insert(key.to_string(), Entry { revision, object });
         }
     }
 
