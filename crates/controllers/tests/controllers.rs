@@ -928,6 +928,17 @@ mod deployment {
             "--replicas=3",
         ])
         .await;
+        // At speed 20 the default 600 s progress deadline is 30 real seconds, which a loaded
+        // CI machine can cross; a day keeps `rollout status` from reporting a stall that is
+        // only the machine's.
+        k(&[
+            "patch",
+            "deployment/web",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"progressDeadlineSeconds":86400}}"#,
+        ])
+        .await;
         let out = k(&["rollout", "status", "deployment/web", "--timeout=30s"]).await;
         assert!(
             out.contains("deployment \"web\" successfully rolled out"),
