@@ -9,6 +9,7 @@ pub mod convert;
 pub mod crd;
 pub mod crd_builder;
 pub mod defaults;
+pub mod digest;
 pub mod kubelet;
 pub mod managed_fields;
 pub mod printers;

@@ -101,7 +101,9 @@ struct Writer {
     flavor: Flavor,
     controller: String,
     instance: Option<String>,
-    written: Mutex<HashMap<Key, Written>>,
+    /// The events written, by their key's digest (the keys themselves, with their notes,
+    /// would cost about half a kilobyte each, and a kubelet remembers thousands).
+    written: Mutex<HashMap<u128, Written>>,
 }
 
 /// One queued event, or a request to report when everything before it is written.
@@ -300,7 +302,7 @@ impl Writer {
             }
         };
         match written {
-            Ok(w) => self.remember(key, w),
+            Ok(w) => self.remember(api::digest::of(&key), w),
             Err(error) => tracing::warn!(
                 reason = %key.reason,
                 object = ?regarding.name,
@@ -312,7 +314,7 @@ impl Writer {
 
     fn remembered(&self, key: &Key, now: jiff::Timestamp) -> Option<Written> {
         let map = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(key)
+        map.get(&api::digest::of(key))
             .filter(|w| {
                 now.duration_since(w.last)
                     .try_into()
@@ -321,7 +323,7 @@ impl Writer {
             .cloned()
     }
 
-    fn remember(&self, key: Key, written: Written) {
+    fn remember(&self, key: u128, written: Written) {
         let mut map = self.written.lock().unwrap_or_else(PoisonError::into_inner);
         if map.len() >= MEMORY && !map.contains_key(&key) {
             let now = written.last;
