@@ -12,7 +12,7 @@
 //! let info = catalog.resolve(&container.image)?;            // PullError → ErrImagePull
 //! let mut p = Process::start(&info, &launch)?                // StartError → StartError
 //!     .with_clock(clock, started_at);                        // wall time for `date`, logs
-//! p.add_file("/etc/config/app.conf", &configmap_value);      // mounted volumes, if any
+//! p.add_file("/etc/config/app.conf", value.clone());         // mounted volumes (Arc<str>)
 //! let mut mem = p.memory_bytes();                            // check against the limit
 //! while let Some((delay, event)) = p.next() {                // None: runs on silently
 //!     sleep(clock.real(delay)).await;
@@ -803,8 +803,8 @@ impl Process {
     /// namespace under `/var/run/secrets/kubernetes.io/serviceaccount/`. Call it after
     /// [`Process::start`] and before the first [`Process::next`] so the process sees the
     /// file from its start; later calls change the file from then on.
-    pub fn add_file(&mut self, path: &str, content: &str) {
-        self.machine.add_file(path, content);
+    pub fn add_file(&mut self, path: &str, content: Arc<str>) {
+        self.machine.add_file(path, content.clone());
         if let Some(visible) = &mut self.visible {
             let mut m = Machine::new(
                 Arc::new(ImageDef {

@@ -3,7 +3,7 @@
 //! kubelet's `validateContainerLogStatus`), and the query options (`tailLines`, `sinceTime`,
 //! `timestamps`, `limitBytes`, `follow`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use api::kubelet::{LogError, LogRequest, LogStream};
@@ -65,9 +65,40 @@ struct ContainerLogs {
     instances: VecDeque<Instance>,
 }
 
+/// The pod's containers' logs by container name: a list, as a pod has a few containers (a
+/// map's first node would reserve room for eleven).
 #[derive(Debug, Default)]
 struct State {
-    containers: BTreeMap<String, ContainerLogs>,
+    containers: Vec<(String, ContainerLogs)>,
+}
+
+impl State {
+    fn get(&self, container: &str) -> Option<&ContainerLogs> {
+        self.containers
+            .iter()
+            .find(|(n, _)| n == container)
+            .map(|(_, c)| c)
+    }
+
+    fn get_mut(&mut self, container: &str) -> Option<&mut ContainerLogs> {
+        self.containers
+            .iter_mut()
+            .find(|(n, _)| n == container)
+            .map(|(_, c)| c)
+    }
+
+    fn entry(&mut self, container: &str) -> &mut ContainerLogs {
+        let i = match self.containers.iter().position(|(n, _)| n == container) {
+            Some(i) => i,
+            None => {
+                self.containers.reserve_exact(1);
+                self.containers
+                    .push((container.to_string(), ContainerLogs::default()));
+                self.containers.len() - 1
+            }
+        };
+        &mut self.containers[i].1
+    }
 }
 
 /// The logs of one pod's containers, shared between its worker and the log connection.
@@ -108,7 +139,7 @@ impl PodLogs {
     /// Records what the status says of `container` (its state and `lastState.terminated`).
     pub fn set_view(&self, container: &str, view: View, last_terminated: Option<String>) {
         self.with(|s| {
-            let c = s.containers.entry(container.to_string()).or_default();
+            let c = s.entry(container);
             c.view = view;
             c.last_terminated = last_terminated;
         });
@@ -118,7 +149,8 @@ impl PodLogs {
     /// A new instance of `container` starts logging as `container_id`.
     pub fn start_instance(&self, container: &str, container_id: &str) {
         self.with(|s| {
-            let c = s.containers.entry(container.to_string()).or_default();
+            let c = s.entry(container);
+            c.instances.reserve_exact(1);
             c.instances.push_back(Instance {
                 container_id: container_id.to_string(),
                 ..Instance::default()
@@ -164,7 +196,7 @@ impl PodLogs {
     /// Ends every instance (the pod is gone).
     pub fn end_all(&self) {
         self.with(|s| {
-            for c in s.containers.values_mut() {
+            for (_, c) in &mut s.containers {
                 for i in &mut c.instances {
                     i.ended = true;
                 }
@@ -177,7 +209,7 @@ impl PodLogs {
     pub fn select(&self, container: &str, previous: bool) -> Result<String, String> {
         let pod = &self.pod;
         self.with(|s| {
-            let Some(c) = s.containers.get(container) else {
+            let Some(c) = s.get(container) else {
                 return Err(format!(
                     "container {container:?} in pod {pod:?} is waiting to start: ContainerCreating"
                 ));
@@ -269,8 +301,7 @@ impl PodLogs {
 }
 
 fn instance_mut<'a>(s: &'a mut State, container: &str, id: &str) -> Option<&'a mut Instance> {
-    s.containers
-        .get_mut(container)?
+    s.get_mut(container)?
         .instances
         .iter_mut()
         .rev()

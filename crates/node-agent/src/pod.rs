@@ -155,8 +155,47 @@ enum Phase {
     Done,
 }
 
+/// A container's spec as the worker began with it: a place in a version of the pod rather
+/// than a copy (k8s-openapi's `Container` is over two kilobytes before its strings), moved
+/// to each newer version of the pod that holds the same spec for it.
+struct SpecRef {
+    pod: Arc<Pod>,
+    init: bool,
+    idx: usize,
+}
+
+impl SpecRef {
+    fn in_pod(pod: &Pod, init: bool, idx: usize) -> Option<&Container> {
+        let spec = pod.spec.as_ref()?;
+        if init {
+            spec.init_containers.as_ref()?.get(idx)
+        } else {
+            spec.containers.get(idx)
+        }
+    }
+
+    /// Moves to `pod` if it holds the same spec for this container.
+    fn follow(&mut self, pod: &Arc<Pod>) {
+        if !Arc::ptr_eq(&self.pod, pod)
+            && Self::in_pod(pod, self.init, self.idx).is_some_and(|c| *c == **self)
+        {
+            self.pod = pod.clone();
+        }
+    }
+}
+
+impl std::ops::Deref for SpecRef {
+    type Target = Container;
+
+    fn deref(&self) -> &Container {
+        static NONE: std::sync::LazyLock<Container> = std::sync::LazyLock::new(Container::default);
+        // Made only for a container the pod has, and a pod version never changes.
+        Self::in_pod(&self.pod, self.init, self.idx).unwrap_or(&NONE)
+    }
+}
+
 struct Ctr {
-    spec: Container,
+    spec: SpecRef,
     init: bool,
     sidecar: bool,
     st: CStatus,
@@ -284,23 +323,28 @@ impl PodWorker {
             .entry(uid.clone())
             .or_insert_with(|| PodLogs::new(&name))
             .clone();
-        let spec = pod.spec.clone().unwrap_or_default();
-        let mut ctrs = Vec::new();
-        let has_init = spec.init_containers.as_ref().is_some_and(|v| !v.is_empty());
-        for c in spec.init_containers.iter().flatten() {
-            ctrs.push(new_ctr(c, true, "PodInitializing"));
+        let spec = pod.spec.as_ref();
+        let init_containers = spec
+            .and_then(|s| s.init_containers.as_deref())
+            .unwrap_or_default();
+        let containers = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
+        let mut ctrs = Vec::with_capacity(init_containers.len() + containers.len());
+        for idx in 0..init_containers.len() {
+            ctrs.push(new_ctr(&pod, true, idx, "PodInitializing"));
         }
-        for c in &spec.containers {
+        for idx in 0..containers.len() {
             ctrs.push(new_ctr(
-                c,
+                &pod,
                 false,
-                if has_init {
-                    "PodInitializing"
-                } else {
+                idx,
+                if init_containers.is_empty() {
                     "ContainerCreating"
+                } else {
+                    "PodInitializing"
                 },
             ));
         }
+        let policy = RestartPolicy::parse(spec.and_then(|s| s.restart_policy.as_deref()));
         adopt_statuses(&pod, &mut ctrs);
         for c in ctrs
             .iter_mut()
@@ -315,7 +359,7 @@ impl PodWorker {
         stopped_rx.borrow_and_update();
         PodWorker {
             rng: Rng::new(ctx.seed, &uid),
-            policy: RestartPolicy::parse(spec.restart_policy.as_deref()),
+            policy,
             ctx,
             rx,
             pod,
@@ -345,6 +389,15 @@ impl PodWorker {
             deleted: false,
             rejected: None,
         }
+    }
+
+    /// Takes a newer version of the pod; the containers' specs move to it where unchanged,
+    /// so that the older version can go.
+    fn set_pod(&mut self, pod: Arc<Pod>) {
+        for c in &mut self.ctrs {
+            c.spec.follow(&pod);
+        }
+        self.pod = pod;
     }
 
     fn sim_now(&self) -> Duration {
@@ -591,7 +644,7 @@ impl PodWorker {
                     match pod {
                         None => { self.deleted = true; return; }
                         Some(p) => {
-                            self.pod = p;
+                            self.set_pod(p);
                             self.reconcile_with_api();
                             if self.pod.metadata.deletion_timestamp.is_some()
                                 && !self.terminating
@@ -1098,7 +1151,7 @@ impl PodWorker {
                     .map(|v| crate::volumes::container_files(v, &self.ctrs[idx].spec))
                     .unwrap_or_default();
                 for (path, content) in files {
-                    process.add_file(&path, &content);
+                    process.add_file(&path, content);
                 }
                 let ran = self.ctx.clock.real(self.ctx.clock.elapsed_since(now));
                 let c = &mut self.ctrs[idx];
@@ -1410,7 +1463,7 @@ impl PodWorker {
                             return;
                         }
                         Some(p) => {
-                            self.pod = p;
+                            self.set_pod(p);
                             if next_try.is_none() {
                                 next_try = Some(last_try + self.ctx.clock.real(DELETE_RETRY));
                             }
@@ -1460,7 +1513,7 @@ impl PodWorker {
                     let p = self.rx.borrow_and_update().clone();
                     match p {
                         None => { self.cleanup().await; return; }
-                        Some(p) => self.pod = p,
+                        Some(p) => self.set_pod(p),
                     }
                 }
             }
@@ -1665,7 +1718,7 @@ impl PodWorker {
                     // Unless the watch already brought this version or a newer one: then
                     // keep the shared cache's copy instead of holding a second one.
                     if rv(&p) > rv(&self.pod) {
-                        self.pod = Arc::new(p);
+                        self.set_pod(Arc::new(p));
                     }
                 }
                 self.last_written = Some(written);
@@ -1676,12 +1729,23 @@ impl PodWorker {
     }
 }
 
-fn new_ctr(c: &Container, init: bool, reason: &str) -> Ctr {
-    Ctr {
-        spec: c.clone(),
+fn new_ctr(pod: &Arc<Pod>, init: bool, idx: usize, reason: &str) -> Ctr {
+    let spec = SpecRef {
+        pod: pod.clone(),
         init,
-        sidecar: init && c.restart_policy.as_deref() == Some("Always"),
-        st: CStatus::waiting(&c.name, c.image.as_deref().unwrap_or_default(), reason),
+        idx,
+    };
+    let sidecar = init && spec.restart_policy.as_deref() == Some("Always");
+    let st = CStatus::waiting(
+        &spec.name,
+        spec.image.as_deref().unwrap_or_default(),
+        reason,
+    );
+    Ctr {
+        spec,
+        init,
+        sidecar,
+        st,
         phase: Phase::NotStarted,
         generation: 0,
         process: None,
@@ -1794,7 +1858,7 @@ impl Written {
             })
             .unwrap_or_default();
         Written {
-            untimed: digest(&serde_json::to_vec(&untimed).unwrap_or_default()),
+            untimed: api::digest::of(&serde_json::to_vec(&untimed).unwrap_or_default()),
             phase: body
                 .pointer("/status/phase")
                 .and_then(|p| p.as_str())
@@ -1802,19 +1866,6 @@ impl Written {
             conditions,
         }
     }
-}
-
-/// Two SipHash sums of `bytes` under different leading bytes: 128 bits, so that two
-/// different statuses compare equal with odds of about 2^-128.
-fn digest(bytes: &[u8]) -> u128 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let half = |salt: u8| {
-        let mut h = DefaultHasher::new();
-        salt.hash(&mut h);
-        bytes.hash(&mut h);
-        h.finish()
-    };
-    (u128::from(half(0)) << 64) | u128::from(half(1))
 }
 
 fn strip_nulls(v: &mut serde_json::Value) {
@@ -1877,6 +1928,57 @@ async fn sleep_until_opt(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_containers_spec_follows_newer_pods_only_while_it_is_the_same() {
+        let pod = |image: &str, phase: &str| -> Arc<Pod> {
+            Arc::new(
+                serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": "p", "uid": "u"},
+                    "spec": {
+                        "initContainers": [{"name": "init", "image": "busybox"}],
+                        "containers": [{"name": "app", "image": image}, {"name": "side", "image": "b"}]
+                    },
+                    "status": {"phase": phase}
+                }))
+                .unwrap(),
+            )
+        };
+        let first = pod("nginx:1.25", "Pending");
+        let mut init = SpecRef {
+            pod: first.clone(),
+            init: true,
+            idx: 0,
+        };
+        let mut side = SpecRef {
+            pod: first.clone(),
+            init: false,
+            idx: 1,
+        };
+        assert_eq!((init.name.as_str(), side.name.as_str()), ("init", "side"));
+        // A status write: both move to the new version, so the first one can go.
+        let second = pod("nginx:1.25", "Running");
+        init.follow(&second);
+        side.follow(&second);
+        assert!(Arc::ptr_eq(&init.pod, &second) && Arc::ptr_eq(&side.pod, &second));
+        assert_eq!(
+            Arc::strong_count(&first),
+            1,
+            "nothing holds the first version"
+        );
+        // The app's image changed: a spec that changed stays where it was.
+        let mut app = SpecRef {
+            pod: second.clone(),
+            init: false,
+            idx: 0,
+        };
+        let third = pod("nginx:1.26", "Running");
+        app.follow(&third);
+        side.follow(&third);
+        assert!(Arc::ptr_eq(&app.pod, &second));
+        assert_eq!(app.image.as_deref(), Some("nginx:1.25"));
+        assert!(Arc::ptr_eq(&side.pod, &third));
+    }
 
     #[test]
     fn a_status_differing_only_in_transition_times_is_not_written_again() {

@@ -4,7 +4,8 @@
 //! (`emptyDir` shared between containers is not simulated). A missing object fails the
 //! mount with the kubelet's `MountVolume.SetUp failed ...` message.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{
@@ -13,8 +14,8 @@ use k8s_openapi::api::core::v1::{
 use kube::api::PostParams;
 use kube::{Api, Client, ResourceExt};
 
-/// Files by volume name: (path inside the volume, content).
-pub type VolumeFiles = BTreeMap<String, Vec<(String, String)>>;
+/// Each volume's name and files: (path inside the volume, content).
+pub type VolumeFiles = Vec<(String, Vec<(String, Arc<str>)>)>;
 
 /// Reads what every volume of `pod` provides; the first failure is the kubelet's message.
 pub async fn mount(client: &Client, pod: &Pod) -> Result<VolumeFiles, String> {
@@ -23,40 +24,89 @@ pub async fn mount(client: &Client, pod: &Pod) -> Result<VolumeFiles, String> {
         let files = volume_files(client, pod, v)
             .await
             .map_err(|e| format!("MountVolume.SetUp failed for volume {:?} : {e}", v.name))?;
-        out.insert(v.name.clone(), files);
+        out.retain(|(name, _)| *name != v.name);
+        out.push((v.name.clone(), files));
     }
+    out.shrink_to_fit();
     Ok(out)
 }
 
+/// The contents of mounted files, shared: the cluster's CA and a pod's namespace are the
+/// same text in every pod, and a ConfigMap in every pod that mounts it. Each content is held
+/// once while any pod holds it; the table forgets contents nobody holds when it has doubled.
+fn shared(text: String) -> Arc<str> {
+    struct Table {
+        by_digest: HashMap<u128, Weak<str>>,
+        sweep_at: usize,
+    }
+    static TABLE: Mutex<Option<Table>> = Mutex::new(None);
+    let digest = api::digest::of(text.as_str());
+    let mut guard = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
+    let table = guard.get_or_insert_with(|| Table {
+        by_digest: HashMap::new(),
+        sweep_at: 1024,
+    });
+    if let Some(held) = table.by_digest.get(&digest).and_then(Weak::upgrade)
+        && *held == *text
+    {
+        return held;
+    }
+    let content: Arc<str> = text.into();
+    table.by_digest.insert(digest, Arc::downgrade(&content));
+    if table.by_digest.len() >= table.sweep_at {
+        table.by_digest.retain(|_, w| w.strong_count() > 0);
+        table.sweep_at = (2 * table.by_digest.len()).max(1024);
+    }
+    content
+}
+
+/// A volume's files; contents other than tokens are [`shared`].
 async fn volume_files(
     client: &Client,
     pod: &Pod,
     v: &Volume,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, Arc<str>)>, String> {
     let ns = pod.namespace().unwrap_or_default();
     let mut files = Vec::new();
+    let shared_all = |found: Vec<(String, String)>| {
+        found
+            .into_iter()
+            .map(|(path, content)| (path, shared(content)))
+    };
     if let Some(c) = &v.config_map {
-        files.extend(config_map(client, &ns, &c.name, c.items.as_deref(), c.optional).await?);
+        files.extend(shared_all(
+            config_map(client, &ns, &c.name, c.items.as_deref(), c.optional).await?,
+        ));
     }
     if let Some(s) = &v.secret {
         let name = s.secret_name.clone().unwrap_or_default();
-        files.extend(secret(client, &ns, &name, s.items.as_deref(), s.optional).await?);
+        files.extend(shared_all(
+            secret(client, &ns, &name, s.items.as_deref(), s.optional).await?,
+        ));
     }
     if let Some(d) = &v.downward_api {
-        files.extend(downward(pod, d.items.as_deref().unwrap_or_default()));
+        files.extend(shared_all(downward(
+            pod,
+            d.items.as_deref().unwrap_or_default(),
+        )));
     }
     if let Some(p) = &v.projected {
         for src in p.sources.iter().flatten() {
             if let Some(c) = &src.config_map {
-                files.extend(
+                files.extend(shared_all(
                     config_map(client, &ns, &c.name, c.items.as_deref(), c.optional).await?,
-                );
+                ));
             }
             if let Some(s) = &src.secret {
-                files.extend(secret(client, &ns, &s.name, s.items.as_deref(), s.optional).await?);
+                files.extend(shared_all(
+                    secret(client, &ns, &s.name, s.items.as_deref(), s.optional).await?,
+                ));
             }
             if let Some(d) = &src.downward_api {
-                files.extend(downward(pod, d.items.as_deref().unwrap_or_default()));
+                files.extend(shared_all(downward(
+                    pod,
+                    d.items.as_deref().unwrap_or_default(),
+                )));
             }
             if let Some(t) = &src.service_account_token {
                 let sa = pod
@@ -68,10 +118,11 @@ async fn volume_files(
                     request_token(client, &ns, &sa, t.audience.clone(), t.expiration_seconds)
                         .await
                         .map_err(|e| format!("failed to fetch token: {e}"))?;
-                files.push((t.path.clone(), token));
+                files.push((t.path.clone(), token.into()));
             }
         }
     }
+    files.shrink_to_fit();
     Ok(files)
 }
 
@@ -206,10 +257,10 @@ async fn request_token(
 pub fn container_files(
     volumes: &VolumeFiles,
     container: &k8s_openapi::api::core::v1::Container,
-) -> Vec<(String, String)> {
+) -> Vec<(String, Arc<str>)> {
     let mut out = Vec::new();
     for m in container.volume_mounts.iter().flatten() {
-        let Some(files) = volumes.get(&m.name) else {
+        let Some((_, files)) = volumes.iter().find(|(name, _)| *name == m.name) else {
             continue;
         };
         let base = m.mount_path.trim_end_matches('/');
@@ -233,14 +284,13 @@ mod tests {
 
     #[test]
     fn mounts_place_files_under_their_paths() {
-        let volumes: VolumeFiles = [(
+        let volumes: VolumeFiles = vec![(
             "cfg".to_string(),
             vec![
-                ("app.conf".to_string(), "a=1".to_string()),
-                ("dir/x".to_string(), "x".to_string()),
+                ("app.conf".to_string(), "a=1".into()),
+                ("dir/x".to_string(), "x".into()),
             ],
-        )]
-        .into();
+        )];
         let c: k8s_openapi::api::core::v1::Container = serde_json::from_value(serde_json::json!({
             "name": "c",
             "volumeMounts": [
@@ -262,6 +312,25 @@ mod tests {
                 "/d/x"
             ]
         );
+    }
+
+    #[test]
+    fn equal_contents_share_one_allocation_while_held() {
+        let ca = || format!("-----BEGIN CERTIFICATE-----\n{}\n", "A".repeat(64));
+        let first = shared(ca());
+        let second = shared(ca());
+        assert!(Arc::ptr_eq(&first, &second), "the same text is held once");
+        assert_eq!(*first, *ca());
+        let other = shared("default".to_string());
+        assert!(!Arc::ptr_eq(&first, &other));
+        // Once nobody holds a content, the next use of it is a fresh copy.
+        let again = {
+            let weak = Arc::downgrade(&first);
+            drop((first, second));
+            assert!(weak.upgrade().is_none());
+            shared(ca())
+        };
+        assert_eq!(*again, *ca());
     }
 
     #[test]

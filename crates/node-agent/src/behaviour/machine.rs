@@ -36,7 +36,7 @@ pub(crate) enum Step {
 /// The virtual file system: files and directories by absolute path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Fs {
-    files: BTreeMap<String, String>,
+    files: BTreeMap<String, Arc<str>>,
     dirs: BTreeSet<String>,
 }
 
@@ -83,17 +83,33 @@ impl Fs {
     }
 
     fn write(&mut self, path: &str, text: &str, append: bool) {
-        let file = self.files.entry(path.to_string()).or_default();
-        if !append {
-            file.clear();
-        }
-        file.push_str(text);
-        if file.len() > FILE_CAP {
-            let mut cut = file.len() - FILE_CAP;
-            while !file.is_char_boundary(cut) {
+        let mut content = match self.files.get(path) {
+            Some(old) if append => {
+                let mut c = String::with_capacity(old.len() + text.len());
+                c.push_str(old);
+                c.push_str(text);
+                c
+            }
+            _ => text.to_string(),
+        };
+        if content.len() > FILE_CAP {
+            let mut cut = content.len() - FILE_CAP;
+            while !content.is_char_boundary(cut) {
                 cut += 1;
             }
-            file.drain(..cut);
+            content.drain(..cut);
+        }
+        self.put(path, content.into());
+    }
+
+    /// Sets a file's content, sharing it (a mounted volume's file is the same text in every
+    /// container that mounts it, and the CA in every pod of the cluster).
+    fn put(&mut self, path: &str, content: Arc<str>) {
+        match self.files.get_mut(path) {
+            Some(file) => *file = content,
+            None => {
+                self.files.insert(path.to_string(), content);
+            }
         }
     }
 
@@ -102,10 +118,7 @@ impl Fs {
         if self.is_dir(path) {
             return Err(FsError::IsDir);
         }
-        self.files
-            .get(path)
-            .map(|s| s.as_str())
-            .ok_or(FsError::NotFound)
+        self.files.get(path).map(|s| &**s).ok_or(FsError::NotFound)
     }
 }
 
@@ -2486,7 +2499,7 @@ impl Machine {
     }
 
     /// Puts a file (and its parent directories) into the file system.
-    pub(crate) fn add_file(&mut self, path: &str, content: &str) {
+    pub(crate) fn add_file(&mut self, path: &str, content: Arc<str>) {
         let abs = self.abs(path);
         let mut dir = String::new();
         let parts: Vec<&str> = abs.split('/').filter(|p| !p.is_empty()).collect();
@@ -2495,7 +2508,7 @@ impl Machine {
             dir.push_str(part);
             self.fs.dirs.insert(dir.clone());
         }
-        self.fs.write(&abs, content, false);
+        self.fs.put(&abs, content);
     }
 
     /// Runs a command in the container synchronously (exec probes): `None` when the

@@ -1442,10 +1442,10 @@ fn mounted_files_are_seen_from_the_start() {
     ];
     for (name, launch, want) in cases {
         let mut p = start("busybox", launch).unwrap_or_else(|e| panic!("case {name}: {e}"));
-        p.add_file("/etc/config/game.properties", "lives=3\n");
+        p.add_file("/etc/config/game.properties", "lives=3\n".into());
         p.add_file(
             "/var/run/secrets/kubernetes.io/serviceaccount/namespace",
-            "default",
+            "default".into(),
         );
         assert_eq!(transcript(&mut p, 5), *want, "case {name}");
     }
