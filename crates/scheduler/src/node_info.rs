@@ -13,6 +13,9 @@ use crate::resources::{Resource, pod_requests};
 /// Labels as a sorted map.
 pub type Labels = BTreeMap<String, String>;
 
+/// The labels of an object without any.
+static NO_LABELS: Labels = BTreeMap::new();
+
 /// A compiled label selector (`matchLabels` + `matchExpressions`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Selector {
@@ -178,7 +181,7 @@ impl AffinityTerm {
                 .namespace_selector
                 .as_ref()
                 .is_some_and(|s| s.matches(ns_labels.unwrap_or(&Labels::new())));
-        ns_ok && self.selector.matches(&pod.labels)
+        ns_ok && self.selector.matches(pod.labels())
     }
 }
 
@@ -213,8 +216,6 @@ pub struct PodInfo {
     pub name: String,
     /// Its uid.
     pub uid: String,
-    /// Its labels.
-    pub labels: Labels,
     /// `spec.priority` (0 when absent).
     pub priority: i32,
     /// The effective request.
@@ -231,15 +232,13 @@ pub struct PodInfo {
     pub preferred_affinity: Vec<(AffinityTerm, i32)>,
     /// Preferred pod anti-affinity terms with weights.
     pub preferred_anti_affinity: Vec<(AffinityTerm, i32)>,
-    /// Tolerations.
-    pub tolerations: Vec<Toleration>,
 }
 
 impl PodInfo {
     /// Parses a pod.
     pub fn new(pod: Arc<Pod>) -> PodInfo {
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-        let labels: Labels = pod.metadata.labels.clone().unwrap_or_default();
+        let labels = pod.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
         let spec = pod.spec.as_ref();
         let affinity = spec.and_then(|s| s.affinity.as_ref());
         let pa = affinity.and_then(|a| a.pod_affinity.as_ref());
@@ -247,7 +246,7 @@ impl PodInfo {
         let terms = |ts: Option<&Vec<PodAffinityTerm>>| -> Vec<AffinityTerm> {
             ts.into_iter()
                 .flatten()
-                .map(|t| AffinityTerm::new(&namespace, t, &labels))
+                .map(|t| AffinityTerm::new(&namespace, t, labels))
                 .collect()
         };
         let required_affinity = terms(pa.and_then(|a| {
@@ -267,7 +266,7 @@ impl PodInfo {
             .flatten()
             .map(|w| {
                 (
-                    AffinityTerm::new(&namespace, &w.pod_affinity_term, &labels),
+                    AffinityTerm::new(&namespace, &w.pod_affinity_term, labels),
                     w.weight,
                 )
             })
@@ -281,7 +280,7 @@ impl PodInfo {
             .flatten()
             .map(|w| {
                 (
-                    AffinityTerm::new(&namespace, &w.pod_affinity_term, &labels),
+                    AffinityTerm::new(&namespace, &w.pod_affinity_term, labels),
                     w.weight,
                 )
             })
@@ -315,16 +314,28 @@ impl PodInfo {
             priority: spec.and_then(|s| s.priority).unwrap_or(0),
             requests: pod_requests(&pod, false),
             non_zero_requests: pod_requests(&pod, true),
-            tolerations: spec.and_then(|s| s.tolerations.clone()).unwrap_or_default(),
             host_ports,
             required_affinity,
             required_anti_affinity,
             preferred_affinity,
             preferred_anti_affinity,
-            labels,
             namespace,
             pod,
         }
+    }
+
+    /// Its labels (read from the pod: a copy would cost a map node per pod).
+    pub fn labels(&self) -> &Labels {
+        self.pod.metadata.labels.as_ref().unwrap_or(&NO_LABELS)
+    }
+
+    /// Its tolerations.
+    pub fn tolerations(&self) -> &[Toleration] {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.tolerations.as_deref())
+            .unwrap_or_default()
     }
 
     /// `namespace/name`.
@@ -576,7 +587,7 @@ impl Snapshot {
         };
         for e in entries
             .iter_mut()
-            .filter(|e| e.selector.matches(&pod.labels))
+            .filter(|e| e.selector.matches(pod.labels()))
         {
             let counts = Arc::make_mut(&mut e.per_node);
             let c = counts.entry(node.to_string()).or_default();
@@ -617,7 +628,7 @@ impl Snapshot {
                 .pods
                 .iter()
                 .filter(|p| {
-                    p.namespace == namespace && !p.is_terminating() && selector.matches(&p.labels)
+                    p.namespace == namespace && !p.is_terminating() && selector.matches(p.labels())
                 })
                 .count() as i64;
             if c > 0 {
@@ -723,7 +734,7 @@ impl Snapshot {
     pub fn default_selector(&self, pod: &PodInfo) -> Option<Selector> {
         let mut reqs = Vec::new();
         for sel in self.workload_selectors.get(&pod.namespace)?.values() {
-            if sel.matches(&pod.labels)
+            if sel.matches(pod.labels())
                 && let Selector::Requirements(r) = sel
             {
                 reqs.extend(r.iter().cloned());

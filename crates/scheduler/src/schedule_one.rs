@@ -343,7 +343,7 @@ pub fn select_victims_on_node(
         snapshot.pdbs.iter().any(|pdb| {
             pdb.namespace == p.namespace
                 && pdb.disruptions_allowed <= 0
-                && pdb.selector.matches(&p.labels)
+                && pdb.selector.matches(p.labels())
         })
     };
     let (violating, other): (Vec<_>, Vec<_>) = potential.into_iter().partition(|p| violates(p));

@@ -33,7 +33,7 @@ impl FilterPlugin for NodeUnschedulable {
             effect: "NoSchedule".into(),
             ..Default::default()
         };
-        if tolerated(&pod.tolerations, &taint) {
+        if tolerated(pod.tolerations(), &taint) {
             Status::success()
         } else {
             Status::unresolvable(ERR_REASON_UNSCHEDULABLE)

@@ -55,7 +55,7 @@ pub struct Constraint {
 fn compile(pod: &PodInfo, c: &TopologySpreadConstraint) -> Constraint {
     let mut selector = Selector::from_label_selector(c.label_selector.as_ref());
     for k in c.match_label_keys.iter().flatten() {
-        if let Some(v) = pod.labels.get(k) {
+        if let Some(v) = pod.labels().get(k) {
             selector.push(Requirement {
                 key: k.clone(),
                 op: SelectorOp::In,
@@ -127,7 +127,8 @@ fn node_eligible(c: &Constraint, pod: &PodInfo, node: &NodeInfo) -> bool {
     }
     if c.honor_taints
         && node.taints.iter().any(|t| {
-            (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerated(&pod.tolerations, t)
+            (t.effect == "NoSchedule" || t.effect == "NoExecute")
+                && !tolerated(pod.tolerations(), t)
         })
     {
         return false;
@@ -165,7 +166,7 @@ impl PreFilterState {
         }
         let mut changed = false;
         for (i, c) in self.constraints.iter().enumerate() {
-            if !node_eligible(c, pod, node) || !c.selector.matches(&other.labels) {
+            if !node_eligible(c, pod, node) || !c.selector.matches(other.labels()) {
                 continue;
             }
             if let Some(v) = node.labels.get(&c.topology_key) {
@@ -246,7 +247,7 @@ impl FilterPlugin for PodTopologySpread {
             let Some(v) = node.labels.get(&c.topology_key) else {
                 return Status::unresolvable(ERR_REASON_NODE_LABEL_NOT_MATCH);
             };
-            let self_match = i64::from(c.selector.matches(&pod.labels));
+            let self_match = i64::from(c.selector.matches(pod.labels()));
             let match_num = s.counts[i].get(v).copied().unwrap_or(0);
             let mut min = s.min[i];
             if (s.counts[i].len() as i64) < c.min_domains {

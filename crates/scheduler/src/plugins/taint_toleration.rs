@@ -25,7 +25,8 @@ impl Plugin for TaintToleration {
 impl FilterPlugin for TaintToleration {
     fn filter(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
         let untolerated = node.taints.iter().find(|t| {
-            (t.effect == "NoSchedule" || t.effect == "NoExecute") && !tolerated(&pod.tolerations, t)
+            (t.effect == "NoSchedule" || t.effect == "NoExecute")
+                && !tolerated(pod.tolerations(), t)
         });
         match untolerated {
             None => Status::success(),
@@ -52,7 +53,7 @@ impl PreScorePlugin for TaintToleration {
         _n: &[&NodeInfo],
     ) -> Status {
         let prefer_tolerations = pod
-            .tolerations
+            .tolerations()
             .iter()
             .filter(|t| {
                 matches!(
@@ -71,7 +72,7 @@ impl ScorePlugin for TaintToleration {
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
         let tolerations = match state.read::<PreScoreState>(Self::NAME) {
             Some(s) => &s.prefer_tolerations,
-            None => &pod.tolerations,
+            None => pod.tolerations(),
         };
         Ok(node
             .taints
