@@ -293,7 +293,8 @@ impl Run {
 /// The shell's variables and options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Shell {
-    vars: BTreeMap<String, String>,
+    /// Shared with the container's environment until the shell sets or unsets one.
+    vars: Arc<BTreeMap<String, String>>,
     /// `$0`, `$1`, ...
     positional: Vec<String>,
     errexit: bool,
@@ -400,7 +401,7 @@ pub(crate) struct Machine {
     /// A shell is PID 1 (so SIGTERM is ignored) until it `exec`s.
     shell_pid1: bool,
     busy: u32,
-    env: BTreeMap<String, String>,
+    env: Arc<BTreeMap<String, String>>,
     /// The length of the latest wait (bounds when a trapped SIGTERM is handled).
     last_wait: Duration,
     /// Commands installed by the package manager (`apk add curl`).
@@ -676,6 +677,7 @@ impl Machine {
             Userland::Gnu => ShellKind::Dash,
             _ => ShellKind::Ash,
         };
+        let env = Arc::new(env);
         Machine {
             shell: Shell {
                 vars: env.clone(),
@@ -1489,7 +1491,7 @@ impl Machine {
                     body,
                 } => {
                     if let Some(item) = items.get(idx) {
-                        self.shell.vars.insert(var.clone(), item.clone());
+                        Arc::make_mut(&mut self.shell.vars).insert(var.clone(), item.clone());
                         self.stack.push(Frame::For {
                             var,
                             items,
@@ -1648,7 +1650,7 @@ impl Machine {
         };
         for (name, word) in assigns {
             let value = self.expand(word).join(" ");
-            self.shell.vars.insert(name.clone(), value);
+            Arc::make_mut(&mut self.shell.vars).insert(name.clone(), value);
         }
         if argv.is_empty() && !assigns.is_empty() && redirects.is_empty() {
             // A bare assignment keeps the status of its last substitution.
@@ -1760,14 +1762,14 @@ impl Machine {
             "export" | "readonly" | "local" => {
                 for a in args {
                     if let Some((k, v)) = a.split_once('=') {
-                        self.shell.vars.insert(k.to_string(), v.to_string());
+                        Arc::make_mut(&mut self.shell.vars).insert(k.to_string(), v.to_string());
                     }
                 }
                 self.status = 0;
             }
             "unset" => {
                 for a in args {
-                    self.shell.vars.remove(a);
+                    Arc::make_mut(&mut self.shell.vars).remove(a);
                 }
                 self.status = 0;
             }
@@ -1800,7 +1802,7 @@ impl Machine {
                 match line {
                     Some(line) => {
                         if let Some(var) = args.iter().find(|a| !a.starts_with('-')) {
-                            self.shell.vars.insert(var.clone(), line);
+                            Arc::make_mut(&mut self.shell.vars).insert(var.clone(), line);
                         }
                         self.status = 0;
                     }
@@ -2110,7 +2112,7 @@ impl Machine {
                         if let Some((k, v)) = a.split_once('=')
                             && argv.is_empty()
                         {
-                            self.shell.vars.insert(k.into(), v.into());
+                            Arc::make_mut(&mut self.shell.vars).insert(k.into(), v.into());
                         } else if !a.starts_with('-') || !argv.is_empty() {
                             argv.push(a.clone());
                         }
