@@ -18,13 +18,28 @@ pub fn in_process(server: &ApiServer, user: &str, groups: &[&str]) -> kube::Clie
 }
 
 /// [`in_process`] for skiff's own components: list, get, watch and write responses leave
-/// out `metadata.managedFields` (see [`crate::LeanReads`]).
-pub fn in_process_lean(server: &ApiServer, user: &str, groups: &[&str]) -> kube::Client {
+/// out `metadata.managedFields` (see [`crate::LeanReads`]), and requests carry the user
+/// agent the component's upstream counterpart sends (`kubelet/v1.33.5 (linux/amd64)
+/// kubernetes/skiff` for `agent` "kubelet"), so its writes are managed by that name.
+pub fn in_process_lean(
+    server: &ApiServer,
+    user: &str,
+    groups: &[&str],
+    agent: &str,
+) -> kube::Client {
+    let user_agent = http::HeaderValue::from_str(&format!(
+        "{agent}/{} (linux/amd64) kubernetes/skiff",
+        crate::KUBERNETES_VERSION
+    ))
+    .unwrap_or_else(|_| http::HeaderValue::from_static("skiff"));
     let svc = tower::ServiceExt::map_request(
         server.service_for(Identity::user(user, groups)),
-        |req: http::Request<kube::client::Body>| {
+        move |req: http::Request<kube::client::Body>| {
             let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(crate::LeanReads);
+            req.headers_mut()
+                .entry(http::header::USER_AGENT)
+                .or_insert_with(|| user_agent.clone());
             req
         },
     );
@@ -57,7 +72,7 @@ mod tests {
         let (server, full) = start(Arc::new(store::MemoryBackend::new()), shutdown.clone())
             .await
             .expect("bootstrap");
-        let lean = in_process_lean(&server, "admin", &["system:masters"]);
+        let lean = in_process_lean(&server, "admin", &["system:masters"], "skiff");
         let full_api: Api<ConfigMap> = Api::namespaced(full, "default");
         let lean_api: Api<ConfigMap> = Api::namespaced(lean, "default");
         let cm = |name: &str| -> ConfigMap {

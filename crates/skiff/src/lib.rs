@@ -234,9 +234,10 @@ pub fn in_process_client(server: &ApiServer, user: &str, groups: &[&str]) -> kub
 }
 
 /// The in-process client of one of skiff's own components: objects come without
-/// `managedFields`, which no component reads ([`apiserver::LeanReads`]).
-fn component_client(server: &ApiServer, user: &str, groups: &[&str]) -> kube::Client {
-    apiserver::client::in_process_lean(server, user, groups)
+/// `managedFields`, which no component reads ([`apiserver::LeanReads`]); its writes are
+/// managed by `agent` (`kubelet`, `kube-scheduler`, ...), as the upstream component's are.
+fn component_client(server: &ApiServer, user: &str, groups: &[&str], agent: &str) -> kube::Client {
+    apiserver::client::in_process_lean(server, user, groups, agent)
 }
 
 /// The default data directory: `$XDG_DATA_HOME/skiff`, else `~/.local/share/skiff`.
@@ -410,14 +411,24 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
     // One watch and one cache of every pod for this server's controllers, scheduler and
     // kubelets (upstream's shared informers, here shared across components too).
     let pods = (cfg.controllers || cluster.is_some()).then(|| {
-        let client = component_client(&server, "system:kube-controller-manager", &[]);
+        let client = component_client(
+            &server,
+            "system:kube-controller-manager",
+            &[],
+            "kube-controller-manager",
+        );
         informer::SharedInformer::start(kube::Api::all(client), shutdown.clone())
     });
     if let Some(pods) = pods.clone().filter(|_| cfg.controllers) {
         // The scheduler and the controllers run while this server holds their Leases
         // (kube-system/kube-scheduler, kube-system/kube-controller-manager), so several
         // servers on one etcd stand by for each other.
-        let client = component_client(&server, "system:kube-controller-manager", &[]);
+        let client = component_client(
+            &server,
+            "system:kube-controller-manager",
+            &[],
+            "kube-controller-manager",
+        );
         let config = controllers::Config {
             root_ca_pem: Some(pki.ca_pem.clone()),
             clock: cfg.clock,
@@ -438,7 +449,7 @@ pub async fn up(cfg: UpConfig) -> Result<Running, UpError> {
                 )
             },
         )));
-        let client = component_client(&server, "system:kube-scheduler", &[]);
+        let client = component_client(&server, "system:kube-scheduler", &[], "kube-scheduler");
         let config = scheduler::Config {
             clock: cfg.clock,
             seed: cfg.seed,
@@ -648,7 +659,7 @@ async fn start_eks(
         pods,
     } = parts;
     let cluster = &cluster;
-    let admin = component_client(server, "system:admin", &["system:masters"]);
+    let admin = component_client(server, "system:admin", &["system:masters"], "skiff");
     eks_cluster::install_crds(&admin).await?;
     // Every server admits Fargate pods, from the profiles as they are now.
     let profiles = eks::fargate_runtime::Profiles::default();
@@ -666,7 +677,7 @@ async fn start_eks(
     }));
     let slot = Arc::new(eks_cluster::NetworkSlot::default());
     let (started_tx, mut started_rx) = tokio::sync::watch::channel(None);
-    let client = component_client(server, "system:node-agent", &["system:nodes"]);
+    let client = component_client(server, "system:node-agent", &["system:nodes"], "kubelet");
     let config = node_agent::Config {
         clock: cfg.clock,
         catalog,
@@ -678,9 +689,19 @@ async fn start_eks(
     // The simulated AWS and the kubelets run while this server holds kube-system/skiff-cloud.
     let plane = eks_cluster::DataPlane {
         admin: admin.clone(),
-        aws_client: component_client(server, "system:aws", &["system:masters"]),
-        nodegroup_client: component_client(server, "eks:nodegroup-controller", &["system:masters"]),
-        fargate_client: component_client(server, "eks:fargate-scheduler", &["system:masters"]),
+        aws_client: component_client(server, "system:aws", &["system:masters"], "skiff-aws"),
+        nodegroup_client: component_client(
+            server,
+            "eks:nodegroup-controller",
+            &["system:masters"],
+            "eks-nodegroup-controller",
+        ),
+        fargate_client: component_client(
+            server,
+            "eks:fargate-scheduler",
+            &["system:masters"],
+            "fargate-scheduler",
+        ),
         cluster: cluster.clone(),
         from_file: cfg.cluster.is_some(),
         clock: cfg.clock,

@@ -11,6 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
@@ -181,7 +182,7 @@ async fn a_deployment_of_100_fills_three_nodes_and_leaves_21_pending_with_too_ma
     )
     .await;
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
-    let (_running, pending) = wait_for("79 Running and 21 Pending pods", SLOW, || {
+    let (running_pods, pending) = wait_for("79 Running and 21 Pending pods", SLOW, || {
         let pods = pods.clone();
         async move {
             let l = pods
@@ -253,6 +254,48 @@ async fn a_deployment_of_100_fills_three_nodes_and_leaves_21_pending_with_too_ma
     assert_eq!(
         (cond.status.as_str(), cond.reason.as_deref()),
         ("False", Some("Unschedulable"))
+    );
+    // Each component's writes are managed by its upstream counterpart's name, as
+    // `kubectl get -o yaml --show-managed-fields` shows on a real cluster.
+    let managers = |mf: Option<Vec<ManagedFieldsEntry>>| -> Vec<(String, String)> {
+        mf.unwrap_or_default()
+            .into_iter()
+            .map(|e| {
+                (
+                    e.manager.unwrap_or_default(),
+                    e.subresource.unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let running = running_pods[0].metadata.name.clone().unwrap_or_default();
+    let running = managers(
+        pods.get(&running)
+            .await
+            .expect("pod")
+            .metadata
+            .managed_fields,
+    );
+    assert!(
+        running.contains(&("kubelet".into(), "status".into())),
+        "{running:?}"
+    );
+    let stuck = managers(pods.get(&stuck).await.expect("pod").metadata.managed_fields);
+    assert!(
+        stuck.contains(&("kube-scheduler".into(), "status".into())),
+        "{stuck:?}"
+    );
+    let web = managers(
+        deploys
+            .get("web")
+            .await
+            .expect("deployment")
+            .metadata
+            .managed_fields,
+    );
+    assert!(
+        web.contains(&("kube-controller-manager".into(), "status".into())),
+        "{web:?}"
     );
     c.stop().await;
 }
