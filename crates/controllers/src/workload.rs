@@ -354,6 +354,7 @@ pub fn changed_nodes(
         })
         .try_flatten()
 }
+
 /// The controller owner reference of an object, if any.
 pub fn controller_of<K: Resource>(obj: &K) -> Option<&OwnerReference> {
     obj.meta()

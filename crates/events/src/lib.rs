@@ -283,7 +283,8 @@ impl Writer {
             related,
             at,
         } = p;
-        let earlier = self.remembered(&key, at);
+        let id = api::digest::of(&key);
+        let earlier = self.remembered(id, at);
         let outcome = match earlier {
             Some(w) => self.extend_series(w, at).await,
             None => Err(None),
@@ -302,7 +303,7 @@ impl Writer {
             }
         };
         match written {
-            Ok(w) => self.remember(api::digest::of(&key), w),
+            Ok(w) => self.remember(id, w),
             Err(error) => tracing::warn!(
                 reason = %key.reason,
                 object = ?regarding.name,
@@ -312,9 +313,9 @@ impl Writer {
         }
     }
 
-    fn remembered(&self, key: &Key, now: jiff::Timestamp) -> Option<Written> {
+    fn remembered(&self, key: u128, now: jiff::Timestamp) -> Option<Written> {
         let map = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(&api::digest::of(key))
+        map.get(&key)
             .filter(|w| {
                 now.duration_since(w.last)
                     .try_into()

@@ -5,7 +5,7 @@
 //! mount with the kubelet's `MountVolume.SetUp failed ...` message.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{
@@ -39,13 +39,14 @@ fn shared(text: String) -> Arc<str> {
         by_digest: HashMap<u128, Weak<str>>,
         sweep_at: usize,
     }
-    static TABLE: Mutex<Option<Table>> = Mutex::new(None);
-    let digest = api::digest::of(text.as_str());
-    let mut guard = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
-    let table = guard.get_or_insert_with(|| Table {
-        by_digest: HashMap::new(),
-        sweep_at: 1024,
+    static TABLE: LazyLock<Mutex<Table>> = LazyLock::new(|| {
+        Mutex::new(Table {
+            by_digest: HashMap::new(),
+            sweep_at: 1024,
+        })
     });
+    let digest = api::digest::of(text.as_str());
+    let mut table = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(held) = table.by_digest.get(&digest).and_then(Weak::upgrade)
         && *held == *text
     {

@@ -269,34 +269,25 @@ async fn a_deployment_of_100_fills_three_nodes_and_leaves_21_pending_with_too_ma
             .collect()
     };
     let running = running_pods[0].metadata.name.clone().unwrap_or_default();
-    let running = managers(
-        pods.get(&running)
-            .await
-            .expect("pod")
-            .metadata
-            .managed_fields,
-    );
-    assert!(
-        running.contains(&("kubelet".into(), "status".into())),
-        "{running:?}"
-    );
-    let stuck = managers(pods.get(&stuck).await.expect("pod").metadata.managed_fields);
-    assert!(
-        stuck.contains(&("kube-scheduler".into(), "status".into())),
-        "{stuck:?}"
-    );
-    let web = managers(
-        deploys
-            .get("web")
-            .await
-            .expect("deployment")
-            .metadata
-            .managed_fields,
-    );
-    assert!(
-        web.contains(&("kube-controller-manager".into(), "status".into())),
-        "{web:?}"
-    );
+    let expected_managers = [
+        ("kubelet", pods.get(&running).await.expect("pod").metadata),
+        (
+            "kube-scheduler",
+            pods.get(&stuck).await.expect("pod").metadata,
+        ),
+        (
+            "kube-controller-manager",
+            deploys.get("web").await.expect("deployment").metadata,
+        ),
+    ];
+    for (manager, meta) in expected_managers {
+        let found = managers(meta.managed_fields);
+        assert!(
+            found.contains(&(manager.to_string(), "status".to_string())),
+            "{:?}: {found:?}",
+            meta.name
+        );
+    }
     c.stop().await;
 }
 
